@@ -1,0 +1,12 @@
+/**
+ * inventory-service entry point: configuration from the environment (all optional), graceful
+ * shutdown on SIGINT/SIGTERM. Exits 1 when it cannot start.
+ */
+import { bootstrapInventoryService } from './bootstrap';
+
+bootstrapInventoryService()
+  .then((app) => app.enableShutdownHooks())
+  .catch((error: unknown) => {
+    console.error('inventory-service failed to start:', error);
+    process.exit(1);
+  });

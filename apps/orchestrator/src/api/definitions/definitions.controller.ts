@@ -1,0 +1,75 @@
+/**
+ * Read-only view of the loaded saga definitions and the participant catalog, so an operator
+ * (or a client author) can see exactly what will run: steps, commands, queues, policies and
+ * the input schema.
+ *
+ * Guarantees: returns the definitions as validated at boot, unchanged (definitions are data).
+ */
+import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
+import type { ParticipantCatalog, SagaDefinition } from '#saga/core';
+import { DefinitionRegistry, UnknownSagaError } from '../../definitions/definition-registry';
+import { ErrorView } from '../sagas/saga-views';
+
+class DefinitionSummaryView {
+  @ApiProperty({ example: 'place-order' }) name: string;
+  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ nullable: true, type: String }) description: string | null;
+  @ApiProperty({ example: ['create-order', 'reserve-inventory'] }) steps: string[];
+}
+
+class DefinitionView {
+  @ApiProperty({ description: 'The saga definition as loaded (name, version, inputSchema, steps with commands, timeouts, retry policies, pivot)' })
+  definition: SagaDefinition;
+  @ApiProperty({ description: 'For each step: the queue its action and compensation commands are sent to' })
+  routes: { step: string; action: { command: string; queue: string }; compensation: { command: string; queue: string } | null }[];
+}
+
+class CatalogView {
+  @ApiProperty({ description: 'participant name → { queue, commands }' })
+  participants: ParticipantCatalog['participants'];
+}
+
+@ApiTags('definitions')
+@Controller('definitions')
+export class DefinitionsController {
+  constructor(private readonly registry: DefinitionRegistry) {}
+
+  @Get()
+  @ApiOperation({ summary: 'List saga definitions (every loaded version)' })
+  @ApiOkResponse({ type: [DefinitionSummaryView] })
+  list(): DefinitionSummaryView[] {
+    return this.registry.all().map((d) => ({ name: d.name, version: d.version, description: d.description ?? null, steps: d.steps.map((s) => s.name) }));
+  }
+
+  @Get('catalog')
+  @ApiOperation({ summary: 'The participant catalog: which queue serves which commands' })
+  @ApiOkResponse({ type: CatalogView })
+  catalog(): CatalogView {
+    return this.registry.catalog;
+  }
+
+  @Get(':name')
+  @ApiOperation({ summary: 'The latest version of a saga definition, with the queue of every command' })
+  @ApiParam({ name: 'name', example: 'place-order' })
+  @ApiOkResponse({ type: DefinitionView })
+  @ApiNotFoundResponse({ type: ErrorView })
+  get(@Param('name') name: string): DefinitionView {
+    let definition: SagaDefinition;
+    try {
+      definition = this.registry.latest(name);
+    } catch (error) {
+      if (error instanceof UnknownSagaError) throw new NotFoundException(error.message);
+      throw error;
+    }
+    const route = (command: string) => ({ command, queue: this.registry.queueFor(command) });
+    return {
+      definition,
+      routes: definition.steps.map((step) => ({
+        step: step.name,
+        action: route(step.action.command),
+        compensation: step.compensation ? route(step.compensation.command) : null,
+      })),
+    };
+  }
+}

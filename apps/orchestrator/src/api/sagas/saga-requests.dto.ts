@@ -1,0 +1,55 @@
+/**
+ * Query parameters of the saga endpoints, validated with class-validator (400 with the field
+ * errors when wrong). The saga input itself is validated against the definition's JSON Schema.
+ */
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+
+export class ReadSagaQuery {
+  @ApiPropertyOptional({ description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS)', minimum: 0, maximum: 600000, example: 10000 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  waitMs?: number;
+}
+
+export class ListSagasQuery {
+  @ApiPropertyOptional({ enum: ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'] })
+  @IsOptional()
+  @IsIn(['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'])
+  status?: string;
+
+  @ApiPropertyOptional({ example: 'place-order' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(63)
+  name?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
+}
+
+export class CancelSagaRequest {
+  @ApiPropertyOptional({ description: 'Why the saga is cancelled; kept in its history', example: 'customer changed their mind' })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
+  reason?: string;
+}
+
+export class IdempotencyKeyHeader {
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  @Matches(/^[\x21-\x7e]+$/, { message: 'Idempotency-Key must be printable ASCII without spaces' })
+  key: string;
+}

@@ -1,0 +1,84 @@
+/**
+ * The JSON shapes the saga endpoints return, with their OpenAPI description.
+ *
+ * Guarantees: times are ISO-8601 strings; statuses are SPEC S2's names; history is in commit
+ * order and complete (nothing is filtered out).
+ */
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+const SAGA_STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+const STEP_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'UNKNOWN', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+
+export class StepErrorView {
+  @ApiProperty({ example: 'DECLINED' }) code: string;
+  @ApiProperty({ example: 'amount 12000 is above the limit 10000' }) message: string;
+}
+
+export class SagaFailureView {
+  @ApiProperty({ nullable: true, type: String, example: 'charge-payment' }) step: string | null;
+  @ApiProperty({ example: 'DECLINED' }) code: string;
+  @ApiProperty() message: string;
+}
+
+export class StepView {
+  @ApiProperty({ example: 'reserve-inventory' }) name: string;
+  @ApiProperty({ enum: STEP_STATUSES }) status: string;
+  @ApiProperty({ description: 'Attempts of the action sent so far' }) attempt: number;
+  @ApiProperty({ description: 'Attempts of the compensation sent so far' }) compensationAttempt: number;
+  @ApiProperty({ description: 'Whether the step is waiting out a retry backoff' }) waitingForRetry: boolean;
+  @ApiProperty({ description: 'The action payload as sent', nullable: true }) request: unknown;
+  @ApiProperty({ description: 'What the action returned', nullable: true }) result: unknown;
+  @ApiProperty({ type: StepErrorView, nullable: true }) lastError: StepErrorView | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finishedAt: string | null;
+}
+
+export class HistoryEntryView {
+  @ApiProperty({ example: 'COMMAND_SENT' }) type: string;
+  @ApiProperty({ format: 'date-time' }) at: string;
+  @ApiProperty({ nullable: true, type: String }) step: string | null;
+  @ApiProperty({ nullable: true, enum: ['action', 'compensation'] }) direction: string | null;
+  @ApiProperty({ nullable: true, type: Number }) attempt: number | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Failure entries: the outcome or error code' }) reason: string | null;
+  @ApiProperty({ nullable: true, type: Object }) detail: Record<string, unknown> | null;
+}
+
+export class SagaLinksView {
+  @ApiProperty({ example: '/sagas/7b0c…' }) self: string;
+}
+
+export class SagaSummaryView {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'place-order' }) name: string;
+  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ enum: SAGA_STATUSES }) status: string;
+  @ApiProperty({ type: SagaLinksView }) links: SagaLinksView;
+}
+
+export class SagaView extends SagaSummaryView {
+  @ApiProperty({ description: 'The input the saga was started with' }) input: unknown;
+  @ApiPropertyOptional({ type: SagaFailureView, nullable: true, description: 'Why it rolled back' }) failure: SagaFailureView | null;
+  @ApiProperty({ nullable: true, type: String, description: 'The step in flight, if any' }) currentStep: string | null;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt: string;
+  @ApiProperty({ type: [StepView] }) steps: StepView[];
+  @ApiProperty({ type: [HistoryEntryView] }) history: HistoryEntryView[];
+}
+
+export class FieldErrorView {
+  @ApiProperty({ example: 'items.0.quantity' }) field: string;
+  @ApiProperty({ example: 'must be >= 1' }) message: string;
+}
+
+export class ValidationErrorView {
+  @ApiProperty({ example: 400 }) statusCode: number;
+  @ApiProperty({ example: 'Bad Request' }) error: string;
+  @ApiProperty() message: string;
+  @ApiProperty({ type: [FieldErrorView] }) errors: FieldErrorView[];
+}
+
+export class ErrorView {
+  @ApiProperty() statusCode: number;
+  @ApiProperty() error: string;
+  @ApiProperty() message: string;
+}

@@ -1,0 +1,123 @@
+/**
+ * REST surface for starting and reading sagas.
+ *
+ * Guarantees (SPEC S6): POST validates the input against the definition's schema before
+ * anything is stored (400 with field errors); the same Idempotency-Key with the same input
+ * returns the existing saga, with a different input 409. GET can hold the request until the
+ * saga is terminal (waitMs), so clients need not poll.
+ */
+import { BadRequestException, Body, ConflictException, Controller, Get, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import type { Response } from 'express';
+import { Inject } from '@nestjs/common';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
+import { UnknownSagaError } from '../../definitions/definition-registry';
+import { SagaRuntime } from '../../runtime/saga-runtime.service';
+import { CancelSagaRequest, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery } from './saga-requests.dto';
+import { SagaQueries, summaryView } from './saga-queries';
+import { ErrorView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
+
+function idempotencyKey(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  const errors = validateSync(plainToInstance(IdempotencyKeyHeader, { key: raw }));
+  if (errors.length > 0) {
+    throw new BadRequestException({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: 'Invalid Idempotency-Key header',
+      errors: errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: 'Idempotency-Key', message }))),
+    });
+  }
+  return raw;
+}
+
+@ApiTags('sagas')
+@ApiServiceUnavailableResponse({ type: ErrorView, description: 'The database is unreachable; nothing was stored (Retry-After: 1)' })
+@Controller('sagas')
+export class SagasController {
+  constructor(
+    private readonly runtime: SagaRuntime,
+    private readonly queries: SagaQueries,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+  ) {}
+
+  @Post(':name')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Start a saga', description: 'Starts the latest version of the named saga with the JSON body as its input. See GET /definitions/{name} for the input schema.' })
+  @ApiParam({ name: 'name', example: 'place-order' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same input returns the existing saga; same key + different input is 409' })
+  @ApiBody({ schema: { type: 'object', example: { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120 } } })
+  @ApiAcceptedResponse({ type: SagaSummaryView, description: 'Started (or, with a repeated Idempotency-Key, the existing saga); Location points at it' })
+  @ApiBadRequestResponse({ type: ValidationErrorView })
+  @ApiNotFoundResponse({ type: ErrorView, description: 'No saga definition with that name' })
+  @ApiConflictResponse({ type: ErrorView, description: 'Idempotency-Key reused with a different input' })
+  async start(
+    @Param('name') name: string,
+    @Body() input: unknown,
+    @Headers('idempotency-key') rawKey: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<SagaSummaryView> {
+    const key = idempotencyKey(rawKey);
+    let result;
+    try {
+      result = await this.runtime.start(name, input ?? {}, key);
+    } catch (error) {
+      if (error instanceof UnknownSagaError) throw new NotFoundException(error.message);
+      throw error;
+    }
+    switch (result.kind) {
+      case 'invalid':
+        throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `input does not match the ${name} input schema`, errors: result.errors });
+      case 'conflict':
+        throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `Idempotency-Key was already used with a different input (saga ${result.id})`, sagaId: result.id });
+      default: {
+        const view = summaryView(result);
+        response.setHeader('Location', view.links.self);
+        if (result.kind === 'existing') response.setHeader('Idempotent-Replayed', 'true');
+        return view;
+      }
+    }
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Read a saga with its steps and full history' })
+  @ApiOkResponse({ type: SagaView })
+  @ApiBadRequestResponse({ type: ValidationErrorView })
+  @ApiNotFoundResponse({ type: ErrorView })
+  async read(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: ReadSagaQuery): Promise<SagaView> {
+    if (query.waitMs) await this.queries.waitForTerminal(id, Math.min(query.waitMs, this.config.waitMaxMs));
+    const saga = await this.queries.findOne(id);
+    if (!saga) throw new NotFoundException(`no saga ${id}`);
+    return saga;
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List sagas, most recently changed first' })
+  @ApiOkResponse({ type: [SagaSummaryView] })
+  @ApiBadRequestResponse({ type: ValidationErrorView })
+  list(@Query() query: ListSagasQuery): Promise<SagaSummaryView[]> {
+    return this.queries.list({ status: query.status, name: query.name, limit: query.limit ?? 50 });
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Cancel a running saga',
+    description: 'Moves a RUNNING saga to COMPENSATING: what was applied (or may have been) is undone in reverse order. Refused with 409, and recorded in the history, when the saga is no longer RUNNING, its pivot has succeeded, or the step in flight has no compensation.',
+  })
+  @ApiAcceptedResponse({ type: SagaSummaryView })
+  @ApiBadRequestResponse({ type: ValidationErrorView })
+  @ApiNotFoundResponse({ type: ErrorView })
+  @ApiConflictResponse({ type: ErrorView, description: 'The saga cannot be cancelled now; the message says why' })
+  async cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: CancelSagaRequest): Promise<SagaSummaryView> {
+    const outcome = await this.runtime.cancel(id, body.reason ?? 'cancelled by operator', 'api');
+    if (outcome.kind === 'unknown-saga') throw new NotFoundException(`no saga ${id}`);
+    if (outcome.kind === 'refused') {
+      throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `saga ${id} cannot be cancelled: ${outcome.reason}`, status: outcome.status });
+    }
+    const saga = await this.queries.findOne(id);
+    return summaryView(saga!);
+  }
+}

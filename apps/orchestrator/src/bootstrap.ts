@@ -1,0 +1,51 @@
+/**
+ * Creates and starts the orchestrator HTTP application (used by main.ts, the start-all script
+ * and the e2e tests).
+ *
+ * Guarantees: input errors become HTTP 400 with a list of { field, message }; an unreachable
+ * database becomes 503 (never a 202 for a saga that was not stored); OpenAPI is served
+ * at /docs (JSON at /docs-json); the returned app is listening when the promise resolves.
+ */
+import { BadRequestException, type INestApplication, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
+import type { ValidationError } from 'class-validator';
+import { DatabaseUnavailableFilter } from './api/database-unavailable.filter';
+import { serveOpenApi } from './api/openapi';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config/orchestrator-config';
+import { OrchestratorModule } from './orchestrator.module';
+
+function fieldErrors(errors: ValidationError[], parent = ''): { field: string; message: string }[] {
+  return errors.flatMap((error) => {
+    const field = parent ? `${parent}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    return [...own, ...fieldErrors(error.children ?? [], field)];
+  });
+}
+
+export interface OrchestratorOptions {
+  env?: Record<string, string | undefined>;
+  logger?: LoggerService | LogLevel[] | false;
+  shutdownHooks?: boolean;
+}
+
+export async function startOrchestrator(options: OrchestratorOptions = {}): Promise<INestApplication> {
+  const app = await NestFactory.create(OrchestratorModule.forRoot(options.env ?? {}), {
+    logger: options.logger === undefined ? undefined : options.logger,
+    abortOnError: false,
+  });
+  if (options.shutdownHooks) app.enableShutdownHooks();
+  app.useGlobalPipes(
+    new ValidationPipe({
+      transform: true,
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      exceptionFactory: (errors) =>
+        new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'Request validation failed', errors: fieldErrors(errors) }),
+    }),
+  );
+  app.useGlobalFilters(new DatabaseUnavailableFilter(app.get(HttpAdapterHost).httpAdapter));
+  serveOpenApi(app);
+  const config = app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG);
+  await app.listen(config.port);
+  return app;
+}

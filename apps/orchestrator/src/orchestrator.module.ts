@@ -1,0 +1,72 @@
+/**
+ * Wires the orchestrator: validated config → database (migrations applied on start) →
+ * definitions → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API.
+ *
+ * Guarantees: `synchronize` is off; schema changes only come from migrations. Configuration
+ * comes from the environment, overridable per instance (tests run several side by side).
+ */
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ensureDatabase, sagaDataSourceOptions } from '#saga/persistence';
+import { DefinitionsController } from './api/definitions/definitions.controller';
+import { HealthController } from './api/health/health.controller';
+import { MetricsController } from './api/metrics/metrics.controller';
+import { SagaQueries } from './api/sagas/saga-queries';
+import { SagasController } from './api/sagas/sagas.controller';
+import { ORCHESTRATOR_CONFIG, parseOrchestratorConfig, type OrchestratorConfig } from './config/orchestrator-config';
+import { demoCatalog } from './definitions/built-in/demo-catalog';
+import { placeOrderSaga } from './definitions/built-in/place-order.saga';
+import { DefinitionRegistry } from './definitions/definition-registry';
+import { loadDefinitionsDir } from './definitions/load-definitions-dir';
+import { BrokerService } from './runtime/broker.service';
+import { OutboxRelay } from './runtime/outbox-relay.service';
+import { ReplyConsumer } from './runtime/reply-consumer.service';
+import { RuntimeSignals } from './runtime/runtime-signals';
+import { SagaMetrics } from './runtime/saga-metrics';
+import { SagaRuntime } from './runtime/saga-runtime.service';
+import { TimerScheduler } from './runtime/timer-scheduler.service';
+
+const configProvider = {
+  provide: ORCHESTRATOR_CONFIG,
+  inject: [ConfigService],
+  useFactory: (config: ConfigService) => config.getOrThrow<OrchestratorConfig>('orchestrator'),
+};
+
+const registryProvider = {
+  provide: DefinitionRegistry,
+  inject: [ORCHESTRATOR_CONFIG],
+  useFactory: async (config: OrchestratorConfig) => {
+    const folder = await loadDefinitionsDir(config.definitionsDir);
+    const builtInCatalog = { source: 'built-in demo catalog', catalog: demoCatalog(config.amqpPrefix) };
+    return new DefinitionRegistry([placeOrderSaga], folder.definitions, [builtInCatalog, ...folder.catalogs]);
+  },
+};
+
+@Module({})
+export class OrchestratorModule {
+  /** `env` overrides process.env (tests pass their own database, vhost and port). */
+  static forRoot(env: Record<string, string | undefined> = {}): DynamicModule {
+    return {
+      module: OrchestratorModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          validate: (processEnv) => ({ orchestrator: parseOrchestratorConfig({ ...processEnv, ...env }) }),
+        }),
+        TypeOrmModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: async (configService: ConfigService) => {
+            const config = configService.getOrThrow<OrchestratorConfig>('orchestrator');
+            await ensureDatabase(config.databaseUrl);
+            return { ...sagaDataSourceOptions(config.databaseUrl, config.databasePoolSize), migrationsRun: true };
+          },
+        }),
+      ],
+      controllers: [SagasController, DefinitionsController, HealthController, MetricsController],
+      providers: [configProvider, registryProvider, RuntimeSignals, SagaMetrics, BrokerService, SagaRuntime, ReplyConsumer, OutboxRelay, TimerScheduler, SagaQueries],
+      exports: [SagaRuntime, DefinitionRegistry, OutboxRelay],
+    };
+  }
+}

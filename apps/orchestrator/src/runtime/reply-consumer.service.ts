@@ -1,0 +1,71 @@
+/**
+ * Consumes participant replies from `<prefix>.replies` and feeds them to the runtime.
+ *
+ * Guarantees (SPEC S4):
+ * - A reply is acked only after the transaction it caused committed (the AMQP client acks when
+ *   this handler resolves).
+ * - A reply that cannot be read (not JSON, no correlation id of ours, neither response nor err,
+ *   over 1 MiB) goes to the dead-letter queue with the reason and is acked: it never loops.
+ * - Duplicates and late replies are recorded in the saga's history and change nothing; so is a
+ *   parked reply whose correlation id names an existing saga (MALFORMED_REPLY_PARKED).
+ */
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
+import { deadLetter, OversizedMessageError } from '#saga/messaging';
+import type { ConsumeMessage } from 'amqplib';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
+import { BrokerService } from './broker.service';
+import { SagaRuntime } from './saga-runtime.service';
+
+/** Saga ids are UUIDs (the runtime creates them with randomUUID). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+@Injectable()
+export class ReplyConsumer implements OnApplicationBootstrap {
+  private readonly logger = new Logger('ReplyConsumer');
+
+  constructor(
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+    private readonly broker: BrokerService,
+    private readonly runtime: SagaRuntime,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const queue = this.broker.names.replyQueue;
+    await this.broker.client.consume(queue, (message) => this.onMessage(message), {
+      prefetch: this.config.replyPrefetch,
+      onPoison: (message, error) => this.park(message, error instanceof OversizedMessageError ? error.message : `handler kept failing: ${error.message}`),
+    });
+  }
+
+  private async park(message: ConsumeMessage, reason: string): Promise<void> {
+    this.logger.warn(`Reply dead-lettered: ${reason}`);
+    await deadLetter(this.broker.client, this.broker.names.deadLetterExchange, message, this.broker.names.replyQueue, reason);
+  }
+
+  /** Parked, and noted in the history of the saga it names (if that saga exists). */
+  private async parkForSaga(message: ConsumeMessage, address: AttemptAddress, reason: string): Promise<void> {
+    await this.park(message, reason);
+    await this.runtime.recordMalformedReply(address.sagaId, address, reason);
+  }
+
+  private async onMessage(message: ConsumeMessage): Promise<void> {
+    const address = parseCorrelationId(message.properties.correlationId);
+    if (!address || !UUID.test(address.sagaId)) {
+      return this.park(message, `correlationId ${JSON.stringify(message.properties.correlationId ?? null)} is not a saga command's`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(message.content.toString('utf8'));
+    } catch {
+      return this.parkForSaga(message, address, 'reply body is not valid JSON');
+    }
+    const outcome = classifyReply(body);
+    if (outcome.kind === 'malformed') return this.parkForSaga(message, address, outcome.reason);
+    await this.runtime.handle(
+      address.sagaId,
+      { type: 'REPLY', step: address.step, direction: address.direction, attempt: address.attempt, outcome },
+      { inboxKey: message.properties.correlationId as string },
+    );
+  }
+}

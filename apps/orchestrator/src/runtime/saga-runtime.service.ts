@@ -1,0 +1,176 @@
+/**
+ * The imperative shell around the pure engine: receive → load → decide → commit → signal.
+ *
+ * Guarantees (SPEC S4, S6, S7):
+ * - Each event is handled in ONE transaction: the saga row is locked, the engine decides, and
+ *   state + history + outbox + timers + the inbox record of the reply commit together. The
+ *   caller acks the message only after this resolves.
+ * - A reply whose correlation id is already in the inbox is a duplicate: it is recorded in the
+ *   saga's history and changes nothing. A reply for an unknown saga changes nothing.
+ * - A timer is handled by whoever deletes its row; everybody else skips it.
+ * - Starting validates the input before anything is stored; an idempotency key with the same
+ *   input returns the existing saga, with a different input a conflict (values, not throws).
+ */
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash, randomUUID } from 'node:crypto';
+import { decide, isTerminal, validateInput, type Decision, type Direction, type FieldError, type SagaEvent, type SagaStatus } from '#saga/core';
+import { SagaStore, type CommandRouting } from '#saga/persistence';
+import { DataSource, type EntityManager } from 'typeorm';
+import { DefinitionRegistry } from '../definitions/definition-registry';
+import { BrokerService } from './broker.service';
+import { RuntimeSignals } from './runtime-signals';
+import { SagaMetrics } from './saga-metrics';
+
+export type StartResult =
+  | { kind: 'started'; id: string; name: string; version: number; status: SagaStatus }
+  | { kind: 'existing'; id: string; name: string; version: number; status: SagaStatus }
+  | { kind: 'invalid'; errors: FieldError[] }
+  | { kind: 'conflict'; id: string };
+
+export type HandleResult = 'applied' | 'duplicate' | 'unknown-saga' | 'timer-already-fired';
+
+export type CancelResult =
+  | { kind: 'cancelled'; status: SagaStatus }
+  | { kind: 'refused'; reason: string; status: SagaStatus }
+  | { kind: 'unknown-saga' };
+
+/** Canonical JSON (sorted keys) so the same input always hashes the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value as object)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function inputHash(input: unknown): string {
+  return createHash('sha256').update(canonical(input)).digest('hex');
+}
+
+@Injectable()
+export class SagaRuntime {
+  private readonly logger = new Logger('SagaRuntime');
+  private readonly store = new SagaStore();
+  private readonly routing: CommandRouting;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly registry: DefinitionRegistry,
+    private readonly signals: RuntimeSignals,
+    private readonly metrics: SagaMetrics,
+    broker: BrokerService,
+  ) {
+    this.routing = { queueFor: (command) => registry.queueFor(command), replyTo: broker.names.replyQueue };
+  }
+
+  async start(name: string, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
+    const definition = this.registry.latest(name);
+    const errors = validateInput(definition.inputSchema, input);
+    if (errors.length > 0) return { kind: 'invalid', errors };
+    const hash = inputHash(input);
+    const existing = async (manager: EntityManager): Promise<StartResult | undefined> => {
+      if (idempotencyKey === null) return undefined;
+      const found = await this.store.findByIdempotencyKey(manager, name, idempotencyKey);
+      if (!found) return undefined;
+      if (found.inputHash !== hash) return { kind: 'conflict', id: found.id };
+      return { kind: 'existing', id: found.id, name, version: found.definitionVersion, status: found.status as SagaStatus };
+    };
+    const earlier = await existing(this.dataSource.manager);
+    if (earlier) return earlier;
+    const startedAt = performance.now();
+    const event: SagaEvent = { type: 'START', sagaId: randomUUID(), input };
+    const decision = decide(definition, null, event, Date.now());
+    try {
+      await this.dataSource.transaction((manager) => this.store.insertNew(manager, decision, { idempotencyKey, inputHash: hash }, this.routing));
+    } catch (error) {
+      // Two requests with one key raced: the unique index let one in; answer like the loser came second.
+      const raced = (error as { code?: string }).code === '23505' ? await existing(this.dataSource.manager) : undefined;
+      if (raced) return raced;
+      throw error;
+    }
+    this.afterCommit(decision);
+    this.metrics.handled(event, 'applied', (performance.now() - startedAt) / 1000, decision);
+    return { kind: 'started', id: decision.state.id, name, version: definition.version, status: decision.state.status };
+  }
+
+  /** Applies one event to one saga. `inboxKey` dedupes replies; `timerId` claims a timer. */
+  async handle(sagaId: string, event: SagaEvent, options: { inboxKey?: string; timerId?: string } = {}): Promise<HandleResult> {
+    return (await this.apply(sagaId, event, options)).result;
+  }
+
+  /** Cancels a saga; a refusal (not RUNNING, past the pivot...) is a value with the engine's reason. */
+  async cancel(sagaId: string, reason: string, by: string): Promise<CancelResult> {
+    const { result, decision } = await this.apply(sagaId, { type: 'CANCEL', reason, by }, {});
+    if (result === 'unknown-saga') return { kind: 'unknown-saga' };
+    const refusal = decision?.history.find((entry) => entry.type === 'CANCEL_REJECTED');
+    return refusal ? { kind: 'refused', reason: refusal.reason ?? 'refused', status: decision!.state.status } : { kind: 'cancelled', status: decision!.state.status };
+  }
+
+  private async apply(sagaId: string, event: SagaEvent, options: { inboxKey?: string; timerId?: string }): Promise<{ result: HandleResult; decision?: Decision }> {
+    const startedAt = performance.now();
+    let decision: Decision | undefined;
+    const result = await this.dataSource.transaction(async (manager): Promise<HandleResult> => {
+      if (options.timerId !== undefined && !(await this.store.claimTimer(manager, options.timerId))) return 'timer-already-fired';
+      // Lock the saga first: nothing is written for a saga that does not exist, and two
+      // deliveries of one reply are serialised before the inbox decides which is the duplicate.
+      const loaded = await this.store.loadForUpdate(manager, sagaId);
+      if (!loaded) return 'unknown-saga';
+      if (options.inboxKey !== undefined && !(await this.store.claimInbox(manager, options.inboxKey, sagaId))) {
+        await this.recordDuplicate(manager, sagaId, event);
+        return 'duplicate';
+      }
+      const definition = this.registry.pinned(loaded.state.name, loaded.state.version);
+      decision = decide(definition, loaded.state, event, Date.now());
+      await this.store.applyDecision(manager, loaded, decision, this.routing);
+      return 'applied';
+    });
+    if (decision) this.afterCommit(decision);
+    this.metrics.handled(event, result, (performance.now() - startedAt) / 1000, decision);
+    if (result === 'unknown-saga') this.logger.warn(`${event.type} for unknown saga ${sagaId} ignored`);
+    return { result, decision };
+  }
+
+  /** A reply for this saga that could not be read was parked in the dead-letter queue: say so in
+   *  the saga's history (the exception log), so the person looking at the saga sees it. */
+  async recordMalformedReply(sagaId: string, address: { step: string; direction: Direction; attempt: number }, reason: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const exists: unknown[] = await manager.query('SELECT 1 FROM saga_instances WHERE id = $1', [sagaId]);
+      if (exists.length === 0) return;
+      await this.store.appendHistory(manager, sagaId, [
+        { type: 'MALFORMED_REPLY_PARKED', at: Date.now(), step: address.step, direction: address.direction, attempt: address.attempt, reason: 'malformed', detail: { message: reason } },
+      ]);
+    });
+  }
+
+  private async recordDuplicate(manager: EntityManager, sagaId: string, event: SagaEvent): Promise<void> {
+    const reply = event.type === 'REPLY' ? event : undefined;
+    await this.store.appendHistory(manager, sagaId, [
+      {
+        type: 'DUPLICATE_REPLY_IGNORED',
+        at: Date.now(),
+        step: reply?.step ?? null,
+        direction: reply?.direction ?? null,
+        attempt: reply?.attempt ?? null,
+        reason: 'duplicate',
+        detail: reply ? { outcome: reply.outcome.kind } : null,
+      },
+    ]);
+  }
+
+  private afterCommit(decision: Decision): void {
+    const stuck = decision.history.find((entry) => entry.type === 'COMPENSATION_FAILED');
+    if (stuck) {
+      this.logger.error(
+        `Saga ${decision.state.id} (${decision.state.name}@${decision.state.version}) is COMPENSATION_FAILED: the undo of step ` +
+          `"${stuck.step}" gave up after ${stuck.attempt} attempts (${stuck.reason}: ${String(stuck.detail?.message ?? '')}); it needs an operator`,
+      );
+    }
+    if (decision.commands.length > 0) this.signals.outboxWritten();
+    if (decision.timers.length > 0) this.signals.timerSet(Math.min(...decision.timers.map((timer) => timer.fireAt)));
+    if (isTerminal(decision.state.status)) this.signals.sagaChanged(decision.state.id, decision.state.status);
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * order-service as a participant service spec (orders: create (PENDING), reject (compensation), approve (the pivot)). Everything else, configuration, database,
+ * migrations and the queue consumer, comes from the toolkit (bootstrapParticipantService).
+ *
+ * Configuration: AMQP_URL, AMQP_PREFIX and ORDER_DATABASE_URL (default below); queue
+ * `<AMQP_PREFIX>.order`.
+ */
+import type { ParticipantServiceSpec } from '#saga/participant';
+import { ORDER_ENTITIES } from './entities';
+import { CreateOrders1763700000100 } from './migrations/1763700000100-CreateOrders';
+import { orderHandlers } from './order.handlers';
+
+export const orderService: ParticipantServiceSpec = {
+  name: 'order-service',
+  queueSuffix: 'order',
+  databaseUrlVariable: 'ORDER_DATABASE_URL',
+  defaultDatabaseUrl: 'postgres://postgres@127.0.0.1:5432/saga_orders',
+  entities: ORDER_ENTITIES,
+  migrations: [CreateOrders1763700000100],
+  handlers: orderHandlers,
+};

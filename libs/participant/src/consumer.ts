@@ -1,0 +1,112 @@
+/**
+ * The participant's AMQP side: declares its queue (and the dead-letter exchange/queue it relies
+ * on), consumes with manual ack, publishes each reply with publisher confirms, then acks.
+ *
+ * Guarantees:
+ * - A message is acked only after its transaction committed AND its reply (or dead-letter copy)
+ *   was confirmed by the broker; anything failing before that requeues the message, and the
+ *   redelivery is answered from the dedupe record.
+ * - The reply goes to the command's `replyTo` carrying only its `correlationId` (JSON, persistent).
+ * - A message that keeps failing is dead-lettered with the reason instead of looping.
+ * - The queue is declared with exactly the arguments the orchestrator uses (declareTopology), so
+ *   either side may start first.
+ * - stop() cancels the consumer, waits (bounded) for the messages in progress to finish and ack,
+ *   then closes the connection; anything unfinished is redelivered later.
+ */
+import { replyBody } from '#saga/core';
+import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type TopologyNames } from '#saga/messaging';
+import type { ConsumeMessage } from 'amqplib';
+import type { DataSource } from 'typeorm';
+import { ConsumerStateError } from './errors';
+import { HandlerRegistry, type ParticipantHandler } from './handlers';
+import { CommandProcessor, type ProcessResult } from './processor';
+
+export interface ParticipantConsumerOptions {
+  amqpUrl: string;
+  /** Names the shared topology: `<prefix>.dlx`, `<prefix>.dead-letter`, `<prefix>.replies`. */
+  amqpPrefix: string;
+  /** This participant's command queue, e.g. `saga.inventory`. */
+  queue: string;
+  /** Shown in the broker's connection list. */
+  connectionName: string;
+  dataSource: DataSource;
+  handlers: readonly ParticipantHandler[];
+  /** Messages processed concurrently (default 10; keep it at or below the DB pool size). */
+  prefetch?: number;
+  /** How long stop() waits for in-flight messages (default 10 s). */
+  shutdownTimeoutMs?: number;
+  logger?: AmqpLogger;
+  clock?: () => number;
+  /** Called after every processed message (tests and metrics). */
+  onProcessed?: (result: ProcessResult) => void;
+}
+
+export class ParticipantConsumer {
+  private stopping = false;
+
+  private constructor(
+    private readonly options: ParticipantConsumerOptions,
+    private readonly processor: CommandProcessor,
+    private readonly names: TopologyNames,
+    private readonly client: AmqpClient,
+  ) {}
+
+  /** Validates the handlers, connects, declares the topology and starts consuming. */
+  static async start(options: ParticipantConsumerOptions): Promise<ParticipantConsumer> {
+    const registry = new HandlerRegistry(options.handlers);
+    const names = topologyNames(options.amqpPrefix);
+    const processor = new CommandProcessor({ dataSource: options.dataSource, handlers: registry, clock: options.clock, logger: options.logger });
+    const client = await AmqpClient.connect({
+      url: options.amqpUrl,
+      connectionName: options.connectionName,
+      logger: options.logger,
+      setupTopology: async (channel) => {
+        await declareTopology(channel, names, [options.queue]);
+        await verifyTopology(channel, names, [options.queue]);
+      },
+    });
+    const consumer = new ParticipantConsumer(options, processor, names, client);
+    try {
+      await client.consume(options.queue, (message) => consumer.handle(message), {
+        prefetch: options.prefetch ?? 10,
+        onPoison: (message, error) => consumer.park(message, error instanceof OversizedMessageError ? error.message : `processing failed repeatedly: ${error.message}`),
+      });
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+    options.logger?.log(`Consuming ${options.queue} (patterns: ${registry.patterns.join(', ')})`);
+    return consumer;
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  private async handle(message: ConsumeMessage): Promise<void> {
+    const result = await this.processor.process(message.content, message.properties);
+    if (result.kind === 'dead-letter') {
+      await this.park(message, result.reason);
+    } else {
+      await this.client.publish('', result.replyTo, Buffer.from(JSON.stringify(replyBody(result.outcome))), {
+        correlationId: result.correlationId,
+        contentType: 'application/json',
+        persistent: true,
+      });
+    }
+    this.options.onProcessed?.(result);
+  }
+
+  private async park(message: ConsumeMessage, reason: string): Promise<void> {
+    this.options.logger?.warn(`Dead-lettering a message from ${this.options.queue}: ${reason}`);
+    await deadLetter(this.client, this.names.deadLetterExchange, message, this.options.queue, reason);
+  }
+
+  /** Stops taking messages (the consumer is cancelled), lets the ones in progress commit, reply
+   *  and ack within shutdownTimeoutMs, then closes; anything unfinished is redelivered later. */
+  async stop(): Promise<void> {
+    if (this.stopping) throw new ConsumerStateError(`consumer of ${this.options.queue} is already stopped`);
+    this.stopping = true;
+    await this.client.close(this.options.shutdownTimeoutMs ?? 10_000);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Configuration of a participant service: environment variables validated by a zod schema with
+ * defaults (zero configuration on a developer machine), then programmatic overrides (tests, the
+ * start-all script). Services hand the result to @nestjs/config.
+ *
+ * Guarantees: the result is fully validated (URL schemes, a database name, a prefix usable in
+ * queue names) or ParticipantConfigError lists every problem; an empty variable counts as unset;
+ * process.env is never modified.
+ */
+import type { LoggerService, LogLevel } from '@nestjs/common';
+import { z } from 'zod';
+import { ParticipantConfigError } from './errors';
+
+export interface ParticipantServiceConfig {
+  amqpUrl: string;
+  amqpPrefix: string;
+  databaseUrl: string;
+}
+
+/** Second argument of the example services' bootstrap functions. */
+export interface ServiceBootstrapOptions {
+  /** Nest's logger for the framework and toolkit (default: warnings and errors only); false: silent. */
+  logger?: LoggerService | LogLevel[] | false;
+}
+
+export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+export const DEFAULT_AMQP_PREFIX = 'saga';
+
+function hasScheme(value: string, schemes: string[]): boolean {
+  try {
+    return schemes.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const amqpUrl = z.string().refine((v) => hasScheme(v, ['amqp:', 'amqps:']), 'must be an amqp:// or amqps:// URL');
+const amqpPrefix = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-" only');
+const databaseUrl = z
+  .string()
+  .refine((v) => hasScheme(v, ['postgres:', 'postgresql:']), 'must be a postgres:// URL')
+  .refine((v) => hasScheme(v, ['postgres:', 'postgresql:']) && new URL(v).pathname.length > 1, 'must name a database');
+
+export const participantServiceConfigSchema = z.object({ amqpUrl, amqpPrefix, databaseUrl }).strict();
+
+const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
+
+export interface ServiceConfigSpec {
+  /** e.g. INVENTORY_DATABASE_URL */
+  databaseUrlVariable: string;
+  defaultDatabaseUrl: string;
+}
+
+export function participantEnvSchema(spec: ServiceConfigSpec) {
+  return z.object({
+    AMQP_URL: z.preprocess(unsetIfEmpty, amqpUrl.default(DEFAULT_AMQP_URL)),
+    AMQP_PREFIX: z.preprocess(unsetIfEmpty, amqpPrefix.default(DEFAULT_AMQP_PREFIX)),
+    [spec.databaseUrlVariable]: z.preprocess(unsetIfEmpty, databaseUrl.default(spec.defaultDatabaseUrl)),
+  });
+}
+
+export function resolveServiceConfig(
+  spec: ServiceConfigSpec,
+  env: Record<string, string | undefined>,
+  overrides: Partial<ParticipantServiceConfig> = {},
+): ParticipantServiceConfig {
+  const fromEnv = participantEnvSchema(spec).safeParse(env);
+  if (!fromEnv.success) throw new ParticipantConfigError(`invalid environment: ${z.prettifyError(fromEnv.error)}`);
+  const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  const merged = participantServiceConfigSchema.safeParse({
+    amqpUrl: fromEnv.data.AMQP_URL,
+    amqpPrefix: fromEnv.data.AMQP_PREFIX,
+    databaseUrl: fromEnv.data[spec.databaseUrlVariable],
+    ...definedOverrides,
+  });
+  if (!merged.success) throw new ParticipantConfigError(`invalid configuration: ${z.prettifyError(merged.error)}`);
+  return Object.freeze(merged.data);
+}

@@ -1,0 +1,17 @@
+/**
+ * The inbox: one row per reply handled, keyed by its correlation id, inserted in the same
+ * transaction as the state change it caused. A second delivery of the same reply conflicts.
+ */
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+@Entity({ name: 'saga_inbox' })
+export class InboxRecordEntity {
+  @PrimaryColumn('text', { name: 'message_key' })
+  messageKey: string;
+
+  @Column('uuid', { name: 'saga_id' })
+  sagaId: string;
+
+  @Column('timestamptz', { name: 'received_at' })
+  receivedAt: Date;
+}

@@ -1,0 +1,64 @@
+/**
+ * A mutable accumulator for one decision: the engine clones the state once per event, then
+ * records commands, timers and history here. Nothing outside the engine ever sees it mutate.
+ *
+ * Guarantees: timer ids are deterministic per (saga, step, direction, attempt, kind); every
+ * history entry gets the decision's `now`; the input state object is never modified.
+ */
+import type { Direction } from '../protocol/message-ids';
+import type { Decision, HistoryEntry, HistoryType, OutgoingCommand, TimerRequest } from './decision';
+import type { SagaState } from './saga-state';
+
+export type TimerKind = 'timeout' | 'retry';
+
+export function attemptTimerId(sagaId: string, step: string, direction: Direction, attempt: number, kind: TimerKind): string {
+  return `${sagaId}/${step}/${direction}/${attempt}/${kind}`;
+}
+
+export function deadlineTimerId(sagaId: string): string {
+  return `${sagaId}/deadline`;
+}
+
+export interface HistoryFields {
+  step?: string | null;
+  direction?: Direction | null;
+  attempt?: number | null;
+  reason?: string | null;
+  detail?: Record<string, unknown> | null;
+}
+
+export class DecisionBuilder {
+  readonly commands: OutgoingCommand[] = [];
+  readonly timers: TimerRequest[] = [];
+  readonly cancelTimers: string[] = [];
+  readonly history: HistoryEntry[] = [];
+
+  constructor(
+    readonly state: SagaState,
+    readonly now: number,
+  ) {}
+
+  static from(state: SagaState, now: number): DecisionBuilder {
+    return new DecisionBuilder(structuredClone(state), now);
+  }
+
+  record(type: HistoryType, fields: HistoryFields = {}): void {
+    this.history.push({
+      type,
+      at: this.now,
+      step: fields.step ?? null,
+      direction: fields.direction ?? null,
+      attempt: fields.attempt ?? null,
+      reason: fields.reason ?? null,
+      detail: fields.detail ?? null,
+    });
+  }
+
+  touch(): void {
+    this.state.updatedAt = this.now;
+  }
+
+  build(): Decision {
+    return { state: this.state, commands: this.commands, timers: this.timers, cancelTimers: this.cancelTimers, history: this.history };
+  }
+}

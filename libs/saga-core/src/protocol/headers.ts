@@ -1,0 +1,18 @@
+/**
+ * AMQP header names carried by every command (docs/protocol.md lists them for participant authors).
+ *
+ * Guarantees: these strings are part of the public wire protocol; they never change meaning.
+ */
+export const SagaHeaders = {
+  sagaId: 'x-saga-id',
+  sagaName: 'x-saga-name',
+  step: 'x-saga-step',
+  direction: 'x-saga-direction',
+  attempt: 'x-saga-attempt',
+  /** Epoch milliseconds after which the participant must not execute the command. */
+  expiresAt: 'x-saga-expires-at',
+  /** Set on dead-lettered messages: why the message was parked. */
+  deadLetterReason: 'x-dead-letter-reason',
+  /** Set on dead-lettered messages: the queue the message was taken from. */
+  deadLetterSource: 'x-dead-letter-source',
+} as const;

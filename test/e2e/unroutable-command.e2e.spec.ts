@@ -1,0 +1,38 @@
+/**
+ * A command whose participant queue has disappeared is not lost (SPEC S4): the relay publishes
+ * with `mandatory`, the broker returns it, and it is parked in the dead-letter queue with the
+ * reason and its original queue, where an operator can see and replay it.
+ */
+import { connect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import { waitFor } from '../support/infra';
+import { TestSystem } from './system-harness';
+
+describe('unroutable commands (e2e)', () => {
+  let system: TestSystem;
+  let connection: ChannelModel;
+  let channel: Channel;
+
+  beforeAll(async () => {
+    system = await TestSystem.start({ participants: false });
+    connection = await connect(system.amqpUrl);
+    channel = await connection.createChannel();
+  });
+
+  afterAll(async () => {
+    await connection?.close();
+    await system?.close();
+  });
+
+  it('parks the command in the dead-letter queue with the reason', async () => {
+    await channel.deleteQueue('saga.order');
+    const started = await system.startSaga('place-order', { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1 }], amount: 5 }).expect(202);
+    const parked = await waitFor(async () => (await channel.get('saga.dead-letter', { noAck: true })) || undefined, 'the command in the dead-letter queue');
+    const message = parked as GetMessage;
+    expect(message.properties.headers?.['x-dead-letter-reason']).toBe('unroutable: no queue named "saga.order" exists');
+    expect(message.properties.headers?.['x-dead-letter-source']).toBe('saga.order');
+    expect(message.properties.messageId).toBe(`${started.body.id}/create-order/action`);
+    expect(JSON.parse(message.content.toString())).toMatchObject({ pattern: 'order.create', data: { orderId: started.body.id } });
+    const outbox = await system.query('orchestrator', 'SELECT count(*)::int AS n FROM saga_outbox');
+    expect(outbox).toEqual([{ n: 0 }]);
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * Runs the built orchestrator (dist/apps/orchestrator/src/main.js) as a separate OS process, so
+ * a test can kill it with SIGKILL at any instant and start it again.
+ *
+ * Guarantees: start() resolves once /health answers 200; kill() resolves once the process is
+ * gone; output is kept (last lines shown when start fails).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { waitFor } from './infra';
+
+export const ORCHESTRATOR_MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'orchestrator', 'src', 'main.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class OrchestratorProcess {
+  private output = '';
+  private exited: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly baseUrl: string,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  static async start(env: Record<string, string>): Promise<OrchestratorProcess> {
+    if (!existsSync(ORCHESTRATOR_MAIN)) throw new Error(`${ORCHESTRATOR_MAIN} is missing: run \`npm run build\` first (npm test does)`);
+    const port = await freePort();
+    const child = spawn(process.execPath, [ORCHESTRATOR_MAIN], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const orchestrator = new OrchestratorProcess(child, `http://127.0.0.1:${port}`);
+    let gone = false;
+    void orchestrator.exited.then(() => (gone = true));
+    try {
+      await waitFor(async () => {
+        if (gone) throw new Error('orchestrator exited during start');
+        const response = await fetch(`${orchestrator.baseUrl}/health`).catch(() => undefined);
+        return response?.status === 200;
+      }, 'the orchestrator to become healthy', 30_000, 100);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw new Error(`${(error as Error).message}\n--- orchestrator output ---\n${orchestrator.output.slice(-4000)}`);
+    }
+    return orchestrator;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    await this.exited;
+  }
+}
