@@ -205,7 +205,22 @@ describe('SagaStore on PostgreSQL', () => {
 
     expect(await load(id)).toStrictEqual({ state: before.state, version: 1 });
     expect(await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id])).toEqual([instanceBefore]);
-    const history = await ds.query('SELECT type, attempt FROM saga_history WHERE saga_id = $1 ORDER BY id', [id]);
-    expect(history.at(-1)).toEqual({ type: 'LATE_REPLY_IGNORED', attempt: 7 });
+    const history = await ds.query('SELECT type, failure_type, attempt, reason, detail FROM saga_history WHERE saga_id = $1 ORDER BY id', [id]);
+    expect(history.at(-1)).toEqual({ type: 'LATE_REPLY_IGNORED', failure_type: 'late', attempt: 7, reason: 'success', detail: { outcome: 'success', message: 'ok', sagaStatus: 'RUNNING' } });
+    expect(history.slice(0, -1).map((row: { failure_type: string | null }) => row.failure_type)).toEqual([null, null]); // started, command sent
+  });
+
+  it('stores the failure type of exception-log entries, and the database refuses an unknown one', async () => {
+    const { id } = (await start()).state;
+    const before = (await load(id))!;
+    const failed = decide(definition, before.state, { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'failure', code: 'INVALID', message: 'bad order' } }, NOW + 50);
+    await ds.transaction((manager) => store.applyDecision(manager, before, failed, routing));
+    const rows = await ds.query(`SELECT type, failure_type, reason FROM saga_history WHERE saga_id = $1 AND failure_type IS NOT NULL ORDER BY id`, [id]);
+    expect(rows).toEqual([
+      { type: 'REPLY_RECEIVED', failure_type: 'business', reason: 'INVALID' },
+      { type: 'STEP_FAILED', failure_type: 'business', reason: 'INVALID' },
+    ]);
+    const bogus = { type: 'OPERATOR_ACTION' as const, failureType: 'oops' as never, at: NOW, step: null, direction: null, attempt: null, reason: 'x', detail: null };
+    await expect(ds.transaction((manager) => store.appendHistory(manager, id, [bogus]))).rejects.toThrow(/check constraint/);
   });
 });

@@ -110,6 +110,15 @@ describe('place-order saga (e2e)', () => {
     expect(openapi.body.components.schemas['SagaInput_place-order'].required).toEqual(['customerId', 'items', 'amount']);
     const definition = await system.http().get('/definitions/place-order').expect(200);
     expect(definition.body.routes.map((r: { action: { queue: string } }) => r.action.queue)).toEqual(['saga.order', 'saga.inventory', 'saga.payment', 'saga.order']);
+    // Steps without their own policies show the saga's defaults; charge-payment its own timeout.
+    expect(definition.body.policies.map((p: { step: string; timeoutMs: number; retry: { maxAttempts: number } }) => [p.step, p.timeoutMs, p.retry.maxAttempts])).toEqual([
+      ['create-order', 5_000, 3],
+      ['reserve-inventory', 5_000, 3],
+      ['charge-payment', 8_000, 3],
+      ['approve-order', 5_000, 3],
+    ]);
+    expect(definition.body.policies[0].compensationRetry.maxAttempts).toBe(10);
+    expect(definition.body.policies[2].retry.backoff.initialMs).toBe(500);
     await system.http().get('/health').expect(200);
   });
 

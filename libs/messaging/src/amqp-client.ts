@@ -6,17 +6,25 @@
  * - publish() resolves only after the broker confirmed the message (publisher confirms); it
  *   rejects when the broker nacks it or the connection drops first, so the caller can retry.
  * - A consumed message is acked only after its handler resolved. A handler that throws has its
- *   message requeued after a pause; the same message failing `poisonAfter` times in a row is
- *   handed to `onPoison` (normally: dead-letter it with the reason) and acked, so one bad
- *   message never becomes a hot loop.
+ *   message returned to the queue (basic.reject, requeue) after a pause, so other messages keep
+ *   flowing meanwhile. Once it has failed on `poisonAfter` deliveries, counted with the broker's
+ *   `x-delivery-count` as well as in memory (poison.ts: the count survives crashes), it is handed
+ *   to `onPoison` (normally: dead-letter it with the reason) and acked: it never becomes a loop.
+ *   If parking fails, it is returned after the pause and tried again; the queue's delivery limit
+ *   (topology.ts) is the backstop, as it is for a message that crashes the process every time.
+ * - A body over `maxBodyBytes` never reaches the handler: it is handed to `onPoison` (dead-
+ *   lettered with the reason) and acked.
  * - After a connection loss it reconnects with backoff, re-runs the topology setup and
  *   re-attaches every consumer. Acks for deliveries of a dead channel are dropped (the broker
  *   redelivers those messages, and handlers are idempotent).
- * - A body over `maxBodyBytes` never reaches the handler: it is handed to `onPoison` (dead-
- *   lettered with the reason) and acked.
  * - TCP_NODELAY is on (amqplib leaves Nagle's algorithm on otherwise: ~40 ms per round trip).
+ *
+ * A failed message is returned with basic.reject (requeue), AMQP 0-9-1's "this message failed";
+ * on RabbitMQ 3.x every return counts towards the delivery limit (checked on 3.10.8); newer
+ * brokers (4.3) stop counting some explicit returns, and reject is the one meant to count.
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
+import { checkPoisonAfter, DEFAULT_MAX_BODY_BYTES, DEFAULT_POISON_AFTER, FailureCounter, OversizedMessageError, RepeatedFailureError, type PoisonError } from './poison';
 
 export interface AmqpLogger {
   log(message: string): void;
@@ -39,25 +47,16 @@ export type MessageHandler = (message: ConsumeMessage) => Promise<void>;
 
 export interface ConsumerOptions {
   prefetch: number;
-  /** Consecutive handler failures for one message before it is treated as poison (default 5). */
+  /** Failed deliveries of one message (broker's count or ours) before it is poison: 1 to
+   *  DELIVERY_LIMIT (default DEFAULT_POISON_AFTER = 5). */
   poisonAfter?: number;
-  /** Called with a message whose handler kept failing; the message is acked afterwards. */
-  onPoison: (message: ConsumeMessage, error: Error) => Promise<void>;
-  /** Pause before a failed message is requeued (default 1000 ms). */
+  /** Called with a message that is poison (RepeatedFailureError: its handler kept failing;
+   *  OversizedMessageError); the message is acked once this resolves. */
+  onPoison: (message: ConsumeMessage, error: PoisonError) => Promise<void>;
+  /** Pause before a failed message is returned to the queue (default 1000 ms). */
   requeueDelayMs?: number;
   /** A larger body is not handed to the handler: it goes to onPoison at once (default 1 MiB). */
   maxBodyBytes?: number;
-}
-
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-
-/** Handed to onPoison for a message whose body is over the consumer's limit. */
-export class OversizedMessageError extends Error {
-  readonly code = 'MESSAGE_TOO_LARGE';
-  constructor(size: number, limit: number) {
-    super(`body of ${size} bytes is over the ${limit}-byte limit`);
-    this.name = 'OversizedMessageError';
-  }
 }
 
 interface Registration {
@@ -76,7 +75,7 @@ export class AmqpClient {
   private publishChannel: ConfirmChannel | undefined;
   private readonly consumerChannels = new Set<Channel>();
   private readonly registrations: Registration[] = [];
-  private readonly failureCounts = new Map<string, number>();
+  private readonly failures = new FailureCounter();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly consumerTags = new Map<Channel, string>();
   /** Mandatory messages the broker returned as unroutable, keyed by publishKey. */
@@ -186,6 +185,7 @@ export class AmqpClient {
   }
 
   async consume(queue: string, handler: MessageHandler, options: ConsumerOptions): Promise<void> {
+    checkPoisonAfter(options.poisonAfter ?? DEFAULT_POISON_AFTER);
     const registration: Registration = { queue, handler, options };
     this.registrations.push(registration);
     if (this.publishChannel) {
@@ -216,42 +216,50 @@ export class AmqpClient {
   }
 
   private async deliver(channel: Channel, registration: Registration, message: ConsumeMessage): Promise<void> {
-    const limit = registration.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const { options } = registration;
+    const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     if (message.content.length > limit) {
-      try {
-        await registration.options.onPoison(message, new OversizedMessageError(message.content.length, limit));
-        this.settle(() => channel.ack(message));
-      } catch (error) {
-        this.logger.error(`Dead-lettering an oversized message failed: ${(error as Error).message}`);
-        this.settle(() => channel.nack(message, false, true));
-      }
-      return;
+      if (await this.park(channel, registration, message, new OversizedMessageError(message.content.length, limit))) return;
+      return this.requeueLater(channel, registration, message);
     }
-    const key = `${registration.queue}:${message.properties.messageId ?? ''}:${message.properties.correlationId ?? ''}:${message.content.length}`;
+    const key = FailureCounter.key(registration.queue, message);
     try {
       await registration.handler(message);
-      this.failureCounts.delete(key);
+      this.failures.forget(key);
       this.settle(() => channel.ack(message));
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      const failures = (this.failureCounts.get(key) ?? 0) + 1;
-      this.failureCounts.set(key, failures);
-      if (failures >= (registration.options.poisonAfter ?? 5)) {
-        this.failureCounts.delete(key);
-        this.logger.error(`Message on ${registration.queue} failed ${failures} times, dead-lettering: ${failure.message}`);
-        try {
-          await registration.options.onPoison(message, failure);
-          this.settle(() => channel.ack(message));
+      const deliveries = this.failures.failed(key, message);
+      if (deliveries >= (options.poisonAfter ?? DEFAULT_POISON_AFTER)) {
+        this.logger.error(`Message on ${registration.queue} failed on ${deliveries} deliveries, dead-lettering: ${failure.message}`);
+        if (await this.park(channel, registration, message, new RepeatedFailureError(deliveries, failure))) {
+          this.failures.forget(key);
           return;
-        } catch (deadLetterError) {
-          this.logger.error(`Dead-lettering failed: ${(deadLetterError as Error).message}`);
         }
       } else {
-        this.logger.warn(`Handler for ${registration.queue} failed (${failures}), requeueing: ${failure.message}`);
+        this.logger.warn(`Handler for ${registration.queue} failed (delivery ${deliveries}), requeueing: ${failure.message}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, registration.options.requeueDelayMs ?? 1000));
-      this.settle(() => channel.nack(message, false, true));
+      await this.requeueLater(channel, registration, message);
     }
+  }
+
+  /** Hands the message to onPoison and acks it; false (message still unacked) if that failed. */
+  private async park(channel: Channel, registration: Registration, message: ConsumeMessage, error: PoisonError): Promise<boolean> {
+    try {
+      await registration.options.onPoison(message, error);
+    } catch (parkError) {
+      this.logger.error(`Dead-lettering a message from ${registration.queue} failed: ${(parkError as Error).message}`);
+      return false;
+    }
+    this.settle(() => channel.ack(message));
+    return true;
+  }
+
+  /** Returns the message to the queue after a pause (a failed return counts towards the queue's
+   *  delivery limit; the pause keeps a failing message from spinning). */
+  private async requeueLater(channel: Channel, registration: Registration, message: ConsumeMessage): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, registration.options.requeueDelayMs ?? 1000));
+    this.settle(() => channel.reject(message, true));
   }
 
   /** Acking on a channel that died is harmless: the broker already requeued the message. */

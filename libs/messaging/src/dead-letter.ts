@@ -2,11 +2,16 @@
  * Parking a message that cannot be processed (SPEC S4: never loop, keep the reason).
  *
  * Guarantees: the original body and properties are kept; headers gain the reason and the queue
- * the message came from; the copy is persistent and confirmed before the caller acks the original.
+ * the message came from (x-dead-letter-reason, x-dead-letter-source), and lose the broker's
+ * delivery count (a replayed copy starts from zero); the copy is persistent and confirmed before
+ * the caller acks the original. Messages the BROKER dead-letters (a consumer's reject without
+ * requeue, the queue's delivery limit) carry RabbitMQ's x-death / x-first-death-reason /
+ * x-first-death-queue headers instead: neither side can add ours to those.
  */
 import type { ConsumeMessage, Options } from 'amqplib';
 import { SagaHeaders } from '#saga/core';
 import type { AmqpClient } from './amqp-client';
+import { DELIVERY_COUNT_HEADER } from './poison';
 
 export async function deadLetter(client: AmqpClient, exchange: string, message: ConsumeMessage, sourceQueue: string, reason: string): Promise<void> {
   await deadLetterContent(client, exchange, message.content, message.properties, sourceQueue, reason);
@@ -21,6 +26,7 @@ export async function deadLetterContent(
   sourceQueue: string,
   reason: string,
 ): Promise<void> {
+  const { [DELIVERY_COUNT_HEADER]: _brokerCount, ...headers } = properties.headers ?? {};
   await client.publish(exchange, sourceQueue, content, {
     persistent: true,
     contentType: properties.contentType,
@@ -29,7 +35,7 @@ export async function deadLetterContent(
     replyTo: properties.replyTo,
     timestamp: properties.timestamp,
     headers: {
-      ...(properties.headers ?? {}),
+      ...headers,
       [SagaHeaders.deadLetterReason]: reason.slice(0, 1000),
       [SagaHeaders.deadLetterSource]: sourceQueue,
     },

@@ -1,7 +1,8 @@
 /**
- * Public entry of the messaging library: the AMQP client with recovery, the orchestrator's
- * topology, and dead-lettering.
+ * Public entry of the messaging library: the AMQP client with recovery, poison-message
+ * detection, the orchestrator's topology, and dead-lettering.
  */
 export * from './amqp-client';
+export * from './poison';
 export * from './topology';
 export * from './dead-letter';

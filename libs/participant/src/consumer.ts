@@ -7,14 +7,21 @@
  *   was confirmed by the broker; anything failing before that requeues the message, and the
  *   redelivery is answered from the dedupe record.
  * - The reply goes to the command's `replyTo` carrying only its `correlationId` (JSON, persistent).
- * - A message that keeps failing is dead-lettered with the reason instead of looping.
+ * - Never looping (SPEC S4): a malformed command, an unknown pattern, a direction mismatch and
+ *   an oversized body are dead-lettered at once with the reason; a command whose processing
+ *   keeps failing (e.g. the database refuses its commit) after DEFAULT_POISON_AFTER failed
+ *   deliveries, counted by the broker too, with the last error; one that crashes the process on
+ *   every delivery by the broker, at the queue's delivery limit (topology.ts). Other commands
+ *   keep flowing meanwhile (prefetch > 1, a failing one is returned after a pause).
+ * - Data failing a handler's schema gets BOTH the INVALID_COMMAND reply and a copy in the
+ *   dead-letter queue (reason: the validation error); both are confirmed before the ack.
  * - The queue is declared with exactly the arguments the orchestrator uses (declareTopology), so
  *   either side may start first.
  * - stop() cancels the consumer, waits (bounded) for the messages in progress to finish and ack,
  *   then closes the connection; anything unfinished is redelivered later.
  */
 import { replyBody } from '#saga/core';
-import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type TopologyNames } from '#saga/messaging';
+import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type PoisonError, type TopologyNames } from '#saga/messaging';
 import type { ConsumeMessage } from 'amqplib';
 import type { DataSource } from 'typeorm';
 import { ConsumerStateError } from './errors';
@@ -39,6 +46,11 @@ export interface ParticipantConsumerOptions {
   clock?: () => number;
   /** Called after every processed message (tests and metrics). */
   onProcessed?: (result: ProcessResult) => void;
+}
+
+/** `body of N bytes is over the L-byte limit`, or `processing failed on N deliveries: <last error>`. */
+function poisonReason(error: PoisonError): string {
+  return error instanceof OversizedMessageError ? error.message : `processing ${error.message}`;
 }
 
 export class ParticipantConsumer {
@@ -69,7 +81,7 @@ export class ParticipantConsumer {
     try {
       await client.consume(options.queue, (message) => consumer.handle(message), {
         prefetch: options.prefetch ?? 10,
-        onPoison: (message, error) => consumer.park(message, error instanceof OversizedMessageError ? error.message : `processing failed repeatedly: ${error.message}`),
+        onPoison: (message, error) => consumer.park(message, poisonReason(error)),
       });
     } catch (error) {
       await client.close();
@@ -88,6 +100,7 @@ export class ParticipantConsumer {
     if (result.kind === 'dead-letter') {
       await this.park(message, result.reason);
     } else {
+      if (result.deadLetterReason !== undefined) await this.park(message, result.deadLetterReason);
       await this.client.publish('', result.replyTo, Buffer.from(JSON.stringify(replyBody(result.outcome))), {
         correlationId: result.correlationId,
         contentType: 'application/json',

@@ -38,7 +38,8 @@ export interface CompensationContext<ActionRequest = unknown, ActionResult = unk
   action: AppliedAction<ActionRequest, ActionResult>;
 }
 
-/** Anything with a throwing `parse` (a zod schema fits). A throw becomes failure INVALID_COMMAND. */
+/** Anything with a throwing `parse` (a zod schema fits). A throw becomes failure INVALID_COMMAND,
+ *  replied, plus a copy of the command in the dead-letter queue with the error as the reason. */
 export interface DataSchema<D> {
   parse(data: unknown): D;
 }

@@ -26,7 +26,8 @@ export type StoredOutcome = Extract<ReplyOutcome, { kind: 'success' | 'failure' 
 export const ToolkitCodes = {
   /** The action arrived after its undo was recorded (tombstone): refused, never applied. */
   alreadyCompensated: 'ALREADY_COMPENSATED',
-  /** The command's data did not pass the handler's schema. */
+  /** The command's data did not pass the handler's schema (the command is also copied to the
+   *  dead-letter queue; so is any failure with this code, including on replay). */
   invalidCommand: 'INVALID_COMMAND',
   /** The handler threw: the transaction rolled back, the orchestrator may retry. */
   handlerError: 'HANDLER_ERROR',

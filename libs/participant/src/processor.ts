@@ -7,6 +7,11 @@
  * Guarantees:
  * - A malformed message, an unknown pattern or a direction that does not match the pattern's
  *   declaration is never processed: the result is a dead-letter with the reason.
+ * - Data failing the handler's schema is answered with the terminal failure INVALID_COMMAND (so
+ *   the saga rolls back promptly; an action's answer is stored for dedupe) AND the result asks
+ *   for a copy in the dead-letter queue, reason = the validation error, so an operator sees it.
+ *   A replay of a stored INVALID_COMMAND asks for the copy again: at least once, never lost to a
+ *   crash between the commit and the copy's confirm.
  * - The handler's writes and the dedupe record commit together or not at all; a failure outcome
  *   keeps none of the handler's writes (rolled back to a savepoint before the record is stored).
  * - A handler that throws is answered retryable and its transaction rolls back entirely.
@@ -27,7 +32,16 @@ import { findProcessedPair, insertProcessed, lockStep } from './processed-comman
 export type Disposition = 'replayed' | 'recorded' | 'applied' | 'failed' | 'rolled-back' | 'expired';
 
 export type ProcessResult =
-  | { kind: 'reply'; replyTo: string; correlationId: string; outcome: ReplyOutcome; disposition: Disposition; command: IncomingCommand }
+  | {
+      kind: 'reply';
+      replyTo: string;
+      correlationId: string;
+      outcome: ReplyOutcome;
+      disposition: Disposition;
+      command: IncomingCommand;
+      /** Set when a copy of the command must also go to the dead-letter queue, with this reason. */
+      deadLetterReason?: string;
+    }
   | { kind: 'dead-letter'; reason: string };
 
 export interface AmqpProperties {
@@ -161,7 +175,11 @@ export class CommandProcessor {
 }
 
 function reply(command: IncomingCommand, outcome: ReplyOutcome, disposition: Disposition): ProcessResult {
-  return { kind: 'reply', replyTo: command.replyTo, correlationId: command.correlationId, outcome, disposition, command };
+  const result: ProcessResult = { kind: 'reply', replyTo: command.replyTo, correlationId: command.correlationId, outcome, disposition, command };
+  if (outcome.kind === 'failure' && outcome.code === ToolkitCodes.invalidCommand) {
+    result.deadLetterReason = `payload failed validation (replied ${ToolkitCodes.invalidCommand}): ${outcome.message}`.slice(0, 1000);
+  }
+  return result;
 }
 
 function isHandlerOutcome(value: unknown): value is HandlerOutcome {

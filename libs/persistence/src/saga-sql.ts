@@ -56,9 +56,9 @@ export const UPDATE_SAGA = `
 
 export const WRITE_EFFECTS = `
   WITH history AS (
-    INSERT INTO saga_history (saga_id, type, at, step, direction, attempt, reason, detail)
-    SELECT $1, type, at, step, direction, attempt, reason, detail
-      FROM jsonb_to_recordset($2::jsonb) AS h(type text, at timestamptz, step text, direction text, attempt int, reason text, detail jsonb)
+    INSERT INTO saga_history (saga_id, type, failure_type, at, step, direction, attempt, reason, detail)
+    SELECT $1, type, "failureType", at, step, direction, attempt, reason, detail
+      FROM jsonb_to_recordset($2::jsonb) AS h(type text, "failureType" text, at timestamptz, step text, direction text, attempt int, reason text, detail jsonb)
   ), outbox AS (
     INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at)
     SELECT $1, queue, body, properties, now()

@@ -12,6 +12,7 @@ export * from './errors';
 export * from './definition/payload-template';
 export * from './definition/validate-definition';
 export * from './definition/input-schema';
+export * from './definition/step-policies';
 export { decide } from './engine/decide';
 export { attemptTimerId, deadlineTimerId } from './engine/decision-builder';
 export { retryDelayMs } from './engine/backoff';

@@ -6,12 +6,16 @@
  *   this handler resolves).
  * - A reply that cannot be read (not JSON, no correlation id of ours, neither response nor err,
  *   over 1 MiB) goes to the dead-letter queue with the reason and is acked: it never loops.
+ * - A reply whose handling keeps failing (say its saga is pinned to a definition version this
+ *   orchestrator does not have) is parked after DEFAULT_POISON_AFTER failed deliveries, counted
+ *   by the broker too, with the last error as the reason; one that crashes the process on every
+ *   delivery is parked by the broker at the reply queue's delivery limit (topology.ts).
  * - Duplicates and late replies are recorded in the saga's history and change nothing; so is a
  *   parked reply whose correlation id names an existing saga (MALFORMED_REPLY_PARKED).
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
-import { deadLetter, OversizedMessageError } from '#saga/messaging';
+import { deadLetter, OversizedMessageError, type PoisonError } from '#saga/messaging';
 import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { BrokerService } from './broker.service';
@@ -19,6 +23,11 @@ import { SagaRuntime } from './saga-runtime.service';
 
 /** Saga ids are UUIDs (the runtime creates them with randomUUID). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `body of N bytes is over the L-byte limit`, or `reply handling failed on N deliveries: <last error>`. */
+function poisonReason(error: PoisonError): string {
+  return error instanceof OversizedMessageError ? error.message : `reply handling ${error.message}`;
+}
 
 @Injectable()
 export class ReplyConsumer implements OnApplicationBootstrap {
@@ -34,7 +43,7 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     const queue = this.broker.names.replyQueue;
     await this.broker.client.consume(queue, (message) => this.onMessage(message), {
       prefetch: this.config.replyPrefetch,
-      onPoison: (message, error) => this.park(message, error instanceof OversizedMessageError ? error.message : `handler kept failing: ${error.message}`),
+      onPoison: (message, error) => this.park(message, poisonReason(error)),
     });
   }
 

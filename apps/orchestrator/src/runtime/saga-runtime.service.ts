@@ -141,7 +141,7 @@ export class SagaRuntime {
       const exists: unknown[] = await manager.query('SELECT 1 FROM saga_instances WHERE id = $1', [sagaId]);
       if (exists.length === 0) return;
       await this.store.appendHistory(manager, sagaId, [
-        { type: 'MALFORMED_REPLY_PARKED', at: Date.now(), step: address.step, direction: address.direction, attempt: address.attempt, reason: 'malformed', detail: { message: reason } },
+        { type: 'MALFORMED_REPLY_PARKED', failureType: 'malformed', at: Date.now(), step: address.step, direction: address.direction, attempt: address.attempt, reason: 'malformed', detail: { message: reason } },
       ]);
     });
   }
@@ -151,6 +151,7 @@ export class SagaRuntime {
     await this.store.appendHistory(manager, sagaId, [
       {
         type: 'DUPLICATE_REPLY_IGNORED',
+        failureType: 'duplicate',
         at: Date.now(),
         step: reply?.step ?? null,
         direction: reply?.direction ?? null,

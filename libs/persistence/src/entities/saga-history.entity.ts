@@ -3,10 +3,14 @@
  *
  * Guarantees: `id` is a sequence, so ordering by id is the order events were committed.
  */
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+/** The failure types of SPEC S5 (FailureType in the core); the database refuses any other. */
+export const FAILURE_TYPE_CHECK = `"failure_type" IN ('timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator')`;
 
 @Entity({ name: 'saga_history' })
 @Index('ix_saga_history_saga', ['sagaId', 'id'])
+@Check('ck_saga_history_failure_type', FAILURE_TYPE_CHECK)
 export class SagaHistoryEntity {
   @PrimaryGeneratedColumn('increment', { type: 'bigint' })
   id: string;
@@ -16,6 +20,11 @@ export class SagaHistoryEntity {
 
   @Column('text')
   type: string;
+
+  /** Failure entries only (the exception log): timeout, business, retryable, expired, malformed,
+   *  duplicate, late or operator. */
+  @Column('text', { name: 'failure_type', nullable: true })
+  failureType: string | null;
 
   @Column('timestamptz')
   at: Date;

@@ -48,6 +48,7 @@ export class CreateSagaTables1763700000000 implements MigrationInterface {
         id bigserial PRIMARY KEY,
         saga_id uuid NOT NULL,
         type text NOT NULL,
+        failure_type text CONSTRAINT ck_saga_history_failure_type CHECK ("failure_type" IN ('timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator')),
         at timestamptz NOT NULL,
         step text,
         direction text,

@@ -61,12 +61,24 @@ export interface StepDefinition {
   compensation?: CommandDefinition;
   /** Point of no return: once it succeeds the saga never compensates. At most one step. */
   pivot?: boolean;
-  /** How long one attempt of the action waits for a reply. */
-  timeoutMs: number;
-  retry: RetryPolicy;
-  /** Timeout of one compensation attempt; defaults to timeoutMs. */
+  /** How long one attempt of the action waits for a reply. Required here or in the saga's
+   *  `defaults.timeoutMs`. */
+  timeoutMs?: number;
+  /** Default: the saga's `defaults.retry`, else DEFAULT_ACTION_RETRY. */
+  retry?: RetryPolicy;
+  /** Timeout of one compensation attempt. Default: the saga's `defaults.compensationTimeoutMs`,
+   *  else this step's action timeout. */
   compensationTimeoutMs?: number;
-  /** Retry budget of the compensation; defaults to DEFAULT_COMPENSATION_RETRY. */
+  /** Retry budget of the compensation. Default: the saga's `defaults.compensationRetry`, else
+   *  DEFAULT_COMPENSATION_RETRY. */
+  compensationRetry?: RetryPolicy;
+}
+
+/** Policies every step of a saga inherits unless the step sets its own. */
+export interface StepPolicyDefaults {
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+  compensationTimeoutMs?: number;
   compensationRetry?: RetryPolicy;
 }
 
@@ -82,8 +94,16 @@ export interface SagaDefinition {
   inputSchema: JsonSchema;
   /** Optional overall deadline: a saga still RUNNING after this long is cancelled. */
   deadlineMs?: number;
+  /** Timeouts and retry policies for steps that do not set their own. */
+  defaults?: StepPolicyDefaults;
   steps: StepDefinition[];
 }
+
+/** Used when neither the step nor the saga's defaults set an action retry policy. */
+export const DEFAULT_ACTION_RETRY: RetryPolicy = {
+  maxAttempts: 3,
+  backoff: { initialMs: 200, multiplier: 2, maxMs: 5_000 },
+};
 
 /** Compensations must end; the default budget is generous because an undo should not give up. */
 export const DEFAULT_COMPENSATION_RETRY: RetryPolicy = {

@@ -115,7 +115,7 @@ describe('validateDefinition', () => {
 
   it('rejects bad retry policies, for actions and compensations', () => {
     const backoff = { initialMs: 100, multiplier: 2, maxMs: 1_000 };
-    expect(lines(withStep(0, { retry: undefined }))).toEqual(['steps[0].retry: must be an object { maxAttempts, backoff }']);
+    expect(lines(withStep(0, { retry: 'often' }))).toEqual(['steps[0].retry: must be an object { maxAttempts, backoff }']);
     expect(lines(withStep(0, { retry: { maxAttempts: 0, backoff } }))).toEqual(['steps[0].retry.maxAttempts: must be an integer between 1 and 1000, got 0']);
     expect(lines(withStep(0, { retry: { maxAttempts: 1001, backoff } }))).toEqual(['steps[0].retry.maxAttempts: must be an integer between 1 and 1000, got 1001']);
     expect(lines(withStep(0, { retry: { maxAttempts: 2 } }))).toEqual(['steps[0].retry.backoff: must be an object { initialMs, multiplier, maxMs }']);
@@ -131,6 +131,28 @@ describe('validateDefinition', () => {
     expect(lines(withStep(0, { retry: { maxAttempts: 2, backoff: { initialMs: 0, multiplier: NaN, maxMs: 10 } } }))).toEqual([
       'steps[0].retry.backoff.initialMs: must be an integer between 1 and 86400000, got 0',
       'steps[0].retry.backoff.multiplier: must be a number between 1 and 100',
+    ]);
+  });
+
+  it('lets steps inherit timeouts and retry policies from the saga defaults, and checks the defaults', () => {
+    const bare = (name: string, compensation = true) => ({ name, action: { command: `${name}.do` }, ...(compensation ? { compensation: { command: `${name}.undo` } } : {}) });
+    const retry = { maxAttempts: 4, backoff: { initialMs: 100, multiplier: 2, maxMs: 1_000 } };
+    expect(lines(base([bare('a'), bare('b', false)], { defaults: { timeoutMs: 2_000, retry, compensationRetry: retry, compensationTimeoutMs: 500 } }))).toEqual([]);
+    expect(lines(base([bare('a'), { ...bare('b', false), timeoutMs: 10 }]))).toEqual([
+      'steps[0].timeoutMs: required: set it on the step or as defaults.timeoutMs for the whole saga',
+    ]);
+    expect(lines(base([bare('a'), bare('b', false)], { defaults: { retry } }))).toEqual([
+      'steps[0].timeoutMs: required: set it on the step or as defaults.timeoutMs for the whole saga',
+      'steps[1].timeoutMs: required: set it on the step or as defaults.timeoutMs for the whole saga',
+    ]);
+    expect(lines(base([bare('a', false)], { defaults: { timeoutMs: 0, retry: { maxAttempts: 0, backoff: retry.backoff }, timeout: 5 } }))).toEqual([
+      `defaults.timeout: unknown key; expected one of timeoutMs, retry, compensationTimeoutMs, compensationRetry`,
+      `defaults.timeoutMs: must be an integer between 1 and ${MAX_TIMEOUT_MS}, got 0`,
+      'defaults.retry.maxAttempts: must be an integer between 1 and 1000, got 0',
+    ]);
+    expect(lines(base([bare('a', false)], { defaults: 'fast' }))).toEqual([
+      'defaults: must be an object { timeoutMs?, retry?, compensationTimeoutMs?, compensationRetry? }',
+      'steps[0].timeoutMs: required: set it on the step or as defaults.timeoutMs for the whole saga',
     ]);
   });
 

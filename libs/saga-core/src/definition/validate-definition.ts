@@ -2,7 +2,8 @@
  * Load-time validation of a saga definition (plain data from TypeScript or a JSON file).
  *
  * Guarantees: every problem is reported at once with its path; an accepted definition has
- * unique, URL-safe step names, known commands, sane timeouts and retry budgets, a compensation
+ * unique, URL-safe step names, known commands, sane timeouts and retry budgets (every step has
+ * an action timeout, its own or the saga's `defaults.timeoutMs`), a compensation
  * on every step a later failure can roll back, payload references that can only point at the
  * input or at earlier steps, and an input schema that compiles.
  */
@@ -22,7 +23,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 const KNOWN_KEYS = {
-  saga: ['$schema', 'name', 'version', 'description', 'inputSchema', 'deadlineMs', 'steps'],
+  saga: ['$schema', 'name', 'version', 'description', 'inputSchema', 'deadlineMs', 'defaults', 'steps'],
+  defaults: ['timeoutMs', 'retry', 'compensationTimeoutMs', 'compensationRetry'],
   step: ['name', 'description', 'action', 'compensation', 'pivot', 'timeoutMs', 'retry', 'compensationTimeoutMs', 'compensationRetry'],
   command: ['command', 'payload'],
   retry: ['maxAttempts', 'backoff', 'nonRetryableCodes'],
@@ -91,7 +93,22 @@ function checkCommand(
   }
 }
 
-function checkStep(step: unknown, index: number, earlier: string[], routes: Map<string, unknown>, problems: Problems): void {
+/** Timeouts and retry policies, on a step or in the saga's defaults: each optional here. */
+function checkPolicies(value: Record<string, unknown>, path: string, problems: Problems): void {
+  if (value.timeoutMs !== undefined) checkPositiveInt(value.timeoutMs, `${path}timeoutMs`, problems, MAX_TIMEOUT_MS);
+  if (value.compensationTimeoutMs !== undefined) checkPositiveInt(value.compensationTimeoutMs, `${path}compensationTimeoutMs`, problems, MAX_TIMEOUT_MS);
+  if (value.retry !== undefined) checkRetry(value.retry, `${path}retry`, problems);
+  if (value.compensationRetry !== undefined) checkRetry(value.compensationRetry, `${path}compensationRetry`, problems);
+}
+
+function checkDefaults(value: unknown, problems: Problems): void {
+  if (value === undefined) return;
+  if (!isRecord(value)) return void problems.push({ path: 'defaults', message: 'must be an object { timeoutMs?, retry?, compensationTimeoutMs?, compensationRetry? }' });
+  checkKnownKeys(value, KNOWN_KEYS.defaults, 'defaults', problems);
+  checkPolicies(value, 'defaults.', problems);
+}
+
+function checkStep(step: unknown, index: number, earlier: string[], routes: Map<string, unknown>, defaults: unknown, problems: Problems): void {
   const path = `steps[${index}]`;
   if (!isRecord(step)) return void problems.push({ path, message: 'must be an object' });
   checkKnownKeys(step, KNOWN_KEYS.step, path, problems);
@@ -106,10 +123,10 @@ function checkStep(step: unknown, index: number, earlier: string[], routes: Map<
     checkCommand(step.compensation, `${path}.compensation`, routes, compensationRoots, problems);
   }
   if (step.pivot !== undefined && typeof step.pivot !== 'boolean') problems.push({ path: `${path}.pivot`, message: 'must be a boolean' });
-  checkPositiveInt(step.timeoutMs, `${path}.timeoutMs`, problems, MAX_TIMEOUT_MS);
-  if (step.compensationTimeoutMs !== undefined) checkPositiveInt(step.compensationTimeoutMs, `${path}.compensationTimeoutMs`, problems, MAX_TIMEOUT_MS);
-  checkRetry(step.retry, `${path}.retry`, problems);
-  if (step.compensationRetry !== undefined) checkRetry(step.compensationRetry, `${path}.compensationRetry`, problems);
+  if (step.timeoutMs === undefined && !(isRecord(defaults) && defaults.timeoutMs !== undefined)) {
+    problems.push({ path: `${path}.timeoutMs`, message: 'required: set it on the step or as defaults.timeoutMs for the whole saga' });
+  }
+  checkPolicies(step, `${path}.`, problems);
 }
 
 function checkRollbackCoverage(steps: StepDefinition[], problems: Problems): void {
@@ -138,6 +155,7 @@ export function validateDefinition(raw: unknown, catalog: ParticipantCatalog, so
   }
   checkPositiveInt(raw.version, 'version', problems, 1_000_000);
   if (raw.deadlineMs !== undefined) checkPositiveInt(raw.deadlineMs, 'deadlineMs', problems, 30 * MAX_TIMEOUT_MS);
+  checkDefaults(raw.defaults, problems);
   if (!isRecord(raw.inputSchema)) {
     problems.push({ path: 'inputSchema', message: 'must be a JSON Schema object' });
   } else {
@@ -150,7 +168,7 @@ export function validateDefinition(raw: unknown, catalog: ParticipantCatalog, so
   } else {
     const seen: string[] = [];
     raw.steps.forEach((step, index) => {
-      checkStep(step, index, [...seen], routes, problems);
+      checkStep(step, index, [...seen], routes, raw.defaults, problems);
       const name = isRecord(step) ? step.name : undefined;
       if (typeof name === 'string') {
         if (seen.includes(name)) problems.push({ path: `steps[${index}].name`, message: `duplicate step name "${name}"` });

@@ -26,7 +26,7 @@ describe('decide: cancel', () => {
         expect(s.lastDecision.cancelTimers).toEqual(
           expect.arrayContaining(['saga-1/reserve-inventory/action/1/timeout', 'saga-1/reserve-inventory/action/2/retry']),
         );
-        expect(s.state!.failure).toEqual({ step: 'reserve-inventory', code: 'CANCELLED', message: 'customer changed their mind' });
+        expect(s.state!.failure).toEqual({ step: 'reserve-inventory', type: 'operator', code: 'CANCELLED', message: 'customer changed their mind' });
       })
       .expectNoTimer({ step: 'reserve-inventory', direction: 'action' })
       .expectCompensation('inventory.release', { payload: { reservationId: 'saga-1', reserved: null } })
@@ -105,7 +105,7 @@ describe('decide: deadline', () => {
       .expectCompensation('a.undo', { payload: { request: {}, result: 'A' } })
       .replySuccess()
       .expectStatus('COMPENSATED')
-      .check((s) => expect(s.state!.failure).toMatchObject({ code: 'CANCELLED', message: 'saga deadline reached' }));
+      .check((s) => expect(s.state!.failure).toEqual({ step: 'b', type: 'timeout', code: 'DEADLINE', message: 'saga deadline reached' }));
   });
 
   it('is refused while a step without compensation is in flight, and tried again after that step had time to answer', () => {

@@ -113,12 +113,13 @@ describe('decide: late and duplicate replies', () => {
       .check((s) =>
         expect(s.lastDecision.history[0]).toEqual({
           type: 'LATE_REPLY_IGNORED',
+          failureType: 'late',
           at: T0 + 5_000 + 500 + 200 + 3, // timeout (5 s + 500 ms grace), backoff, 3 ms later
           step: 'create-order',
           direction: 'action',
           attempt: 1,
           reason: 'success',
-          detail: { outcome: 'success', sagaStatus: 'RUNNING' },
+          detail: { outcome: 'success', message: 'ok', sagaStatus: 'RUNNING' },
         }),
       )
       .replySuccess({ orderId: 'current' })

@@ -33,7 +33,7 @@ describe('decide: business failure', () => {
       .expectStepStatus('reserve-inventory', 'FAILED')
       .expectStepStatus('charge-payment', 'PENDING')
       .expectNoTimer()
-      .check((s) => expect(s.state!.failure).toEqual({ step: 'reserve-inventory', code: 'OUT_OF_STOCK', message: 'no more A' }))
+      .check((s) => expect(s.state!.failure).toEqual({ step: 'reserve-inventory', type: 'business', code: 'OUT_OF_STOCK', message: 'no more A' }))
       .expectHistory([
         'SAGA_STARTED',
         'COMMAND_SENT',
@@ -71,6 +71,7 @@ describe('decide: business failure', () => {
     const script = given(placeOrder).start(orderInput).advanceTime(7).replyFailure('INVALID', 'bad order');
     expect(script.history.find((h) => h.type === 'STEP_FAILED')).toEqual({
       type: 'STEP_FAILED',
+      failureType: 'business',
       at: T0 + 7,
       step: 'create-order',
       direction: 'action',

@@ -15,12 +15,13 @@ import { EngineMisuseError } from '../errors';
 import type { SagaDefinition } from '../definition/saga-definition';
 import type { Direction } from '../protocol/message-ids';
 import type { ReplyOutcome } from '../protocol/reply';
-import type { Decision } from './decision';
+import type { Decision, Failure, FailureType } from './decision';
 import { attemptTimerId, deadlineTimerId, DecisionBuilder } from './decision-builder';
 import type { CancelEvent, ReplyEvent, SagaEvent, StartEvent, TimerEvent } from './saga-events';
 import { inFlightDirection, type SagaState } from './saga-state';
 import { advance, compensateNext, failCompensation, startRollback } from './progress';
-import { retryPolicyFor, scheduleRetry, sendAction, sendCompensation, timeoutFor } from './step-dispatch';
+import { retryPolicyFor, timeoutFor } from '../definition/step-policies';
+import { scheduleRetry, sendAction, sendCompensation } from './step-dispatch';
 
 export function decide(definition: SagaDefinition, state: SagaState | null, event: SagaEvent, now: number): Decision {
   if (event.type === 'START') {
@@ -95,28 +96,31 @@ function currentIndex(d: DecisionBuilder, step: string, direction: Direction, at
   return attempt === expected ? index : -1;
 }
 
-function describe(outcome: ReplyOutcome): { reason: string; message: string } {
+/** What a reply says, as the history records it; `type` is null for a success. */
+function describe(outcome: ReplyOutcome): { reason: string; message: string; type: FailureType | null } {
   switch (outcome.kind) {
     case 'success':
-      return { reason: 'success', message: 'ok' };
+      return { reason: 'success', message: 'ok', type: null };
     case 'expired':
-      return { reason: 'EXPIRED', message: outcome.message };
-    default:
-      return { reason: outcome.code, message: outcome.message };
+      return { reason: 'EXPIRED', message: outcome.message, type: 'expired' };
+    case 'retryable':
+      return { reason: outcome.code, message: outcome.message, type: 'retryable' };
+    case 'failure':
+      return { reason: outcome.code, message: outcome.message, type: 'business' };
   }
 }
 
 function onReply(d: DecisionBuilder, definition: SagaDefinition, event: ReplyEvent): void {
-  const { reason, message } = describe(event.outcome);
+  const { reason, message, type } = describe(event.outcome);
   const index = currentIndex(d, event.step, event.direction, event.attempt, false);
   const where = { step: event.step, direction: event.direction, attempt: event.attempt };
   if (index < 0) {
-    d.record('LATE_REPLY_IGNORED', { ...where, reason, detail: { outcome: event.outcome.kind, sagaStatus: d.state.status } });
+    d.record('LATE_REPLY_IGNORED', { ...where, failureType: 'late', reason, detail: { outcome: event.outcome.kind, message, sagaStatus: d.state.status } });
     return;
   }
   d.touch();
   d.cancelTimers.push(attemptTimerId(d.state.id, event.step, event.direction, event.attempt, 'timeout'));
-  d.record('REPLY_RECEIVED', { ...where, reason, detail: event.outcome.kind === 'success' ? null : { outcome: event.outcome.kind, message } });
+  d.record('REPLY_RECEIVED', { ...where, failureType: type, reason, detail: event.outcome.kind === 'success' ? null : { outcome: event.outcome.kind, message } });
   const step = d.state.steps[index];
   if (event.outcome.kind !== 'success') step.lastError = { code: reason, message };
   if (event.direction === 'compensation') {
@@ -125,7 +129,7 @@ function onReply(d: DecisionBuilder, definition: SagaDefinition, event: ReplyEve
       step.finishedAt = d.now;
       return compensateNext(d, definition);
     }
-    return retryOrFailCompensation(d, definition, index, reason, message);
+    return retryOrFailCompensation(d, definition, index, { type: type!, code: reason, message });
   }
   if (event.outcome.kind === 'success') {
     step.status = 'SUCCEEDED';
@@ -134,29 +138,32 @@ function onReply(d: DecisionBuilder, definition: SagaDefinition, event: ReplyEve
     if (definition.steps[index].pivot) d.state.pastPivot = true;
     return advance(d, definition, index);
   }
-  const nonRetryable = event.outcome.kind === 'retryable' && (definition.steps[index].retry.nonRetryableCodes ?? []).includes(event.outcome.code);
+  const policy = retryPolicyFor(definition, index, 'action');
+  const nonRetryable = event.outcome.kind === 'retryable' && (policy.nonRetryableCodes ?? []).includes(event.outcome.code);
   const retryable = event.outcome.kind !== 'failure' && !nonRetryable;
-  if (d.state.pastPivot || (retryable && step.attempt < definition.steps[index].retry.maxAttempts)) {
+  if (d.state.pastPivot || (retryable && step.attempt < policy.maxAttempts)) {
     return scheduleRetry(d, definition, index, 'action', step.attempt, reason);
   }
-  failStep(d, definition, index, reason, message);
+  // A code the policy calls non-retryable is a business failure, whatever the participant said.
+  failStep(d, definition, index, { type: nonRetryable ? 'business' : type!, code: reason, message }, nonRetryable);
 }
 
-function failStep(d: DecisionBuilder, definition: SagaDefinition, index: number, reason: string, message: string): void {
+function failStep(d: DecisionBuilder, definition: SagaDefinition, index: number, failure: Failure, nonRetryable: boolean): void {
   const step = d.state.steps[index];
   step.status = 'FAILED';
   step.waitingForRetry = false;
   step.finishedAt = d.now;
-  d.record('STEP_FAILED', { step: step.name, direction: 'action', attempt: step.attempt, reason, detail: { message } });
-  startRollback(d, definition, { step: step.name, code: reason, message });
+  const detail = nonRetryable ? { message: failure.message, nonRetryableCode: true } : { message: failure.message };
+  d.record('STEP_FAILED', { step: step.name, direction: 'action', attempt: step.attempt, failureType: failure.type, reason: failure.code, detail });
+  startRollback(d, definition, { step: step.name, ...failure });
 }
 
-function retryOrFailCompensation(d: DecisionBuilder, definition: SagaDefinition, index: number, reason: string, message: string): void {
+function retryOrFailCompensation(d: DecisionBuilder, definition: SagaDefinition, index: number, failure: Failure): void {
   const step = d.state.steps[index];
-  if (step.compensationAttempt < retryPolicyFor(definition.steps[index], 'compensation').maxAttempts) {
-    return scheduleRetry(d, definition, index, 'compensation', step.compensationAttempt, reason);
+  if (step.compensationAttempt < retryPolicyFor(definition, index, 'compensation').maxAttempts) {
+    return scheduleRetry(d, definition, index, 'compensation', step.compensationAttempt, failure.code);
   }
-  failCompensation(d, definition, index, reason, message);
+  failCompensation(d, definition, index, failure);
 }
 
 function onAttemptTimer(d: DecisionBuilder, definition: SagaDefinition, event: Exclude<TimerEvent, { type: 'DEADLINE_REACHED' }>): void {
@@ -169,46 +176,49 @@ function onAttemptTimer(d: DecisionBuilder, definition: SagaDefinition, event: E
   }
   const step = d.state.steps[index];
   const stepDefinition = definition.steps[index];
-  d.record('ATTEMPT_TIMED_OUT', { step: step.name, direction: event.direction, attempt: event.attempt, reason: 'timeout' });
   step.lastError = { code: 'TIMEOUT', message: `no reply to attempt ${event.attempt} in time` };
-  if (event.direction === 'compensation') return retryOrFailCompensation(d, definition, index, 'TIMEOUT', step.lastError.message);
+  d.record('ATTEMPT_TIMED_OUT', { step: step.name, direction: event.direction, attempt: event.attempt, failureType: 'timeout', reason: 'TIMEOUT', detail: { message: step.lastError.message } });
+  if (event.direction === 'compensation') return retryOrFailCompensation(d, definition, index, { type: 'timeout', ...step.lastError });
   const canUndo = stepDefinition.compensation !== undefined && !d.state.pastPivot;
-  if (!canUndo || step.attempt < stepDefinition.retry.maxAttempts) return scheduleRetry(d, definition, index, 'action', step.attempt, 'TIMEOUT');
-  markUnknown(d, index, 'every attempt timed out');
-  startRollback(d, definition, { step: step.name, code: 'TIMEOUT', message: `no reply after ${step.attempt} attempts: outcome unknown` });
+  if (!canUndo || step.attempt < retryPolicyFor(definition, index, 'action').maxAttempts) return scheduleRetry(d, definition, index, 'action', step.attempt, 'TIMEOUT');
+  markUnknown(d, index, 'timeout', 'every attempt timed out');
+  startRollback(d, definition, { step: step.name, type: 'timeout', code: 'TIMEOUT', message: `no reply after ${step.attempt} attempts: outcome unknown` });
 }
 
-function markUnknown(d: DecisionBuilder, index: number, why: string): void {
+function markUnknown(d: DecisionBuilder, index: number, failureType: FailureType, why: string): void {
   const step = d.state.steps[index];
   step.status = 'UNKNOWN';
   step.waitingForRetry = false;
   step.finishedAt = d.now;
-  d.record('STEP_OUTCOME_UNKNOWN', { step: step.name, direction: 'action', attempt: step.attempt, reason: 'UNKNOWN', detail: { message: why } });
+  d.record('STEP_OUTCOME_UNKNOWN', { step: step.name, direction: 'action', attempt: step.attempt, failureType, reason: 'UNKNOWN', detail: { message: why } });
 }
 
 function onCancel(d: DecisionBuilder, definition: SagaDefinition, event: CancelEvent, type: 'CANCEL_REQUESTED' | 'DEADLINE_REACHED'): void {
   const index = d.state.current;
   const inFlight = index >= 0 ? d.state.steps[index] : undefined;
-  const reject = (reason: string) => d.record('CANCEL_REJECTED', { step: inFlight?.name ?? null, reason, detail: { by: event.by, requested: event.reason } });
+  // A saga deadline is a timeout; anything else asking to cancel is an operator.
+  const failureType: FailureType = type === 'DEADLINE_REACHED' ? 'timeout' : 'operator';
+  const reject = (reason: string) =>
+    d.record('CANCEL_REJECTED', { step: inFlight?.name ?? null, failureType, reason, detail: { by: event.by, requested: event.reason } });
   if (d.state.status !== 'RUNNING') return type === 'CANCEL_REQUESTED' ? reject(`saga is ${d.state.status}`) : undefined;
   if (d.state.pastPivot) return reject('the pivot step has succeeded: the saga can no longer be rolled back');
   if (inFlight && !definition.steps[index].compensation) {
     reject(`step "${inFlight.name}" is in flight and has no compensation`);
     if (type === 'DEADLINE_REACHED') {
       // Not dropped: try again once the step has had time to answer (it may fail and roll back).
-      const retryAt = d.now + timeoutFor(definition.steps[index], 'action');
+      const retryAt = d.now + timeoutFor(definition, index, 'action');
       d.timers.push({ id: deadlineTimerId(d.state.id), fireAt: retryAt, event: { type: 'DEADLINE_REACHED' } });
     }
     return;
   }
   d.touch();
-  d.record(type, { step: inFlight?.name ?? null, reason: event.reason, detail: { by: event.by } });
+  d.record(type, { step: inFlight?.name ?? null, failureType, reason: event.reason, detail: { by: event.by } });
   if (inFlight) {
     d.cancelTimers.push(
       attemptTimerId(d.state.id, inFlight.name, 'action', inFlight.attempt, 'timeout'),
       attemptTimerId(d.state.id, inFlight.name, 'action', inFlight.attempt + 1, 'retry'),
     );
-    markUnknown(d, index, 'cancelled while in flight');
+    markUnknown(d, index, failureType, 'cancelled while in flight');
   }
-  startRollback(d, definition, { step: inFlight?.name ?? null, code: 'CANCELLED', message: event.reason });
+  startRollback(d, definition, { step: inFlight?.name ?? null, type: failureType, code: type === 'DEADLINE_REACHED' ? 'DEADLINE' : 'CANCELLED', message: event.reason });
 }

@@ -3,10 +3,11 @@
  * records commands, timers and history here. Nothing outside the engine ever sees it mutate.
  *
  * Guarantees: timer ids are deterministic per (saga, step, direction, attempt, kind); every
- * history entry gets the decision's `now`; the input state object is never modified.
+ * history entry gets the decision's `now` and a failure type (null unless it is a failure
+ * entry); the input state object is never modified.
  */
 import type { Direction } from '../protocol/message-ids';
-import type { Decision, HistoryEntry, HistoryType, OutgoingCommand, TimerRequest } from './decision';
+import type { Decision, FailureType, HistoryEntry, HistoryType, OutgoingCommand, TimerRequest } from './decision';
 import type { SagaState } from './saga-state';
 
 export type TimerKind = 'timeout' | 'retry';
@@ -20,6 +21,7 @@ export function deadlineTimerId(sagaId: string): string {
 }
 
 export interface HistoryFields {
+  failureType?: FailureType | null;
   step?: string | null;
   direction?: Direction | null;
   attempt?: number | null;
@@ -45,6 +47,7 @@ export class DecisionBuilder {
   record(type: HistoryType, fields: HistoryFields = {}): void {
     this.history.push({
       type,
+      failureType: fields.failureType ?? null,
       at: this.now,
       step: fields.step ?? null,
       direction: fields.direction ?? null,

@@ -53,8 +53,32 @@ export type HistoryType =
   | 'SAGA_COMPENSATED'
   | 'OPERATOR_ACTION';
 
+/**
+ * The kind of a failure entry in the exception log (SPEC S5): what went wrong, as a person
+ * triaging a saga would sort it.
+ * - timeout: no reply in time (an attempt, or the saga deadline)
+ * - business: the participant refused for a business reason (or a non-retryable error code)
+ * - retryable: the participant reported a transient error
+ * - expired: the participant refused a command that arrived after its expiry
+ * - malformed: a reply that could not be read was parked in the dead-letter queue
+ * - duplicate / late: a reply that was already handled, or for an attempt no longer current
+ * - operator: a cancel (or other operator action), accepted or refused
+ */
+export type FailureType = 'timeout' | 'business' | 'retryable' | 'expired' | 'malformed' | 'duplicate' | 'late' | 'operator';
+
+export const FAILURE_TYPES: readonly FailureType[] = ['timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator'];
+
+/** A failure as the engine carries it from the event that caused it to the entries it writes. */
+export interface Failure {
+  type: FailureType;
+  code: string;
+  message: string;
+}
+
 export interface HistoryEntry {
   type: HistoryType;
+  /** Set on failure entries (the exception log); null on progress entries. */
+  failureType: FailureType | null;
   at: number;
   step: string | null;
   direction: Direction | null;

@@ -7,6 +7,7 @@
  * - Reaching a terminal status clears `current` and cancels the saga deadline timer.
  */
 import type { SagaDefinition } from '../definition/saga-definition';
+import type { Failure } from './decision';
 import { deadlineTimerId, type DecisionBuilder } from './decision-builder';
 import { sendAction, sendCompensation } from './step-dispatch';
 
@@ -35,19 +36,26 @@ export function compensateNext(d: DecisionBuilder, definition: SagaDefinition): 
   d.record('SAGA_COMPENSATED', { reason: d.state.failure?.code ?? null });
 }
 
-export function startRollback(d: DecisionBuilder, definition: SagaDefinition, failure: { step: string | null; code: string; message: string }): void {
+export function startRollback(d: DecisionBuilder, definition: SagaDefinition, failure: { step: string | null } & Failure): void {
   d.state.status = 'COMPENSATING';
   d.state.failure = failure;
   d.record('COMPENSATION_STARTED', { step: failure.step, direction: 'compensation', reason: failure.code, detail: { message: failure.message } });
   compensateNext(d, definition);
 }
 
-export function failCompensation(d: DecisionBuilder, definition: SagaDefinition, index: number, reason: string, message: string): void {
+export function failCompensation(d: DecisionBuilder, definition: SagaDefinition, index: number, failure: Failure): void {
   const step = d.state.steps[index];
   step.status = 'COMPENSATION_FAILED';
   step.waitingForRetry = false;
   step.finishedAt = d.now;
   d.state.status = 'COMPENSATION_FAILED';
   finish(d, definition);
-  d.record('COMPENSATION_FAILED', { step: step.name, direction: 'compensation', attempt: step.compensationAttempt, reason, detail: { message } });
+  d.record('COMPENSATION_FAILED', {
+    step: step.name,
+    direction: 'compensation',
+    attempt: step.compensationAttempt,
+    failureType: failure.type,
+    reason: failure.code,
+    detail: { message: failure.message },
+  });
 }

@@ -6,6 +6,7 @@
  * have been applied (SUCCEEDED, UNKNOWN) and so whether a rollback must undo it.
  */
 import type { Direction } from '../protocol/message-ids';
+import type { FailureType } from './decision';
 
 export type SagaStatus = 'RUNNING' | 'COMPLETED' | 'COMPENSATING' | 'COMPENSATED' | 'COMPENSATION_FAILED';
 
@@ -59,7 +60,7 @@ export interface SagaState {
   /** Index of the step whose action or compensation is in flight; -1 when none. */
   current: number;
   /** Why the saga rolled back (first failure or cancel reason); null while it has not. */
-  failure: { step: string | null; code: string; message: string } | null;
+  failure: { step: string | null; type: FailureType; code: string; message: string } | null;
   /** Whether the pivot step has succeeded: from then on the saga never compensates. */
   pastPivot: boolean;
   createdAt: number;

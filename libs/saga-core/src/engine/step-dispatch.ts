@@ -11,7 +11,8 @@
  * - A compensation's payload is built from what its action returned (null if unknown).
  * - A command's payload never aliases the state: editing one cannot change the other.
  */
-import { DEFAULT_COMPENSATION_RETRY, type RetryPolicy, type SagaDefinition, type StepDefinition } from '../definition/saga-definition';
+import type { SagaDefinition } from '../definition/saga-definition';
+import { retryPolicyFor, timeoutFor } from '../definition/step-policies';
 import { renderTemplate } from '../definition/payload-template';
 import { commandMessageId, correlationIdFor, type Direction } from '../protocol/message-ids';
 import { retryDelayMs } from './backoff';
@@ -28,23 +29,15 @@ function baseContext(state: SagaState): Record<string, unknown> {
   return { saga: { id: state.id, name: state.name, version: state.version }, input: state.input, steps: stepResults(state) };
 }
 
-export function retryPolicyFor(step: StepDefinition, direction: Direction): RetryPolicy {
-  return direction === 'action' ? step.retry : (step.compensationRetry ?? DEFAULT_COMPENSATION_RETRY);
-}
-
 /** Time between a command's expiry and its timeout: 10% of the timeout, within 50 ms..2 s. */
 export function expiryGraceMs(timeoutMs: number): number {
   return Math.min(2_000, Math.max(50, Math.round(timeoutMs / 10)));
 }
 
-export function timeoutFor(step: StepDefinition, direction: Direction): number {
-  return direction === 'action' ? step.timeoutMs : (step.compensationTimeoutMs ?? step.timeoutMs);
-}
-
 function emit(d: DecisionBuilder, definition: SagaDefinition, index: number, direction: Direction, attempt: number, payload: unknown): void {
   const stepDefinition = definition.steps[index];
   const address = { sagaId: d.state.id, step: stepDefinition.name, direction };
-  const timeoutMs = timeoutFor(stepDefinition, direction);
+  const timeoutMs = timeoutFor(definition, index, direction);
   const expiresAt = d.now + timeoutMs;
   const command = direction === 'action' ? stepDefinition.action.command : stepDefinition.compensation!.command;
   d.commands.push({
@@ -103,7 +96,7 @@ export function sendCompensation(d: DecisionBuilder, definition: SagaDefinition,
 export function scheduleRetry(d: DecisionBuilder, definition: SagaDefinition, index: number, direction: Direction, failedAttempt: number, reason: string): void {
   const stepDefinition = definition.steps[index];
   const nextAttempt = failedAttempt + 1;
-  const delayMs = retryDelayMs(retryPolicyFor(stepDefinition, direction), failedAttempt, attemptTimerId(d.state.id, stepDefinition.name, direction, nextAttempt, 'retry'));
+  const delayMs = retryDelayMs(retryPolicyFor(definition, index, direction), failedAttempt, attemptTimerId(d.state.id, stepDefinition.name, direction, nextAttempt, 'retry'));
   d.state.steps[index].waitingForRetry = true;
   d.timers.push({
     id: attemptTimerId(d.state.id, stepDefinition.name, direction, nextAttempt, 'retry'),

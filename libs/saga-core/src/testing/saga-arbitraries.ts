@@ -50,18 +50,28 @@ const stepShapeArb = fc.record({
   templated: fc.boolean(),
   compensationRetry: fc.option(retryArb(2), { nil: undefined }),
   compensationTimeoutMs: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined }),
+  /** Leave timeout and retry to the saga's defaults. */
+  inherits: fc.boolean(),
+});
+
+/** Saga-level defaults; a step that inherits needs at least the default timeout. */
+const defaultsArb = fc.record({
+  timeoutMs: fc.integer({ min: 1, max: 10_000 }),
+  retry: fc.option(retryArb(4), { nil: undefined }),
+  compensationRetry: fc.option(retryArb(2), { nil: undefined }),
+  compensationTimeoutMs: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined }),
 });
 
 type StepShape = typeof stepShapeArb extends fc.Arbitrary<infer T> ? T : never;
 
-function buildStep(shape: StepShape, index: number, count: number, pivot: number | undefined): StepDefinition {
+function buildStep(shape: StepShape, index: number, count: number, pivot: number | undefined, withDefaults: boolean): StepDefinition {
   const name = `step-${index}`;
   const required = pivot !== undefined ? index < pivot : index < count - 1;
   const forbidden = pivot !== undefined && index > pivot;
   const hasUndo = required || (!forbidden && shape.optionalUndo);
   const action: CommandDefinition = { command: `${name}.do` };
   if (shape.templated) action.payload = { n: '$.input.n', saga: '$.saga.id', previous: index > 0 ? `$.steps.step-${index - 1}` : null };
-  const step: StepDefinition = { name, action, timeoutMs: shape.timeoutMs, retry: shape.retry };
+  const step: StepDefinition = withDefaults && shape.inherits ? { name, action } : { name, action, timeoutMs: shape.timeoutMs, retry: shape.retry };
   if (pivot === index) step.pivot = true;
   if (hasUndo) {
     step.compensation = shape.templated ? { command: `${name}.undo`, payload: { result: '$.result', literal: '$$.result' } } : { command: `${name}.undo` };
@@ -77,13 +87,15 @@ export const definitionArb: fc.Arbitrary<SagaDefinition> = fc.integer({ min: 1, 
       pivot: fc.option(fc.integer({ min: 0, max: count - 1 }), { nil: undefined }),
       shapes: fc.array(stepShapeArb, { minLength: count, maxLength: count }),
       deadlineMs: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: undefined }),
+      defaults: fc.option(defaultsArb, { nil: undefined }),
     })
-    .map(({ pivot, shapes, deadlineMs }) => ({
+    .map(({ pivot, shapes, deadlineMs, defaults }) => ({
       name: 'random-saga',
       version: 1,
       inputSchema: { type: 'object' },
       ...(deadlineMs === undefined ? {} : { deadlineMs }),
-      steps: shapes.map((shape, index) => buildStep(shape, index, count, pivot)),
+      ...(defaults === undefined ? {} : { defaults: JSON.parse(JSON.stringify(defaults)) as SagaDefinition['defaults'] }),
+      steps: shapes.map((shape, index) => buildStep(shape, index, count, pivot, defaults !== undefined)),
     })),
 );
 

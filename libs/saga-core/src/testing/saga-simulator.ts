@@ -16,11 +16,12 @@
  */
 import assert from 'node:assert/strict';
 import { decide } from '../engine/decide';
-import { expiryGraceMs, timeoutFor } from '../engine/step-dispatch';
-import type { Decision, HistoryType, OutgoingCommand, TimerRequest } from '../engine/decision';
+import { expiryGraceMs } from '../engine/step-dispatch';
+import type { Decision, FailureType, HistoryEntry, HistoryType, OutgoingCommand, TimerRequest } from '../engine/decision';
 import type { ReplyEvent, SagaEvent } from '../engine/saga-events';
 import { isTerminal, type SagaState } from '../engine/saga-state';
-import { DEFAULT_COMPENSATION_RETRY, type SagaDefinition } from '../definition/saga-definition';
+import type { SagaDefinition } from '../definition/saga-definition';
+import { retryPolicyFor, timeoutFor } from '../definition/step-policies';
 import { validateDefinition } from '../definition/validate-definition';
 import type { ReplyOutcome } from '../protocol/reply';
 import { deepFreeze } from './deep-freeze';
@@ -91,8 +92,7 @@ export class SagaSimulator {
   // ---- moves --------------------------------------------------------------------------------
 
   private lastUndoAttempt(command: OutgoingCommand): boolean {
-    const step = this.definition.steps[this.index(command.step)];
-    const budget = (step.compensationRetry ?? DEFAULT_COMPENSATION_RETRY).maxAttempts;
+    const budget = retryPolicyFor(this.definition, this.index(command.step), 'compensation').maxAttempts;
     return this.compensationsSucceed && command.direction === 'compensation' && command.attempt >= budget;
   }
 
@@ -115,7 +115,7 @@ export class SagaSimulator {
     this.fate[index] = kind;
     if (kind === 'success' && this.definition.steps[index].pivot) this.pivotDone = true;
     this.absorb(decision);
-    const retryLeft = (kind === 'retryable' || kind === 'expired') && open.attempt < this.definition.steps[index].retry.maxAttempts;
+    const retryLeft = (kind === 'retryable' || kind === 'expired') && open.attempt < retryPolicyFor(this.definition, index, 'action').maxAttempts;
     if (kind === 'success') {
       const next = this.definition.steps[index + 1]?.name;
       assert.ok(next === undefined ? this.state.status === 'COMPLETED' : this.current()?.step === next, 'a success moves on');
@@ -128,8 +128,7 @@ export class SagaSimulator {
 
   /** A failed compensation attempt is retried within its budget, then COMPENSATION_FAILED. */
   private checkUndoRetry(command: OutgoingCommand): void {
-    const step = this.definition.steps[this.index(command.step)];
-    if (command.attempt < (step.compensationRetry ?? DEFAULT_COMPENSATION_RETRY).maxAttempts) {
+    if (command.attempt < retryPolicyFor(this.definition, this.index(command.step), 'compensation').maxAttempts) {
       assert.equal(this.retryFor(command.step, 'compensation', command.attempt + 1), true, 'a failed compensation is retried');
     } else {
       assert.equal(this.state.status, 'COMPENSATION_FAILED', 'a compensation out of budget is COMPENSATION_FAILED');
@@ -158,7 +157,7 @@ export class SagaSimulator {
     const stepDefinition = this.definition.steps[index];
     this.fate[index] = 'timeout';
     this.absorb(decision);
-    if (attempt < stepDefinition.retry.maxAttempts || !stepDefinition.compensation || this.pivotDone) {
+    if (attempt < retryPolicyFor(this.definition, index, 'action').maxAttempts || !stepDefinition.compensation || this.pivotDone) {
       assert.equal(this.retryFor(step, 'action', attempt + 1), true, 'a timeout with retries left (or nothing to undo) is retried');
     } else {
       assert.ok(decision.history.some((h) => h.type === 'STEP_OUTCOME_UNKNOWN' && h.step === step), 'exhausted timeouts → UNKNOWN');
@@ -171,10 +170,11 @@ export class SagaSimulator {
     if (!timer || timer.event.type !== 'RETRY_DUE') return;
     const { step, direction, attempt } = timer.event;
     const stepDefinition = this.definition.steps[this.index(step)];
-    if (direction === 'action' && attempt > stepDefinition.retry.maxAttempts) {
+    const policy = retryPolicyFor(this.definition, this.index(step), direction);
+    if (direction === 'action' && attempt > policy.maxAttempts) {
       assert.ok(this.pivotDone || (!stepDefinition.compensation && this.fate[this.index(step)] === 'timeout'), 'retry beyond the budget');
     }
-    if (direction === 'compensation') assert.ok(attempt <= (stepDefinition.compensationRetry ?? DEFAULT_COMPENSATION_RETRY).maxAttempts);
+    if (direction === 'compensation') assert.ok(attempt <= policy.maxAttempts);
     this.now = Math.max(this.now, timer.fireAt);
     this.timers.delete(timer.id);
     const decision = this.decideChecked(timer.event);
@@ -212,7 +212,7 @@ export class SagaSimulator {
       const decision = this.decideChecked(event);
       assert.deepStrictEqual(plain(decision.state), plain(this.state), 'a refused deadline does not change the state');
       assert.deepStrictEqual(decision.history.map((h) => h.type), ['CANCEL_REJECTED']);
-      assert.deepStrictEqual(decision.timers.map((t) => [t.event.type, t.fireAt]), [['DEADLINE_REACHED', this.now + this.definition.steps[index].timeoutMs]]);
+      assert.deepStrictEqual(decision.timers.map((t) => [t.event.type, t.fireAt]), [['DEADLINE_REACHED', this.now + timeoutFor(this.definition, index, 'action')]]);
       assert.deepStrictEqual([decision.commands, decision.cancelTimers], [[], []]);
       return this.absorb(decision);
     }
@@ -254,6 +254,7 @@ export class SagaSimulator {
     const frozen = deepFreeze(this.state);
     const decision = decide(this.definition, frozen, event, this.now);
     assert.deepStrictEqual(decide(this.definition, frozen, event, this.now), decision, 'decide is deterministic');
+    for (const entry of decision.history) checkFailureType(entry);
     return decision;
   }
 
@@ -289,7 +290,7 @@ export class SagaSimulator {
       assert.deepEqual([open, attemptTimers.length, this.pending('DEADLINE_REACHED')], [null, 0, undefined], 'nothing in flight once terminal');
     } else if (open) {
       assert.deepEqual(attemptTimers[0]?.event, { type: 'ATTEMPT_TIMED_OUT', step: open.step, direction: open.direction, attempt: open.attempt });
-      assert.equal(attemptTimers[0].fireAt, open.expiresAt + expiryGraceMs(timeoutFor(this.definition.steps[this.index(open.step)], open.direction)), 'the timeout fires a grace period after the command expiry');
+      assert.equal(attemptTimers[0].fireAt, open.expiresAt + expiryGraceMs(timeoutFor(this.definition, this.index(open.step), open.direction)), 'the timeout fires a grace period after the command expiry');
     } else {
       assert.equal(attemptTimers[0]?.event.type, 'RETRY_DUE', 'a live saga always has work in flight');
     }
@@ -298,4 +299,21 @@ export class SagaSimulator {
 
 export function runScenario(scenario: Scenario, sagaId?: string): RunSummary {
   return new SagaSimulator(scenario.definition, scenario.compensationsSucceed, sagaId).run(scenario.moves);
+}
+
+/** Failure entries (SPEC S5) carry the failure type their cause implies; progress entries none. */
+function checkFailureType(entry: HistoryEntry): void {
+  const expected: Partial<Record<HistoryType, readonly (FailureType | null)[]>> = {
+    REPLY_RECEIVED: entry.reason === 'success' ? [null] : entry.reason === 'EXPIRED' ? ['expired'] : ['business', 'retryable'],
+    ATTEMPT_TIMED_OUT: ['timeout'],
+    STEP_FAILED: ['business', 'retryable', 'expired'],
+    STEP_OUTCOME_UNKNOWN: ['timeout', 'operator'],
+    COMPENSATION_FAILED: ['timeout', 'business', 'retryable', 'expired'],
+    CANCEL_REQUESTED: ['operator'],
+    CANCEL_REJECTED: ['operator', 'timeout'],
+    DEADLINE_REACHED: ['timeout'],
+    LATE_REPLY_IGNORED: ['late'],
+  };
+  const allowed = expected[entry.type] ?? [null];
+  assert.ok(allowed.includes(entry.failureType), `${entry.type} (${entry.reason}) has failure type ${entry.failureType}, expected one of ${allowed.join(', ')}`);
 }

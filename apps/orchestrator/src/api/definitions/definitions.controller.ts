@@ -3,11 +3,12 @@
  * (or a client author) can see exactly what will run: steps, commands, queues, policies and
  * the input schema.
  *
- * Guarantees: returns the definitions as validated at boot, unchanged (definitions are data).
+ * Guarantees: returns the definitions as validated at boot, unchanged (definitions are data),
+ * next to the effective policy of every step so nobody has to work out the inheritance.
  */
 import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
-import type { ParticipantCatalog, SagaDefinition } from '#saga/core';
+import { effectivePolicies, type EffectivePolicies, type ParticipantCatalog, type SagaDefinition } from '#saga/core';
 import { DefinitionRegistry, UnknownSagaError } from '../../definitions/definition-registry';
 import { ErrorView } from '../sagas/saga-views';
 
@@ -23,6 +24,11 @@ class DefinitionView {
   definition: SagaDefinition;
   @ApiProperty({ description: 'For each step: the queue its action and compensation commands are sent to' })
   routes: { step: string; action: { command: string; queue: string }; compensation: { command: string; queue: string } | null }[];
+  @ApiProperty({
+    description:
+      "For each step: the timeout and retry policies that apply, after the step's own settings, the saga's defaults and the built-in defaults",
+  })
+  policies: ({ step: string } & EffectivePolicies)[];
 }
 
 class CatalogView {
@@ -70,6 +76,7 @@ export class DefinitionsController {
         action: route(step.action.command),
         compensation: step.compensation ? route(step.compensation.command) : null,
       })),
+      policies: definition.steps.map((step, index) => ({ step: step.name, ...effectivePolicies(definition, index) })),
     };
   }
 }

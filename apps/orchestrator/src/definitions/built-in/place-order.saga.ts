@@ -4,11 +4,10 @@
  * Guarantees: plain data (the same object could be a JSON file); approve-order is the pivot, so
  * once payment is charged the order is approved (retried until it is), never rolled back; every
  * earlier step carries the undo that a later failure needs, in reverse order: refund, release,
- * reject.
+ * reject. Timeouts and retries come from the saga's `defaults`; the payment step sets its own,
+ * since a card network answers slower than the local services.
  */
-import type { RetryPolicy, SagaDefinition } from '#saga/core';
-
-const quickRetry: RetryPolicy = { maxAttempts: 3, backoff: { initialMs: 200, multiplier: 2, maxMs: 2_000 } };
+import type { SagaDefinition } from '#saga/core';
 
 export const placeOrderSaga: SagaDefinition = {
   name: 'place-order',
@@ -34,6 +33,11 @@ export const placeOrderSaga: SagaDefinition = {
       note: { type: 'string', maxLength: 1000 },
     },
   },
+  defaults: {
+    timeoutMs: 5_000,
+    retry: { maxAttempts: 3, backoff: { initialMs: 200, multiplier: 2, maxMs: 2_000 } },
+    compensationRetry: { maxAttempts: 10, backoff: { initialMs: 500, multiplier: 2, maxMs: 30_000 } },
+  },
   steps: [
     {
       name: 'create-order',
@@ -42,29 +46,23 @@ export const placeOrderSaga: SagaDefinition = {
         payload: { orderId: '$.saga.id', customerId: '$.input.customerId', items: '$.input.items', amount: '$.input.amount' },
       },
       compensation: { command: 'order.reject', payload: { orderId: '$.saga.id' } },
-      timeoutMs: 5_000,
-      retry: quickRetry,
     },
     {
       name: 'reserve-inventory',
       action: { command: 'inventory.reserve', payload: { reservationId: '$.saga.id', items: '$.input.items' } },
       compensation: { command: 'inventory.release', payload: { reservationId: '$.saga.id', reserved: '$.result.items' } },
-      timeoutMs: 5_000,
-      retry: quickRetry,
     },
     {
       name: 'charge-payment',
       action: { command: 'payment.charge', payload: { paymentId: '$.saga.id', customerId: '$.input.customerId', amount: '$.input.amount' } },
       compensation: { command: 'payment.refund', payload: { paymentId: '$.saga.id', charged: '$.result' } },
-      timeoutMs: 5_000,
-      retry: quickRetry,
+      timeoutMs: 8_000,
+      retry: { maxAttempts: 3, backoff: { initialMs: 500, multiplier: 2, maxMs: 4_000 } },
     },
     {
       name: 'approve-order',
       action: { command: 'order.approve', payload: { orderId: '$.steps.create-order.orderId' } },
       pivot: true,
-      timeoutMs: 5_000,
-      retry: quickRetry,
     },
   ],
 };
