@@ -43,6 +43,12 @@ describe('cancel (e2e)', () => {
     ]);
     expect(saga.history.find((h) => h.type === 'LATE_REPLY_IGNORED')).toMatchObject({ step: 'create-order', direction: 'action', attempt: 1, reason: 'success' });
     expect(saga.history.find((h) => h.type === 'CANCEL_REQUESTED')).toMatchObject({ step: 'create-order', reason: 'customer changed their mind' });
+    expect(saga.failure).toEqual({ step: 'create-order', type: 'operator', code: 'CANCELLED', message: 'customer changed their mind' });
+    expect(saga.exceptions.map((e) => [e.type, e.entry, e.step])).toEqual([
+      ['operator', 'CANCEL_REQUESTED', 'create-order'],
+      ['operator', 'STEP_OUTCOME_UNKNOWN', 'create-order'],
+      ['late', 'LATE_REPLY_IGNORED', 'create-order'],
+    ]);
     const [order] = await system.query('orders', 'SELECT status FROM orders WHERE order_id = $1', [id]);
     expect(order.status).toBe('REJECTED');
 
@@ -50,7 +56,8 @@ describe('cancel (e2e)', () => {
     expect(refused.body).toMatchObject({ message: `saga ${id} cannot be cancelled: saga is COMPENSATED`, status: 'COMPENSATED' });
     const after = (await system.http().get(`/sagas/${id}`).expect(200)).body as SagaBody;
     expect(after.status).toBe('COMPENSATED');
-    expect(after.history.at(-1)).toMatchObject({ type: 'CANCEL_REJECTED', reason: 'saga is COMPENSATED' });
+    expect(after.history.at(-1)).toMatchObject({ type: 'CANCEL_REJECTED', failureType: 'operator', reason: 'saga is COMPENSATED' });
+    expect(after.exceptions.at(-1)).toMatchObject({ type: 'operator', entry: 'CANCEL_REJECTED', reason: 'saga is COMPENSATED' });
     await system.http().post('/sagas/00000000-0000-4000-8000-000000000000/cancel').send({}).expect(404);
   });
 });

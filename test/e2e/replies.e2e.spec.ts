@@ -39,7 +39,8 @@ describe('reply handling (e2e)', () => {
       const current = await historyOf(saga.id);
       return current.history.some((h) => h.type === 'DUPLICATE_REPLY_IGNORED') && current;
     }, 'the duplicate to be recorded');
-    expect(after.history.find((h) => h.type === 'DUPLICATE_REPLY_IGNORED')).toMatchObject({ step: 'create-order', direction: 'action', attempt: 1 });
+    expect(after.history.find((h) => h.type === 'DUPLICATE_REPLY_IGNORED')).toMatchObject({ failureType: 'duplicate', step: 'create-order', direction: 'action', attempt: 1 });
+    expect(after.exceptions.map((e) => [e.type, e.entry, e.step])).toEqual([['duplicate', 'DUPLICATE_REPLY_IGNORED', 'create-order']]);
     expect(after.status).toBe('COMPLETED');
     expect(after.steps).toEqual(saga.steps);
     expect(after.history.slice(0, saga.history.length)).toEqual(saga.history);
@@ -51,7 +52,8 @@ describe('reply handling (e2e)', () => {
       const current = await historyOf(saga.id);
       return current.history.some((h) => h.type === 'LATE_REPLY_IGNORED') && current;
     }, 'the late reply to be recorded');
-    expect(after.history.find((h) => h.type === 'LATE_REPLY_IGNORED')).toMatchObject({ step: 'charge-payment', attempt: 7, reason: 'DECLINED' });
+    expect(after.history.find((h) => h.type === 'LATE_REPLY_IGNORED')).toMatchObject({ failureType: 'late', step: 'charge-payment', attempt: 7, reason: 'DECLINED' });
+    expect(after.exceptions.at(-1)).toMatchObject({ type: 'late', entry: 'LATE_REPLY_IGNORED', step: 'charge-payment', attempt: 7, reason: 'DECLINED', message: 'too late' });
     expect(after.status).toBe('COMPLETED');
     expect(after.steps).toEqual(saga.steps);
   });
@@ -77,7 +79,7 @@ describe('reply handling (e2e)', () => {
       return current.history.some((h) => h.type === 'MALFORMED_REPLY_PARKED') && current;
     }, 'the parked reply noted in the saga history');
     expect(noted.history.filter((h) => h.type === 'MALFORMED_REPLY_PARKED')).toEqual([
-      expect.objectContaining({ step: 'create-order', direction: 'action', attempt: 1, reason: 'malformed', detail: { message: 'reply body is not valid JSON' } }),
+      expect.objectContaining({ failureType: 'malformed', step: 'create-order', direction: 'action', attempt: 1, reason: 'malformed', detail: { message: 'reply body is not valid JSON' } }),
     ]);
     expect(noted.status).toBe('COMPLETED');
     const next = await system.startSaga('place-order', { customerId: 'c-2', items: [{ sku: 'sku-2', quantity: 1 }], amount: 10 }).expect(202);

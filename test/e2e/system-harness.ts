@@ -30,7 +30,9 @@ export interface SagaBody {
   version: number;
   status: string;
   steps: { name: string; status: string; attempt: number; result: unknown }[];
-  history: { type: string; step: string | null; direction: string | null; attempt: number | null; reason: string | null; detail?: Record<string, unknown> | null }[];
+  history: { type: string; failureType: string | null; step: string | null; direction: string | null; attempt: number | null; reason: string | null; detail?: Record<string, unknown> | null }[];
+  exceptions: { type: string; at: string; entry: string; step: string | null; direction: string | null; attempt: number | null; reason: string | null; message: string | null }[];
+  failure: { step: string | null; type: string; code: string; message: string } | null;
 }
 
 export class TestSystem {

@@ -3,7 +3,10 @@
  * command as the saga input's `plan` says, per command name and attempt, so a test can script
  * "retryable twice, then success", "never answers", "always fails" and so on.
  *
- *   plan: { "<command>": ["ok" | "fail" | "retry" | "expired" | "silent", ...] }
+ *   plan: { "<command>": ["ok" | "fail" | "retry" | "fatal" | "expired" | "silent", ...] }
+ *
+ * "retry" is a retryable error with code BUSY; "fatal" a retryable error with code FATAL (which
+ * a step can list in its retry policy's nonRetryableCodes).
  *
  * The n-th attempt uses the n-th entry (the last one repeats); a command missing from the plan
  * answers "ok". Every received command is recorded, in arrival order.
@@ -14,7 +17,7 @@
 import { readCommand, replyBody, type IncomingCommand, type ReplyOutcome } from '#saga/core';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 
-export type PlannedReply = 'ok' | 'fail' | 'retry' | 'expired' | 'silent';
+export type PlannedReply = 'ok' | 'fail' | 'retry' | 'fatal' | 'expired' | 'silent';
 
 export interface Received {
   command: IncomingCommand;
@@ -73,6 +76,8 @@ function outcomeOf(answer: PlannedReply, command: IncomingCommand): ReplyOutcome
       return { kind: 'failure', code: 'NOPE', message: `${command.pattern} refused` };
     case 'retry':
       return { kind: 'retryable', code: 'BUSY', message: `${command.pattern} busy` };
+    case 'fatal':
+      return { kind: 'retryable', code: 'FATAL', message: `${command.pattern} hit a fault retrying cannot fix` };
     case 'expired':
       return { kind: 'expired', message: `${command.pattern} expired before processing` };
     case 'silent':

@@ -32,7 +32,7 @@ export class SagaInstanceEntity {
   pastPivot: boolean;
 
   @Column('jsonb', { nullable: true })
-  failure: { step: string | null; code: string; message: string } | null;
+  failure: { step: string | null; type: string; code: string; message: string } | null;
 
   @Column('text', { name: 'idempotency_key', nullable: true })
   idempotencyKey: string | null;

@@ -82,6 +82,7 @@ export class SagaQueries {
       })),
       history: history.map((entry) => ({
         type: entry.type,
+        failureType: entry.failureType,
         at: entry.at.toISOString(),
         step: entry.step,
         direction: entry.direction,
@@ -89,6 +90,18 @@ export class SagaQueries {
         reason: entry.reason,
         detail: entry.detail,
       })),
+      exceptions: history
+        .filter((entry) => entry.failureType !== null)
+        .map((entry) => ({
+          type: entry.failureType!,
+          at: entry.at.toISOString(),
+          entry: entry.type,
+          step: entry.step,
+          direction: entry.direction,
+          attempt: entry.attempt,
+          reason: entry.reason,
+          message: typeof entry.detail?.message === 'string' ? entry.detail.message : null,
+        })),
     };
   }
 

@@ -2,11 +2,13 @@
  * The JSON shapes the saga endpoints return, with their OpenAPI description.
  *
  * Guarantees: times are ISO-8601 strings; statuses are SPEC S2's names; history is in commit
- * order and complete (nothing is filtered out).
+ * order and complete (nothing is filtered out); `exceptions` is exactly the history entries
+ * that carry a failure type, in the same order.
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 const SAGA_STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+const FAILURE_TYPES = ['timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator'];
 const STEP_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'UNKNOWN', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
 
 export class StepErrorView {
@@ -16,6 +18,7 @@ export class StepErrorView {
 
 export class SagaFailureView {
   @ApiProperty({ nullable: true, type: String, example: 'charge-payment' }) step: string | null;
+  @ApiProperty({ enum: FAILURE_TYPES, example: 'business' }) type: string;
   @ApiProperty({ example: 'DECLINED' }) code: string;
   @ApiProperty() message: string;
 }
@@ -35,12 +38,25 @@ export class StepView {
 
 export class HistoryEntryView {
   @ApiProperty({ example: 'COMMAND_SENT' }) type: string;
+  @ApiProperty({ nullable: true, enum: FAILURE_TYPES, description: 'Set on failure entries (the exception log), null otherwise' }) failureType: string | null;
   @ApiProperty({ format: 'date-time' }) at: string;
   @ApiProperty({ nullable: true, type: String }) step: string | null;
   @ApiProperty({ nullable: true, enum: ['action', 'compensation'] }) direction: string | null;
   @ApiProperty({ nullable: true, type: Number }) attempt: number | null;
   @ApiProperty({ nullable: true, type: String, description: 'Failure entries: the outcome or error code' }) reason: string | null;
   @ApiProperty({ nullable: true, type: Object }) detail: Record<string, unknown> | null;
+}
+
+/** One failure entry of the history, flattened for a person triaging the saga (SPEC S5). */
+export class ExceptionView {
+  @ApiProperty({ enum: FAILURE_TYPES, example: 'timeout' }) type: string;
+  @ApiProperty({ format: 'date-time' }) at: string;
+  @ApiProperty({ description: 'The history entry it comes from', example: 'ATTEMPT_TIMED_OUT' }) entry: string;
+  @ApiProperty({ nullable: true, type: String, example: 'charge-payment' }) step: string | null;
+  @ApiProperty({ nullable: true, enum: ['action', 'compensation'] }) direction: string | null;
+  @ApiProperty({ nullable: true, type: Number }) attempt: number | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Error code or outcome', example: 'TIMEOUT' }) reason: string | null;
+  @ApiProperty({ nullable: true, type: String, example: 'no reply to attempt 1 in time' }) message: string | null;
 }
 
 export class SagaLinksView {
@@ -63,6 +79,7 @@ export class SagaView extends SagaSummaryView {
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
   @ApiProperty({ type: [StepView] }) steps: StepView[];
   @ApiProperty({ type: [HistoryEntryView] }) history: HistoryEntryView[];
+  @ApiProperty({ type: [ExceptionView], description: 'The exception log: every failure entry of the history, in order' }) exceptions: ExceptionView[];
 }
 
 export class FieldErrorView {
