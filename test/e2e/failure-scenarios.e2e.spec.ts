@@ -164,6 +164,10 @@ describe('failure scenarios (e2e)', () => {
     const metrics = (await system.http().get('/metrics').expect(200)).text;
     expect(metrics).toMatch(/^saga_stuck 1$/m);
     expect(metrics).toMatch(/^saga_compensation_failed_total\{saga="chain",step="a"\} 1$/m);
+    // Every failure entry committed so far is counted by type; the database agrees.
+    const rows = await system.query<{ type: string; n: number }>('orchestrator', 'SELECT failure_type AS type, count(*)::int AS n FROM saga_history WHERE failure_type IS NOT NULL GROUP BY 1');
+    expect(rows.length).toBeGreaterThan(3);
+    for (const row of rows) expect(metrics).toMatch(new RegExp(`^saga_exceptions_total\\{type="${row.type}"\\} ${row.n}$`, 'm'));
   });
 
   it('the saga deadline rolls back the step in flight and the ones before it', async () => {

@@ -8,7 +8,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Decision, SagaEvent } from '#saga/core';
+import type { Decision, FailureType, SagaEvent } from '#saga/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 
@@ -26,6 +26,12 @@ export class SagaMetrics {
     name: 'saga_compensation_failed_total',
     help: 'Compensations that exhausted their retries (the saga is COMPENSATION_FAILED and needs an operator)',
     labelNames: ['saga', 'step'],
+    registers: [this.registry],
+  });
+  private readonly exceptions = new Counter({
+    name: 'saga_exceptions_total',
+    help: 'Failure entries written to saga histories (the exception log), by failure type',
+    labelNames: ['type'],
     registers: [this.registry],
   });
   private readonly events = new Counter({ name: 'saga_events_total', help: 'Events handled, by type and result', labelNames: ['type', 'result'], registers: [this.registry] });
@@ -63,9 +69,11 @@ export class SagaMetrics {
   handled(event: SagaEvent, result: string, seconds: number, decision?: Decision): void {
     this.events.inc({ type: event.type, result });
     this.handleSeconds.observe({ type: event.type }, seconds);
+    if (result === 'duplicate') this.exception('duplicate');
     if (!decision) return;
     const saga = decision.state.name;
     for (const entry of decision.history) {
+      if (entry.failureType !== null) this.exception(entry.failureType);
       if (entry.type === 'SAGA_STARTED') this.started.inc({ saga });
       if (entry.type === 'SAGA_COMPLETED') this.finished.inc({ saga, status: 'COMPLETED' });
       if (entry.type === 'SAGA_COMPENSATED') this.finished.inc({ saga, status: 'COMPENSATED' });
@@ -74,5 +82,10 @@ export class SagaMetrics {
         this.compensationFailed.inc({ saga, step: entry.step ?? '' });
       }
     }
+  }
+
+  /** One failure entry committed to a saga's history. */
+  exception(type: FailureType): void {
+    this.exceptions.inc({ type });
   }
 }

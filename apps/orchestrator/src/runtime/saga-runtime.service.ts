@@ -137,13 +137,15 @@ export class SagaRuntime {
   /** A reply for this saga that could not be read was parked in the dead-letter queue: say so in
    *  the saga's history (the exception log), so the person looking at the saga sees it. */
   async recordMalformedReply(sagaId: string, address: { step: string; direction: Direction; attempt: number }, reason: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    const recorded = await this.dataSource.transaction(async (manager) => {
       const exists: unknown[] = await manager.query('SELECT 1 FROM saga_instances WHERE id = $1', [sagaId]);
-      if (exists.length === 0) return;
+      if (exists.length === 0) return false;
       await this.store.appendHistory(manager, sagaId, [
         { type: 'MALFORMED_REPLY_PARKED', failureType: 'malformed', at: Date.now(), step: address.step, direction: address.direction, attempt: address.attempt, reason: 'malformed', detail: { message: reason } },
       ]);
+      return true;
     });
+    if (recorded) this.metrics.exception('malformed');
   }
 
   private async recordDuplicate(manager: EntityManager, sagaId: string, event: SagaEvent): Promise<void> {
