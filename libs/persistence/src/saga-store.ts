@@ -186,7 +186,9 @@ export class SagaStore {
 
   async claimTimer(manager: EntityManager, id: string): Promise<SagaTimerEntity | null> {
     const [rows]: [SagaTimerEntity[], number] = await manager.query(
-      'DELETE FROM saga_timers WHERE id = $1 RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event',
+      // SKIP LOCKED: a timer another replica is firing right now is not waited for; if that
+      // replica rolls back, the row is still there and the next poll fires it.
+      'DELETE FROM saga_timers WHERE id = (SELECT id FROM saga_timers WHERE id = $1 FOR UPDATE SKIP LOCKED) RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event',
       [id],
     );
     return rows[0] ?? null;

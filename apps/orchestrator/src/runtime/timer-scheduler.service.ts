@@ -2,8 +2,9 @@
  * Fires due timers (attempt timeouts, retry backoffs, saga deadlines) into the runtime.
  *
  * Guarantees (SPEC S7): a timer fires once across all replicas, because handling it starts by
- * deleting its row in the same transaction as the saga update; a crash before commit leaves
- * the row in place and it fires again later. Wakes exactly when a newly set timer is due, and
+ * deleting its row (locked FOR UPDATE SKIP LOCKED, so replicas never wait on each other) in the
+ * same transaction as the saga update; a crash before commit leaves the row in place and it
+ * fires again later. Finding due timers is an index range scan on fire_at, never a full scan. Wakes exactly when a newly set timer is due, and
  * polls every TIMER_POLL_MS for timers set elsewhere. A timer whose handling fails is postponed
  * (30 s) rather than blocking the timers behind it.
  */
