@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { commandRoutes, decide, validateDefinition, type Decision } from '#saga/core';
 import { openSagaDataSource, SagaStore, type CommandRouting, type LoadedSaga } from '#saga/persistence';
+import { DUE_TIMERS } from '../../libs/persistence/src/saga-sql';
 import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
 import { createTestDatabase, runId, waitFor } from '../support/infra';
@@ -195,6 +196,27 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
     ]);
     expect((await store.dueTimers(ds.manager, now, 2)).map((timer) => timer.id)).toEqual(['due-2s-ago', 'due-1s-ago']);
     expect((await store.dueTimers(ds.manager, now + 1, 100)).map((timer) => timer.id)).toEqual(['due-2s-ago', 'due-1s-ago', 'due-now', 'due-1ms-later']);
+  });
+
+  it('dueTimers reads an index range, not the table, with 200k timers waiting far ahead', async () => {
+    await ds.query('DELETE FROM saga_timers');
+    await ds.query(
+      `INSERT INTO saga_timers (id, saga_id, fire_at, event)
+       SELECT 'far-' || n, gen_random_uuid(), now() + interval '30 days' + n * interval '1 ms', '{"type":"DEADLINE_REACHED"}'::jsonb FROM generate_series(1, 200000) AS n`,
+    );
+    await insertTimer(randomUUID(), 'due-one', Date.now() - 1_000);
+    await ds.query('ANALYZE saga_timers');
+    const [{ 'QUERY PLAN': [plan] }] = await ds.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${DUE_TIMERS}`, [new Date(), 100]);
+    const nodes: { 'Node Type': string; 'Index Name'?: string; 'Actual Rows'?: number }[] = [];
+    const walk = (node: { Plans?: unknown[] } & (typeof nodes)[number]) => {
+      nodes.push(node);
+      for (const child of node.Plans ?? []) walk(child as typeof node);
+    };
+    walk(plan.Plan);
+    expect(nodes.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+    expect(nodes.find((node) => node['Index Name'] === 'ix_saga_timers_fire_at')).toMatchObject({ 'Actual Rows': 1 });
+    expect((await store.dueTimers(ds.manager, Date.now(), 100)).map((timer) => timer.id)).toEqual(['due-one']);
+    await ds.query('DELETE FROM saga_timers');
   });
 
   it('cancelTimers deletes exactly the named timers (unknown ids are fine)', async () => {

@@ -72,3 +72,6 @@ export const WRITE_EFFECTS = `
     ON CONFLICT (id) DO NOTHING
   )
   SELECT pg_notify($6, $1::text) FROM (SELECT 1 FROM outbox LIMIT 1) AS any_command`;
+
+/** Due timers, oldest first: a range scan of ix_saga_timers_fire_at, however many wait later. */
+export const DUE_TIMERS = 'SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2';

@@ -12,7 +12,7 @@ import { commandEnvelope, type Decision, type HistoryEntry, type SagaState, type
 import type { EntityManager } from 'typeorm';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
-import { INSERT_SAGA, LOAD_SAGA, LOCK_SAGA, UPDATE_SAGA, WRITE_EFFECTS } from './saga-sql';
+import { DUE_TIMERS, INSERT_SAGA, LOAD_SAGA, LOCK_SAGA, UPDATE_SAGA, WRITE_EFFECTS } from './saga-sql';
 
 /** The PostgreSQL NOTIFY channel a commit that wrote outbox rows signals on. */
 export const OUTBOX_CHANNEL = 'saga_outbox';
@@ -195,6 +195,6 @@ export class SagaStore {
   }
 
   async dueTimers(manager: EntityManager, now: number, limit: number): Promise<SagaTimerEntity[]> {
-    return manager.query('SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2', [new Date(now), limit]);
+    return manager.query(DUE_TIMERS, [new Date(now), limit]);
   }
 }
