@@ -7,11 +7,13 @@
  * queue); with `mandatory` an unroutable message is reported; a message whose handler is still
  * running stays unacked; close() lets a running handler finish and ack, and past its grace
  * period the unfinished message goes back to the queue (redelivered); a throwing handler's
- * message is requeued and retried; after `poisonAfter` failures it is handed to onPoison once
- * and acked, so the queue is empty and it cannot come back.
+ * message is requeued and retried; after `poisonAfter` failures (counted in memory here: these
+ * are classic queues, without the broker's x-delivery-count) it is handed to onPoison once, as
+ * a RepeatedFailureError carrying the last error, and acked, so the queue is empty and it cannot
+ * come back; a poisonAfter the broker's delivery limit would pre-empt is refused.
  */
 import type { ConsumeMessage } from 'amqplib';
-import { AmqpClient, type ConsumerOptions } from '#saga/messaging';
+import { AmqpClient, DELIVERY_LIMIT, PoisonLimitError, RepeatedFailureError, type ConsumerOptions } from '#saga/messaging';
 import { createTestVhost, runId, waitFor } from '../support/infra';
 import { drain, queueInfo, withRawChannel } from './broker-probe';
 
@@ -157,7 +159,7 @@ describe('AmqpClient on RabbitMQ', () => {
   it('after poisonAfter failures hands the message to onPoison once and acks it, so it stops looping', async () => {
     const amqp = await client();
     let attempts = 0;
-    const poisoned: { content: string; error: string; attemptsSoFar: number }[] = [];
+    const poisoned: { content: string; error: string; code: string; deliveries: number; last: string; attemptsSoFar: number }[] = [];
     await amqp.consume('ac.poison', async () => {
       attempts += 1;
       throw new Error(`broken #${attempts}`);
@@ -165,12 +167,17 @@ describe('AmqpClient on RabbitMQ', () => {
       prefetch: 1,
       poisonAfter: 3,
       requeueDelayMs: 20,
-      onPoison: async (message, error) => void poisoned.push({ content: message.content.toString(), error: error.message, attemptsSoFar: attempts }),
+      onPoison: async (message, error) => {
+        if (!(error instanceof RepeatedFailureError)) throw new Error(`unexpected ${error.name}`);
+        poisoned.push({ content: message.content.toString(), error: error.message, code: error.code, deliveries: error.deliveries, last: error.lastError.message, attemptsSoFar: attempts });
+      },
     });
     await amqp.publish('', 'ac.poison', Buffer.from('poison pill'), { persistent: true, messageId: 'poison-1' });
 
     await waitFor(async () => poisoned.length === 1, 'onPoison to be called');
-    expect(poisoned).toEqual([{ content: 'poison pill', error: 'broken #3', attemptsSoFar: 3 }]);
+    expect(poisoned).toEqual([
+      { content: 'poison pill', error: 'failed on 3 deliveries: broken #3', code: 'MESSAGE_KEEPS_FAILING', deliveries: 3, last: 'broken #3', attemptsSoFar: 3 },
+    ]);
     await waitFor(async () => {
       const now = await info('ac.poison');
       return now.ready === 0 && now.unacked === 0;
@@ -178,5 +185,13 @@ describe('AmqpClient on RabbitMQ', () => {
     // Acked and gone: nothing left that could be delivered again.
     expect(attempts).toBe(3);
     expect(poisoned).toHaveLength(1);
+  });
+
+  it('refuses a poisonAfter the queue delivery limit would pre-empt', async () => {
+    const amqp = await client();
+    for (const poisonAfter of [0, DELIVERY_LIMIT + 1, 2.5]) {
+      await expect(amqp.consume('ac.plain', async () => undefined, { prefetch: 1, poisonAfter, onPoison: failOnPoison })).rejects.toThrow(PoisonLimitError);
+    }
+    await expect(amqp.consume('ac.plain', async () => undefined, { prefetch: 1, poisonAfter: 0, onPoison: failOnPoison })).rejects.toMatchObject({ code: 'POISON_LIMIT_INVALID' });
   });
 });

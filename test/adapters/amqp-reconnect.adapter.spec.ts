@@ -5,7 +5,7 @@
  *
  * Proves: the client reconnects on its own, re-runs its topology setup (a queue deleted
  * behind its back is declared again), re-attaches its consumer (exactly one consumer on the
- * queue) and publishes again; while it is down publish rejects at once (the outbox relay
+ * queue, as rabbitmqctl shows once its quorum-queue counters refresh) and publishes again; while it is down publish rejects at once (the outbox relay
  * relies on this) instead of hanging; a message whose handler was running when the connection
  * died is redelivered to the new consumer and acked there, and the stale ack is dropped.
  */
@@ -55,6 +55,14 @@ describe('AmqpClient reconnects after the broker closes its connection', () => {
 
   const bodies = (): string[] => received.map((entry) => entry.body);
 
+  /** rabbitmqctl's counters of a quorum queue are refreshed periodically: wait for them to show `expected`. */
+  async function expectQueue(queue: string, expected: { consumers?: number; unacked?: number }): Promise<void> {
+    await waitFor(async () => {
+      const info = await queueInfo(vhost.vhost, queue);
+      return info !== undefined && Object.entries(expected).every(([key, value]) => info[key as keyof typeof expected] === value);
+    }, `${queue} to show ${JSON.stringify(expected)}`);
+  }
+
   async function publish(body: string): Promise<void> {
     await client.publish('', WORK, Buffer.from(body), { persistent: true, messageId: body });
   }
@@ -74,7 +82,7 @@ describe('AmqpClient reconnects after the broker closes its connection', () => {
     expect(setups).toBe(2);
     expect(client.connected).toBe(true);
     expect(await queueInfo(vhost.vhost, names.deadLetterQueue)).toMatchObject({ durable: true });
-    expect(await queueInfo(vhost.vhost, WORK)).toMatchObject({ consumers: 1 });
+    await expectQueue(WORK, { consumers: 1 });
     await publish('after');
     await waitFor(async () => bodies().includes('after'), 'a message published after the reconnect to be consumed');
   });
@@ -90,7 +98,7 @@ describe('AmqpClient reconnects after the broker closes its connection', () => {
 
     await allowAccess(vhost.vhost);
     await waitFor(async () => connects() === before + 1, 'the client to reconnect once access is back', 30_000);
-    expect(await queueInfo(vhost.vhost, WORK)).toMatchObject({ consumers: 1 });
+    await expectQueue(WORK, { consumers: 1 });
     await publish('after outage');
     await waitFor(async () => bodies().includes('after outage'), 'the post-outage message to be consumed');
     expect(bodies()).not.toContain('during outage');
@@ -102,7 +110,7 @@ describe('AmqpClient reconnects after the broker closes its connection', () => {
     const before = connects();
     await publish('in flight');
     await waitFor(async () => bodies().includes('in flight'), 'the handler to start');
-    expect(await queueInfo(vhost.vhost, WORK)).toMatchObject({ unacked: 1 });
+    await expectQueue(WORK, { unacked: 1 });
 
     await closeAllConnections(vhost.vhost);
     await waitFor(async () => connects() === before + 1, 'the client to reconnect', 30_000);

@@ -1,6 +1,7 @@
 /**
  * Looking at the real RabbitMQ from the outside, for the adapter tests: queue counters and
- * arguments through `rabbitmqctl` (live values, read from the queue processes), forced
+ * arguments through `rabbitmqctl` (live for classic queues; a quorum queue's counters are
+ * refreshed on its periodic tick, so wait for them, e.g. waitForEmpty), forced
  * connection closes and permission changes (to simulate a broker outage for one vhost), and a
  * short-lived plain amqplib channel to put, get and inspect messages.
  *
@@ -10,6 +11,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect, type Channel, type GetMessage, type Options } from 'amqplib';
+import { waitFor } from '../support/infra';
 
 const run = promisify(execFile);
 const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
@@ -96,4 +98,14 @@ export async function drain(url: string, queue: string): Promise<GetMessage[]> {
 
 export function json(message: { content: Buffer }): Record<string, unknown> {
   return JSON.parse(message.content.toString('utf8')) as Record<string, unknown>;
+}
+
+/** Waits until the queue has nothing ready (asked of the queue itself, live) and nothing
+ *  unacked (rabbitmqctl, which for a quorum queue can lag a few seconds). */
+export async function waitForEmpty(url: string, vhost: string, queue: string): Promise<void> {
+  await waitFor(async () => {
+    const info = await queueInfo(vhost, queue);
+    if (info?.ready !== 0 || info.unacked !== 0) return false;
+    return (await withRawChannel(url, async (channel) => (await channel.checkQueue(queue)).messageCount)) === 0;
+  }, `${queue} to be empty`);
 }

@@ -2,6 +2,11 @@
  * A participant written only with stock @nestjs/microservices (Transport.RMQ, @MessagePattern,
  * RpcException) and none of this project's code serves the steps of a saga that is defined in
  * JSON files (definition + participant catalog) loaded from SAGA_DEFINITIONS_DIR.
+ *
+ * Also proves it lives with the orchestrator's quorum queue (docs/protocol.md section 1): with
+ * `noAssert: true`, or declaring it with `queueOptions.arguments` = queueArguments(); and a
+ * command for a pattern it does not handle is rejected by Nest and parked by the broker
+ * (x-death reason `rejected`), not looped.
  */
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -9,6 +14,9 @@ import { Ctx, MessagePattern, Payload, RmqContext, RpcException, Transport, type
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { queueArguments, topologyNames } from '#saga/messaging';
+import { connect } from 'amqplib';
+import { waitFor } from '../support/infra';
 import { TestSystem } from './system-harness';
 
 const QUEUE = 'loyalty-points';
@@ -121,5 +129,47 @@ describe('a stock @nestjs/microservices participant serving a JSON-defined saga 
     expect(saga.history.find((h) => h.type === 'STEP_FAILED')).toMatchObject({ step: 'confirm', reason: 'TOO_MANY_POINTS', attempt: 1 });
     expect(revoked).toEqual([{ awardId: 'award-c-8', points: 5000, reason: 'saga rolled back' }]);
     expect(awards - before).toBe(1);
+  });
+
+  it('starts as well declaring the queue itself with queueOptions.arguments = queueArguments()', async () => {
+    const declaring = await NestFactory.createMicroservice<MicroserviceOptions>(LoyaltyModule, {
+      transport: Transport.RMQ,
+      options: { urls: [system.amqpUrl], queue: QUEUE, noAck: false, prefetchCount: 5, queueOptions: { durable: true, arguments: queueArguments(topologyNames('saga')) } },
+      logger: false,
+    });
+    await declaring.listen();
+    // Consuming next to the first server (closing before Nest's un-awaited consume is done
+    // would reject it unhandled).
+    const consumers = async () => {
+      const connection = await connect(system.amqpUrl);
+      try {
+        return (await (await connection.createChannel()).checkQueue(QUEUE)).consumerCount;
+      } finally {
+        await connection.close();
+      }
+    };
+    await waitFor(async () => (await consumers()) === 2, 'the declaring server to consume');
+    await declaring.close();
+    const started = await system.startSaga('award-points', { customerId: 'c-9', points: 1 }).expect(202);
+    expect((await system.waitForSaga(started.body.id)).status).toBe('COMPLETED');
+  });
+
+  it('a command for a pattern it has no handler for is rejected by Nest and parked by the broker', async () => {
+    const connection = await connect(system.amqpUrl);
+    try {
+      const channel = await connection.createConfirmChannel();
+      const { queue: replyTo } = await channel.assertQueue('', { exclusive: true });
+      channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ pattern: 'loyalty.teleport', data: {}, id: 'teleport-1' })), {
+        messageId: 'teleport-1', correlationId: 'teleport-1/1', replyTo, persistent: true,
+      });
+      await channel.waitForConfirms();
+      const parked = await waitFor(async () => channel.get('saga.dead-letter', { noAck: true }), 'the rejected command in the dead-letter queue');
+      expect(parked.properties.messageId).toBe('teleport-1');
+      expect(parked.properties.headers).toMatchObject({ 'x-first-death-reason': 'rejected', 'x-first-death-queue': QUEUE });
+      expect(parked.properties.headers?.['x-death']).toEqual([expect.objectContaining({ reason: 'rejected', queue: QUEUE, count: 1 })]);
+      expect((await channel.checkQueue(QUEUE)).messageCount).toBe(0);
+    } finally {
+      await connection.close();
+    }
   });
 });

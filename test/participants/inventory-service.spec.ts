@@ -95,8 +95,14 @@ it('fails OUT_OF_STOCK naming the sku, and applies nothing', async () => {
 it('fails UNKNOWN_SKU and INVALID_COMMAND without touching stock', async () => {
   const unknown = await infra.amqp.call(queue, reserve(newSaga(), [{ sku: 'sku-404', quantity: 1 }]));
   expect(unknown.classified).toMatchObject({ kind: 'failure', code: 'UNKNOWN_SKU', message: expect.stringContaining('sku-404') });
-  const invalid = await infra.amqp.call(queue, reserve(newSaga(), [{ sku: 'sku-1', quantity: -4 }]));
+  const invalidSaga = newSaga();
+  const invalid = await infra.amqp.call(queue, reserve(invalidSaga, [{ sku: 'sku-1', quantity: -4 }]));
   expect(invalid.classified).toMatchObject({ kind: 'failure', code: 'INVALID_COMMAND' });
+  // The invalid one (only) is also copied to the dead-letter queue, for an operator.
+  const copy = await infra.amqp.nextDeadLetter();
+  expect(copy.properties.messageId).toBe(commandMessageId({ sagaId: invalidSaga, step: 'reserve-stock', direction: 'action' }));
+  expect(copy.properties.headers?.[SagaHeaders.deadLetterReason]).toBe(`payload failed validation (replied INVALID_COMMAND): ${(invalid.classified as { message: string }).message}`);
+  expect(await infra.amqp.deadLetterCount()).toBe(0);
 });
 
 it('applies a message delivered twice (and retried) once, answering the same stored reply', async () => {

@@ -81,11 +81,15 @@ it('fails ORDER_NOT_PENDING when approving a missing order', async () => {
   expect(reply.classified).toMatchObject({ kind: 'failure', code: 'ORDER_NOT_PENDING', message: expect.stringContaining('missing') });
 });
 
-it('fails INVALID_COMMAND on bad data and stores nothing else', async () => {
+it('fails INVALID_COMMAND on bad data, stores nothing else, and copies the command to the dead-letter queue', async () => {
   const sagaId = newSaga();
   const reply = await infra.amqp.call(queue, create(sagaId, { data: { orderId: sagaId, customerId: 'c-1', items: [], amount: 1 } }));
   expect(reply.classified).toMatchObject({ kind: 'failure', code: 'INVALID_COMMAND' });
   expect(await order(sagaId)).toBeUndefined();
+  const copy = await infra.amqp.nextDeadLetter();
+  expect(copy.properties.messageId).toBe(commandMessageId({ sagaId, step: 'create-order', direction: 'action' }));
+  expect(copy.properties.headers?.[SagaHeaders.deadLetterReason]).toBe(`payload failed validation (replied INVALID_COMMAND): ${(reply.classified as { message: string }).message}`);
+  expect(copy.properties.headers?.[SagaHeaders.deadLetterSource]).toBe(queue);
 });
 
 it('creates an order once however often the command is delivered', async () => {

@@ -155,7 +155,8 @@ it('dead-letters a message that keeps failing outside the handler, then carries 
   const spec = write('unstorable');
   const correlationId = await amqp.send(queue, spec);
   const parked = await amqp.nextDeadLetter(30_000);
-  expect(String(parked.properties.headers?.[SagaHeaders.deadLetterReason])).toMatch(/processing failed repeatedly: store the outcome and commit failed/);
+  expect(parked.properties.headers?.[SagaHeaders.deadLetterReason]).toBe('processing failed on 5 deliveries: store the outcome and commit failed: Do not know how to serialize a BigInt');
+  expect(parked.properties.headers?.[SagaHeaders.deadLetterSource]).toBe(queue);
   expect(amqp.repliesFor(correlationId)).toEqual([]);
   expect(await effects(spec.sagaId)).toEqual([]);
   expect((await amqp.call(queue, write('ok'))).classified.kind).toBe('success');

@@ -12,6 +12,10 @@
  *   to `onPoison` (normally: dead-letter it with the reason) and acked: it never becomes a loop.
  *   If parking fails, it is returned after the pause and tried again; the queue's delivery limit
  *   (topology.ts) is the backstop, as it is for a message that crashes the process every time.
+ * - An error the consumer's `isTransient` recognises (a dependency is down, not the message's
+ *   fault) is not counted: the handler is retried in place with a growing pause while the message
+ *   stays unacked, so prefetch throttles consumption during an outage and nothing is parked for
+ *   it. A connection loss or close() ends the retries (the broker redelivers the message).
  * - A body over `maxBodyBytes` never reaches the handler: it is handed to `onPoison` (dead-
  *   lettered with the reason) and acked.
  * - After a connection loss it reconnects with backoff, re-runs the topology setup and
@@ -24,7 +28,7 @@
  * brokers (4.3) stop counting some explicit returns, and reject is the one meant to count.
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
-import { checkPoisonAfter, DEFAULT_MAX_BODY_BYTES, DEFAULT_POISON_AFTER, FailureCounter, OversizedMessageError, RepeatedFailureError, type PoisonError } from './poison';
+import { checkPoisonAfter, DEFAULT_MAX_BODY_BYTES, DEFAULT_POISON_AFTER, FailureCounter, MAX_IN_PLACE_PAUSE_MS, OversizedMessageError, RepeatedFailureError, type PoisonError } from './poison';
 
 export interface AmqpLogger {
   log(message: string): void;
@@ -57,6 +61,10 @@ export interface ConsumerOptions {
   requeueDelayMs?: number;
   /** A larger body is not handed to the handler: it goes to onPoison at once (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Errors that say nothing about the message (its database is unreachable, say): the handler
+   *  is retried in place, the message held unacked (so the broker counts no return), with a
+   *  pause from requeueDelayMs doubling up to MAX_IN_PLACE_PAUSE_MS; never counted as poison. */
+  isTransient?: (error: Error) => boolean;
 }
 
 interface Registration {
@@ -223,24 +231,35 @@ export class AmqpClient {
       return this.requeueLater(channel, registration, message);
     }
     const key = FailureCounter.key(registration.queue, message);
-    try {
-      await registration.handler(message);
-      this.failures.forget(key);
-      this.settle(() => channel.ack(message));
-    } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      const deliveries = this.failures.failed(key, message);
-      if (deliveries >= (options.poisonAfter ?? DEFAULT_POISON_AFTER)) {
-        this.logger.error(`Message on ${registration.queue} failed on ${deliveries} deliveries, dead-lettering: ${failure.message}`);
-        if (await this.park(channel, registration, message, new RepeatedFailureError(deliveries, failure))) {
-          this.failures.forget(key);
-          return;
-        }
-      } else {
-        this.logger.warn(`Handler for ${registration.queue} failed (delivery ${deliveries}), requeueing: ${failure.message}`);
+    for (let pause = options.requeueDelayMs ?? 1000; ; pause = Math.min(pause * 2, MAX_IN_PLACE_PAUSE_MS)) {
+      try {
+        await registration.handler(message);
+        this.failures.forget(key);
+        this.settle(() => channel.ack(message));
+        return;
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        if (!options.isTransient?.(failure)) return this.failed(channel, registration, message, key, failure);
+        // Not this message's fault (a dependency is down): keep it, unacked and uncounted.
+        this.logger.warn(`Handler for ${registration.queue} hit a transient error, retrying in ${pause} ms: ${failure.message}`);
+        await new Promise((resolve) => setTimeout(resolve, pause).unref()); // never holds a stopping process
+        if (this.closing || !this.consumerChannels.has(channel)) return; // the broker gives it to someone else
       }
-      await this.requeueLater(channel, registration, message);
     }
+  }
+
+  private async failed(channel: Channel, registration: Registration, message: ConsumeMessage, key: string, failure: Error): Promise<void> {
+    const deliveries = this.failures.failed(key, message);
+    if (deliveries >= (registration.options.poisonAfter ?? DEFAULT_POISON_AFTER)) {
+      this.logger.error(`Message on ${registration.queue} failed on ${deliveries} deliveries, dead-lettering: ${failure.message}`);
+      if (await this.park(channel, registration, message, new RepeatedFailureError(deliveries, failure))) {
+        this.failures.forget(key);
+        return;
+      }
+    } else {
+      this.logger.warn(`Handler for ${registration.queue} failed (delivery ${deliveries}), requeueing: ${failure.message}`);
+    }
+    await this.requeueLater(channel, registration, message);
   }
 
   /** Hands the message to onPoison and acks it; false (message still unacked) if that failed. */

@@ -11,6 +11,8 @@
  *   message ourselves, with the handler's error as the reason, before the broker's delivery limit
  *   could; the broker's limit only fires for messages that never reach our catch (the process
  *   crashes, or is killed, on every delivery: x-death reason `delivery_limit`).
+ * - Failures the consumer calls transient (its database is unreachable: not the message's fault)
+ *   are retried in place and never counted (amqp-client.ts), so an outage parks nothing.
  * - A header present on a FIRST delivery is ignored (a publisher's or a replayed copy's, not the
  *   broker's), and dead-letter copies drop it (dead-letter.ts), so a replay starts from zero.
  * - The in-process count is bounded (oldest entries are forgotten first); forgetting only makes
@@ -28,6 +30,8 @@ import { DELIVERY_LIMIT } from './topology';
 /** Deliveries (the failing one included) after which a failing message is parked. */
 export const DEFAULT_POISON_AFTER = 5;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** Longest pause between in-place retries of a transient failure (ConsumerOptions.isTransient). */
+export const MAX_IN_PLACE_PAUSE_MS = 30_000;
 /** The broker's count of earlier returns of a message (quorum queues). */
 export const DELIVERY_COUNT_HEADER = 'x-delivery-count';
 

@@ -12,7 +12,8 @@
  *   keeps failing (e.g. the database refuses its commit) after DEFAULT_POISON_AFTER failed
  *   deliveries, counted by the broker too, with the last error; one that crashes the process on
  *   every delivery by the broker, at the queue's delivery limit (topology.ts). Other commands
- *   keep flowing meanwhile (prefetch > 1, a failing one is returned after a pause).
+ *   keep flowing meanwhile (prefetch > 1, a failing one is returned after a pause). An
+ *   unreachable database is not the command's fault: retried in place, never parked.
  * - Data failing a handler's schema gets BOTH the INVALID_COMMAND reply and a copy in the
  *   dead-letter queue (reason: the validation error); both are confirmed before the ack.
  * - The queue is declared with exactly the arguments the orchestrator uses (declareTopology), so
@@ -22,6 +23,7 @@
  */
 import { replyBody } from '#saga/core';
 import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type PoisonError, type TopologyNames } from '#saga/messaging';
+import { isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import type { DataSource } from 'typeorm';
 import { ConsumerStateError } from './errors';
@@ -82,6 +84,7 @@ export class ParticipantConsumer {
       await client.consume(options.queue, (message) => consumer.handle(message), {
         prefetch: options.prefetch ?? 10,
         onPoison: (message, error) => consumer.park(message, poisonReason(error)),
+        isTransient: isDatabaseUnavailable, // an outage is not the command's fault: retried in place, never parked
       });
     } catch (error) {
       await client.close();

@@ -9,13 +9,15 @@
  * - A reply whose handling keeps failing (say its saga is pinned to a definition version this
  *   orchestrator does not have) is parked after DEFAULT_POISON_AFTER failed deliveries, counted
  *   by the broker too, with the last error as the reason; one that crashes the process on every
- *   delivery is parked by the broker at the reply queue's delivery limit (topology.ts).
+ *   delivery is parked by the broker at the reply queue's delivery limit (topology.ts). An
+ *   unreachable database is not the reply's fault: it is retried in place and never parked.
  * - Duplicates and late replies are recorded in the saga's history and change nothing; so is a
  *   parked reply whose correlation id names an existing saga (MALFORMED_REPLY_PARKED).
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
 import { deadLetter, OversizedMessageError, type PoisonError } from '#saga/messaging';
+import { isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { BrokerService } from './broker.service';
@@ -44,6 +46,7 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     await this.broker.client.consume(queue, (message) => this.onMessage(message), {
       prefetch: this.config.replyPrefetch,
       onPoison: (message, error) => this.park(message, poisonReason(error)),
+      isTransient: isDatabaseUnavailable, // an outage is not the reply's fault: retried in place, never parked
     });
   }
 
@@ -52,10 +55,11 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     await deadLetter(this.broker.client, this.broker.names.deadLetterExchange, message, this.broker.names.replyQueue, reason);
   }
 
-  /** Parked, and noted in the history of the saga it names (if that saga exists). */
+  /** Noted in the history of the saga it names (if that saga exists), then parked. In this
+   *  order so that a database outage (retried in place) does not park one copy per retry. */
   private async parkForSaga(message: ConsumeMessage, address: AttemptAddress, reason: string): Promise<void> {
-    await this.park(message, reason);
     await this.runtime.recordMalformedReply(address.sagaId, address, reason);
+    await this.park(message, reason);
   }
 
   private async onMessage(message: ConsumeMessage): Promise<void> {
