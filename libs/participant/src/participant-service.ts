@@ -63,7 +63,7 @@ export function serviceDataSourceOptions(spec: ParticipantServiceSpec, databaseU
 
 @Module({})
 export class ParticipantServiceModule {
-  static forRoot(spec: ParticipantServiceSpec, config: ParticipantServiceConfig): DynamicModule {
+  static forRoot(spec: ParticipantServiceSpec, config: ParticipantServiceConfig, clock?: () => number): DynamicModule {
     return {
       module: ParticipantServiceModule,
       imports: [
@@ -84,6 +84,7 @@ export class ParticipantServiceModule {
               connectionName: spec.name,
               dataSource,
               handlers: spec.handlers(),
+              ...(clock ? { clock } : {}),
             };
           },
         }),
@@ -100,7 +101,7 @@ export async function bootstrapParticipantService(
 ): Promise<INestApplicationContext> {
   const config = resolveParticipantServiceConfig(spec, process.env, overrides);
   await ensureDatabase(config.databaseUrl);
-  const app = await NestFactory.createApplicationContext(ParticipantServiceModule.forRoot(spec, config), {
+  const app = await NestFactory.createApplicationContext(ParticipantServiceModule.forRoot(spec, config, options.clock), {
     logger: options.logger ?? ['error', 'warn'],
     abortOnError: false,
   });

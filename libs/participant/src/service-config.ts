@@ -21,6 +21,9 @@ export interface ParticipantServiceConfig {
 export interface ServiceBootstrapOptions {
   /** Nest's logger for the framework and toolkit (default: warnings and errors only); false: silent. */
   logger?: LoggerService | LogLevel[] | false;
+  /** The clock that command expiries are checked against (default Date.now). Tests pass a
+   *  skewed one to show what a participant whose clock runs ahead does (docs/protocol.md). */
+  clock?: () => number;
 }
 
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
