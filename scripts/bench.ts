@@ -1,137 +1,154 @@
 /**
- * Throughput and latency benchmark: the orchestrator and the three example participants as four
- * processes (as deployed) against the local PostgreSQL and RabbitMQ; N place-order sagas (one in
- * ten declined, so it rolls back) started over HTTP by `concurrency` clients.
- * Prints progress, sagas/second, end-to-end latency percentiles, each process's memory, and
- * the history mix.
+ * `npm run bench`: the orchestrator and the three example participants as four processes (as
+ * deployed) against the local PostgreSQL and RabbitMQ, driven by a closed loop of REST clients.
+ * Prints a table and writes a JSON file (see scripts/bench/report.ts); `--floor` also measures
+ * this machine's raw ceilings; `--seed-finished/--seed-waiting` fill the tables first.
  *
- *   npm run bench -- [sagas=1000] [concurrency=20]
+ *   npm run bench -- --sagas 2000 --concurrency 64 --fail-share 0.1 --floor
  *
- * Guarantees: runs in its own databases (saga_bench_<id>_*) and queue prefix (bench-<id>), and
- * removes them afterwards; never touches the quick-start databases or queues.
+ * Guarantees: runs in its own databases (saga_bench_<id>_*) and vhost (saga-bench-<id>), and
+ * removes both afterwards, also on failure; never touches the quick-start databases or queues.
+ * Exits 1 when the consistency check fails, so a broken build cannot post a number.
  */
 import 'reflect-metadata';
-import { connect } from 'amqplib';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
+import { promisify } from 'node:util';
 import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
+import { BenchProcesses } from './bench/bench-processes';
+import { failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
+import { commitCount, messageCounts, percentiles, stepLatencies } from './bench/bench-stats';
+import { runClosedLoop } from './bench/closed-loop';
+import { checkConsistency } from './bench/consistency';
+import { fractionOfCeiling, measureFloor } from './bench/floor';
+import { renderReport, type BenchResult } from './bench/report';
+import { seedDefinitionOf, seedSagas } from './bench/seed';
+import type { SagaDefinition } from '../libs/saga-core/src';
+import { placeOrderSaga } from '../apps/orchestrator/src/definitions/built-in/place-order.saga';
 
-function startApp(app: string, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'apps', app, 'src', 'main.js')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => /ready/i.test(chunk.toString()) && resolve(child));
-    child.once('exit', (code) => reject(new Error(`${app} exited with code ${code} during start`)));
+const run = promisify(execFile);
+const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const AMQP_BASE = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
+/** The durable minimum per 3-step saga: start + one orchestrator and one participant commit per step; one round trip per step. */
+const COST_MODEL = { postgresTransactions: 7, amqpRoundTrips: 3 };
+
+function inputFor(options: BenchOptions): (index: number) => unknown {
+  return (index) => ({
+    customerId: `bench-${index % 1000}`,
+    items: [{ sku: `sku-${(index % 3) + 1}`, quantity: 1 }],
+    // Above the payment service's default limit (10,000): the charge fails, steps 2 and 1 roll back.
+    amount: failsAtLastStep(index, options.failShare) ? 20_000 : 25,
   });
 }
 
-function rssMiB(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const AMQP = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 async function main(): Promise<void> {
-  const sagas = Number(process.argv[2] ?? 1000);
-  const concurrency = Number(process.argv[3] ?? 20);
+  const options = parseBenchOptions(process.argv.slice(2));
   const id = randomBytes(3).toString('hex');
-  const prefix = `bench-${id}`;
+  const vhost = `saga-bench-${id}`;
+  const amqpUrl = `${AMQP_BASE}/${encodeURIComponent(vhost)}`;
   const db = (label: string) => {
     const url = new URL(POSTGRES);
     url.pathname = `/saga_bench_${id}_${label}`;
     return url.toString();
   };
   const databases = { orchestrator: db('orchestrator'), orders: db('orders'), inventory: db('inventory'), payments: db('payments') };
-  for (const url of Object.values(databases)) await ensureDatabase(url);
-  const port = String(3900 + Math.floor(Math.random() * 90));
-  const apps = new Map<string, ChildProcess>();
-  const common = { AMQP_URL: AMQP, AMQP_PREFIX: prefix };
-  apps.set('order-service', await startApp('order-service', { ...common, ORDER_DATABASE_URL: databases.orders }));
-  apps.set('inventory-service', await startApp('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory }));
-  apps.set('payment-service', await startApp('payment-service', { ...common, PAYMENT_DATABASE_URL: databases.payments }));
-  apps.set('orchestrator', await startApp('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: '/nonexistent' }));
-  const base = `http://127.0.0.1:${port}`;
-  const client = new Client({ connectionString: databases.orchestrator });
-  await client.connect();
+  const names = Object.values(databases).map((url) => new URL(url).pathname.slice(1));
+  const processes = new BenchProcesses();
+  await run(RABBITMQCTL, ['-q', 'add_vhost', vhost]);
+  await run(RABBITMQCTL, ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
   try {
-    console.log(`bench: ${sagas} place-order sagas, ${concurrency} concurrent HTTP clients, orchestrator + 3 participants as 4 processes`);
-    const started = Date.now();
-    let next = 0;
-    let lastReport = started;
-    const worker = async () => {
-      while (next < sagas) {
-        const i = next++;
-        const declined = i % 10 === 9;
-        const response = await fetch(`${base}/sagas/place-order`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ customerId: `bench-${i}`, items: [{ sku: 'sku-1', quantity: 1 }], amount: declined ? 20_000 : 25 }),
-        });
-        if (response.status !== 202) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    const postedMs = Date.now() - started;
-    for (;;) {
-      const { rows } = await client.query("SELECT count(*)::int AS n FROM saga_instances WHERE status IN ('COMPLETED','COMPENSATED','COMPENSATION_FAILED')");
-      if (rows[0].n === sagas) break;
-      if (Date.now() - lastReport > 2000) {
-        console.log(`  progress: ${rows[0].n}/${sagas} finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-        lastReport = Date.now();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    const totalMs = Date.now() - started;
-    const { rows: latencies } = await client.query('SELECT EXTRACT(EPOCH FROM (updated_at - created_at)) * 1000 AS ms, status FROM saga_instances');
-    const sorted = latencies.map((row) => Number(row.ms)).sort((a, b) => a - b);
-    const { rows: statuses } = await client.query('SELECT status, count(*)::int AS n FROM saga_instances GROUP BY status ORDER BY status');
-    const { rows: history } = await client.query('SELECT type, count(*)::int AS n FROM saga_history GROUP BY type ORDER BY n DESC');
-    // Unloaded latency: one saga at a time, each waited for (GET ?waitMs holds until terminal).
-    const single: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const t0 = Date.now();
-      const response = await fetch(`${base}/sagas/place-order`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ customerId: `solo-${i}`, items: [{ sku: 'sku-2', quantity: 1 }], amount: 25 }),
+    for (const url of Object.values(databases)) await ensureDatabase(url);
+    const port = String(3900 + Math.floor(Math.random() * 90));
+    const common = { AMQP_URL: amqpUrl, AMQP_PREFIX: 'saga' };
+    await processes.start('order-service', { ...common, ORDER_DATABASE_URL: databases.orders });
+    await processes.start('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory });
+    await processes.start('payment-service', { ...common, PAYMENT_DATABASE_URL: databases.payments });
+    const definitionsDir = join(__dirname, '..', '..', 'scripts', 'bench', 'definitions');
+    await processes.start('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: definitionsDir });
+    const base = `http://127.0.0.1:${port}`;
+
+    let seeded: BenchResult['seeded'] = null;
+    if (options.seedFinished + options.seedWaiting > 0) {
+      process.stderr.write(`seeding ${options.seedFinished} finished + ${options.seedWaiting} waiting sagas…\n`);
+      const definition: SagaDefinition =
+        options.definition === 'bench' ? (JSON.parse(await readFile(join(definitionsDir, 'bench.saga.json'), 'utf8')) as SagaDefinition) : placeOrderSaga;
+      const result = await seedSagas({
+        databaseUrl: databases.orchestrator,
+        finished: options.seedFinished,
+        waiting: options.seedWaiting,
+        definition: seedDefinitionOf(definition),
+        onProgress: (done, total) => process.stderr.write(`  seeded ${done}/${total}\n`),
       });
-      const { id } = (await response.json()) as { id: string };
-      const saga = (await (await fetch(`${base}/sagas/${id}?waitMs=10000`)).json()) as { status: string };
-      if (saga.status !== 'COMPLETED') throw new Error(`solo saga ${id} ended ${saga.status}`);
-      single.push(Date.now() - t0);
+      seeded = { finished: result.finished, waiting: result.waiting, seconds: result.seconds };
     }
-    single.sort((a, b) => a - b);
-    const soloLine = `  afterwards, one saga at a time (4 steps, POST → COMPLETED seen by the client): p50 ${percentile(single, 50)} ms, max ${single[single.length - 1]} ms`;
-    const memory = [...apps.entries()].map(([name, child]) => `${name} ${rssMiB(child).toFixed(0)} MiB`).join(', ');
-    console.log(`  all ${sagas} started in ${(postedMs / 1000).toFixed(2)} s (${(sagas / (postedMs / 1000)).toFixed(0)} starts/s)`);
-    console.log(`  all finished in ${(totalMs / 1000).toFixed(2)} s: ${(sagas / (totalMs / 1000)).toFixed(1)} sagas/s`);
-    console.log(`  saga latency (created → terminal): p50 ${percentile(sorted, 50).toFixed(0)} ms, p95 ${percentile(sorted, 95).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`);
-    console.log(`  statuses: ${statuses.map((row) => `${row.status}=${row.n}`).join(', ')}`);
-    console.log(`  history: ${history.map((row) => `${row.type}=${row.n}`).join(', ')}`);
-    console.log(soloLine);
-    console.log(`  resident memory at the end: ${memory}`);
+
+    const input = inputFor(options);
+    const warm = options.warmup > 0 ? await runClosedLoop(base, options.definition, options.warmup, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // let pg_stat_database catch up
+    const commitsBefore = await commitCount(POSTGRES, names);
+    processes.beginWindow();
+    const loop = await runClosedLoop(base, options.definition, options.sagas, options.concurrency, input, 'measured');
+    const processFigures = processes.endWindow();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const commits = (await commitCount(POSTGRES, names)) - commitsBefore;
+
+    const expected = new Map<string, 'COMPLETED' | 'COMPENSATED'>();
+    loop.ids.forEach((sagaId, i) => expected.set(sagaId, failsAtLastStep(i, options.failShare) ? 'COMPENSATED' : 'COMPLETED'));
+    warm?.ids.forEach((sagaId, i) => expected.set(sagaId, failsAtLastStep(1_000_000 + i, options.failShare) ? 'COMPENSATED' : 'COMPLETED'));
+    const consistency = await checkConsistency(databases, expected, options.definition === 'place-order' ? 'APPROVED' : 'PENDING');
+    const messages = await messageCounts(databases.orchestrator, loop.ids);
+    const sagasPerSecond = options.sagas / loop.seconds;
+
+    let floor: BenchResult['floor'] = null;
+    if (options.floor) {
+      await processes.stopAll(); // the floor gets the machine to itself
+      process.stderr.write('measuring the floor…\n');
+      const measured = await measureFloor(
+        { postgresUrl: databases.orchestrator, amqpUrl, concurrency: options.concurrency, durationMs: options.floorMs, queuePrefix: 'floor' },
+        COST_MODEL,
+      );
+      floor = {
+        postgresTransactionsPerSecond: measured.postgresTransaction.opsPerSecond,
+        amqpRoundTripsPerSecond: measured.amqpRoundTrip.opsPerSecond,
+        perSaga: measured.perSaga,
+        ceilingSagasPerSecond: measured.ceilingSagasPerSecond,
+        fractionOfCeiling: fractionOfCeiling(sagasPerSecond, measured),
+      };
+    }
+
+    const result: BenchResult = {
+      startedAt: new Date().toISOString(),
+      machine: { cpus: cpus().length, node: process.version },
+      options: { ...options },
+      seeded,
+      sagas: options.sagas,
+      seconds: loop.seconds,
+      sagasPerSecond,
+      statuses: loop.statuses,
+      endToEndMs: percentiles(loop.latenciesMs),
+      steps: await stepLatencies(databases.orchestrator, loop.ids),
+      processes: processFigures,
+      postgresCommitsPerSaga: commits / options.sagas,
+      messagesPerSaga: { commands: messages.commands / options.sagas, replies: messages.replies / options.sagas, total: (messages.commands + messages.replies) / options.sagas },
+      consistency,
+      floor,
+    };
+    console.log(renderReport(result));
+    await writeFile(options.jsonPath, JSON.stringify(result, null, 2));
+    console.log(`\nJSON written to ${options.jsonPath}`);
+    if (!consistency.ok) process.exitCode = 1;
   } finally {
-    await client.end();
-    for (const child of apps.values()) child.kill('SIGTERM');
-    await Promise.all([...apps.values()].map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
-    for (const url of Object.values(databases)) await dropDatabase(url);
-    const connection = await connect(AMQP);
-    const channel = await connection.createChannel();
-    for (const queue of ['replies', 'dead-letter', 'order', 'inventory', 'payment']) await channel.deleteQueue(`${prefix}.${queue}`);
-    await channel.deleteExchange(`${prefix}.dlx`);
-    await connection.close();
+    await processes.stopAll();
+    for (const url of Object.values(databases)) await dropDatabase(url).catch(() => undefined);
+    await run(RABBITMQCTL, ['-q', 'delete_vhost', vhost]).catch(() => undefined);
   }
 }
 
 main().catch((error: Error) => {
-  console.error(error);
+  console.error(error.message);
   process.exit(1);
 });

@@ -1,0 +1,117 @@
+/**
+ * Command-line options of `npm run bench`, parsed and checked before anything starts.
+ *
+ * Guarantees: every option has a documented default; an unknown flag or a bad value stops the
+ * bench with a message naming it (never a silent default).
+ */
+export interface BenchOptions {
+  /** Sagas in the measured run. */
+  sagas: number;
+  /** Sagas in flight: the closed loop's number of clients. */
+  concurrency: number;
+  /** Definition to run: `bench` (3 steps, ships in scripts/bench/definitions) or `place-order`. */
+  definition: 'bench' | 'place-order';
+  /** Share of sagas (0..1) whose last step fails, so compensation runs. */
+  failShare: number;
+  /** Also measure this machine's PostgreSQL and AMQP ceilings, each for floorMs. */
+  floor: boolean;
+  floorMs: number;
+  /** Where the JSON result goes. */
+  jsonPath: string;
+  /** Sagas run (and discarded) before measuring, to warm up JIT, pools and caches. */
+  warmup: number;
+  /** Before the run: finished and waiting sagas to seed (0 = none). */
+  seedFinished: number;
+  seedWaiting: number;
+}
+
+export const BENCH_USAGE = `npm run bench -- [--sagas 2000] [--concurrency 64] [--definition bench|place-order]
+                    [--fail-share 0.1] [--floor [--floor-ms 5000]] [--json bench-result.json] [--warmup 200]
+                    [--seed-finished 1000000 --seed-waiting 100000]`;
+
+export class BenchUsageError extends Error {
+  readonly code = 'BENCH_USAGE';
+  constructor(message: string) {
+    super(`${message}\nusage: ${BENCH_USAGE}`);
+    this.name = 'BenchUsageError';
+  }
+}
+
+function integer(flag: string, raw: string | undefined, min: number): number {
+  const value = Number(raw);
+  if (raw === undefined || !Number.isInteger(value) || value < min) throw new BenchUsageError(`${flag} needs an integer >= ${min}, got ${raw ?? 'nothing'}`);
+  return value;
+}
+
+export function parseBenchOptions(argv: string[]): BenchOptions {
+  const options: BenchOptions = {
+    sagas: 2000,
+    concurrency: 64,
+    definition: 'bench',
+    failShare: 0.1,
+    floor: false,
+    floorMs: 5_000,
+    jsonPath: 'bench-result.json',
+    warmup: 200,
+    seedFinished: 0,
+    seedWaiting: 0,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    switch (flag) {
+      case '--sagas':
+        options.sagas = integer(flag, value, 1);
+        i++;
+        break;
+      case '--concurrency':
+        options.concurrency = integer(flag, value, 1);
+        i++;
+        break;
+      case '--warmup':
+        options.warmup = integer(flag, value, 0);
+        i++;
+        break;
+      case '--floor-ms':
+        options.floorMs = integer(flag, value, 100);
+        i++;
+        break;
+      case '--seed-finished':
+        options.seedFinished = integer(flag, value, 0);
+        i++;
+        break;
+      case '--seed-waiting':
+        options.seedWaiting = integer(flag, value, 0);
+        i++;
+        break;
+      case '--definition':
+        if (value !== 'bench' && value !== 'place-order') throw new BenchUsageError(`--definition is bench or place-order, got ${value ?? 'nothing'}`);
+        options.definition = value;
+        i++;
+        break;
+      case '--fail-share': {
+        const share = Number(value);
+        if (value === undefined || !(share >= 0 && share <= 1)) throw new BenchUsageError(`--fail-share needs a number from 0 to 1, got ${value ?? 'nothing'}`);
+        options.failShare = share;
+        i++;
+        break;
+      }
+      case '--json':
+        if (!value) throw new BenchUsageError('--json needs a file path');
+        options.jsonPath = value;
+        i++;
+        break;
+      case '--floor':
+        options.floor = true;
+        break;
+      default:
+        throw new BenchUsageError(`unknown option ${flag}`);
+    }
+  }
+  return options;
+}
+
+/** Saga i fails at its last step for a share `failShare` of sagas, spread evenly. */
+export function failsAtLastStep(i: number, failShare: number): boolean {
+  return Math.floor((i + 1) * failShare) > Math.floor(i * failShare);
+}

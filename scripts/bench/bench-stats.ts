@@ -1,0 +1,82 @@
+/**
+ * Figures the bench reads after (or around) the measured run: latency percentiles, per-step
+ * latency from the sagas' own history, PostgreSQL commits and AMQP messages per saga.
+ *
+ * Guarantees: only the measured sagas count (their ids are passed in); commits come from
+ * pg_stat_database of the bench's own databases, so nothing else on the server is counted
+ * (the API's read transactions of the closed loop are, which is what a caller costs).
+ */
+import { Client } from 'pg';
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  return { p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] };
+}
+
+export interface StepLatency extends Percentiles {
+  step: string;
+  direction: string;
+  count: number;
+}
+
+/** Command decided → its reply handled, per step and direction, from the history timestamps. */
+export async function stepLatencies(databaseUrl: string, ids: string[]): Promise<StepLatency[]> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ step: string; direction: string; n: number; p50: number; p90: number; p99: number; max: number }>(
+      `SELECT c.step, c.direction, count(*)::int AS n,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY ms) AS p90,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
+         FROM (SELECT c.step, c.direction, EXTRACT(EPOCH FROM (r.at - c.at)) * 1000 AS ms
+                 FROM saga_history c
+                 JOIN saga_history r ON r.saga_id = c.saga_id AND r.step = c.step AND r.direction = c.direction AND r.attempt = c.attempt AND r.type = 'REPLY_RECEIVED'
+                WHERE c.saga_id = ANY($1::uuid[]) AND c.type IN ('COMMAND_SENT', 'COMPENSATION_SENT')) AS c
+        GROUP BY c.step, c.direction
+        ORDER BY min(c.direction) , c.step`,
+      [ids],
+    );
+    return rows.map((row) => ({ step: row.step, direction: row.direction, count: row.n, p50: Number(row.p50), p90: Number(row.p90), p99: Number(row.p99), max: Number(row.max) }));
+  } finally {
+    await client.end();
+  }
+}
+
+/** Commands sent and replies received by the measured sagas (each one AMQP message). */
+export async function messageCounts(databaseUrl: string, ids: string[]): Promise<{ commands: number; replies: number }> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ commands: number; replies: number }>(
+      `SELECT count(*) FILTER (WHERE type IN ('COMMAND_SENT', 'COMPENSATION_SENT'))::int AS commands,
+              count(*) FILTER (WHERE type IN ('REPLY_RECEIVED', 'LATE_REPLY_IGNORED', 'DUPLICATE_REPLY_IGNORED', 'MALFORMED_REPLY_PARKED'))::int AS replies
+         FROM saga_history WHERE saga_id = ANY($1::uuid[])`,
+      [ids],
+    );
+    return rows[0];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Committed transactions so far in the given databases (pg_stat_database). */
+export async function commitCount(adminUrl: string, databases: string[]): Promise<number> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    // Statistics reach the shared view when a backend reports them (at most ~1 s late).
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{ n: string }>('SELECT COALESCE(sum(xact_commit), 0)::bigint AS n FROM pg_stat_database WHERE datname = ANY($1::text[])', [databases]);
+    return Number(rows[0].n);
+  } finally {
+    await client.end();
+  }
+}

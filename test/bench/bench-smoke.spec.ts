@@ -1,0 +1,55 @@
+/**
+ * `npm run bench` works end to end (CI runs it short; the figures themselves are benchmark
+ * targets, not asserted): four real processes, the closed loop, the floor, the JSON file, and a
+ * consistency check that passes. Counts that follow from the run's shape are asserted exactly.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { BenchResult } from '../../scripts/bench/report';
+
+const run = promisify(execFile);
+
+describe('npm run bench (short run)', () => {
+  let folder: string;
+
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'saga-bench-'));
+  });
+
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('runs 40 bench sagas at 8 in flight with the floor, prints the table and writes a consistent JSON result', async () => {
+    const jsonPath = join(folder, 'result.json');
+    const args = ['dist/scripts/bench.js', '--sagas', '40', '--concurrency', '8', '--warmup', '10', '--fail-share', '0.1', '--floor', '--floor-ms', '500', '--json', jsonPath];
+    const { stdout } = await run(process.execPath, args, { cwd: join(__dirname, '..', '..'), maxBuffer: 10 * 1024 * 1024 });
+    expect(stdout).toContain('throughput');
+    expect(stdout).toContain('orchestrator throughput / ceiling');
+    const result = JSON.parse(await readFile(jsonPath, 'utf8')) as BenchResult;
+
+    expect(result.consistency).toMatchObject({ ok: true, sagas: 50, problems: [] });
+    expect(result.statuses).toEqual({ COMPLETED: 36, COMPENSATED: 4 });
+    // A completed saga: 3 commands and 3 replies; a failed one adds 2 compensations and their replies.
+    expect(result.messagesPerSaga).toEqual({ commands: (36 * 3 + 4 * 5) / 40, replies: (36 * 3 + 4 * 5) / 40, total: (36 * 6 + 4 * 10) / 40 });
+    expect(result.steps.map((s) => [s.step, s.direction, s.count])).toEqual([
+      ['order', 'action', 40],
+      ['payment', 'action', 40],
+      ['stock', 'action', 40],
+      ['order', 'compensation', 4],
+      ['stock', 'compensation', 4],
+    ]);
+    expect(result.sagasPerSecond).toBeGreaterThan(0);
+    expect(result.endToEndMs.p50).toBeGreaterThan(0);
+    expect(result.endToEndMs.max).toBeGreaterThanOrEqual(result.endToEndMs.p99);
+    expect(Object.keys(result.processes).sort()).toEqual(['inventory-service', 'orchestrator', 'order-service', 'payment-service']);
+    for (const figures of Object.values(result.processes)) expect(figures.peakRssMiB).toBeGreaterThan(20);
+    expect(result.postgresCommitsPerSaga).toBeGreaterThanOrEqual(7);
+    expect(result.floor!.postgresTransactionsPerSecond).toBeGreaterThan(0);
+    expect(result.floor!.amqpRoundTripsPerSecond).toBeGreaterThan(0);
+    expect(result.floor!.fractionOfCeiling).toBeCloseTo(result.sagasPerSecond / result.floor!.ceilingSagasPerSecond, 6);
+  }, 180_000);
+});
