@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
 import { BenchProcesses } from './bench/bench-processes';
 import { failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
-import { commitCount, messageCounts, percentiles, stepLatencies } from './bench/bench-stats';
+import { messageCounts, nextTransactionId, percentiles, stepLatencies } from './bench/bench-stats';
 import { runClosedLoop } from './bench/closed-loop';
 import { checkConsistency } from './bench/consistency';
 import { fractionOfCeiling, measureFloor } from './bench/floor';
@@ -56,7 +56,6 @@ async function main(): Promise<void> {
     return url.toString();
   };
   const databases = { orchestrator: db('orchestrator'), orders: db('orders'), inventory: db('inventory'), payments: db('payments') };
-  const names = Object.values(databases).map((url) => new URL(url).pathname.slice(1));
   const processes = new BenchProcesses();
   await run(RABBITMQCTL, ['-q', 'add_vhost', vhost]);
   await run(RABBITMQCTL, ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
@@ -88,13 +87,11 @@ async function main(): Promise<void> {
 
     const input = inputFor(options);
     const warm = options.warmup > 0 ? await runClosedLoop(base, options.definition, options.warmup, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
-    await new Promise((resolve) => setTimeout(resolve, 1_500)); // let pg_stat_database catch up
-    const commitsBefore = await commitCount(POSTGRES, names);
+    const xidBefore = await nextTransactionId(POSTGRES);
     processes.beginWindow();
     const loop = await runClosedLoop(base, options.definition, options.sagas, options.concurrency, input, 'measured');
     const processFigures = processes.endWindow();
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const commits = (await commitCount(POSTGRES, names)) - commitsBefore;
+    const writeTransactions = (await nextTransactionId(POSTGRES)) - xidBefore;
 
     const expected = new Map<string, 'COMPLETED' | 'COMPENSATED'>();
     loop.ids.forEach((sagaId, i) => expected.set(sagaId, failsAtLastStep(i, options.failShare) ? 'COMPENSATED' : 'COMPLETED'));
@@ -132,7 +129,7 @@ async function main(): Promise<void> {
       endToEndMs: percentiles(loop.latenciesMs),
       steps: await stepLatencies(databases.orchestrator, loop.ids),
       processes: processFigures,
-      postgresCommitsPerSaga: commits / options.sagas,
+      postgresWriteTransactionsPerSaga: writeTransactions / options.sagas,
       messagesPerSaga: { commands: messages.commands / options.sagas, replies: messages.replies / options.sagas, total: (messages.commands + messages.replies) / options.sagas },
       consistency,
       floor,

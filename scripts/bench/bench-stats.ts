@@ -2,9 +2,8 @@
  * Figures the bench reads after (or around) the measured run: latency percentiles, per-step
  * latency from the sagas' own history, PostgreSQL commits and AMQP messages per saga.
  *
- * Guarantees: only the measured sagas count (their ids are passed in); commits come from
- * pg_stat_database of the bench's own databases, so nothing else on the server is counted
- * (the API's read transactions of the closed loop are, which is what a caller costs).
+ * Guarantees: only the measured sagas count (their ids are passed in); write transactions are
+ * counted exactly from the server's transaction id counter (so the server should be quiet).
  */
 import { Client } from 'pg';
 
@@ -67,15 +66,18 @@ export async function messageCounts(databaseUrl: string, ids: string[]): Promise
   }
 }
 
-/** Committed transactions so far in the given databases (pg_stat_database). */
-export async function commitCount(adminUrl: string, databases: string[]): Promise<number> {
+/**
+ * The next transaction id the server will assign. The difference between two readings is the
+ * number of write transactions in between, on the whole server (read-only transactions get no
+ * id, and reading it assigns none). Exact and immediate, unlike pg_stat_database, whose
+ * counters reach the shared view up to seconds late; the bench runs on a quiet server.
+ */
+export async function nextTransactionId(adminUrl: string): Promise<number> {
   const client = new Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    // Statistics reach the shared view when a backend reports them (at most ~1 s late).
-    await client.query('SELECT pg_stat_clear_snapshot()');
-    const { rows } = await client.query<{ n: string }>('SELECT COALESCE(sum(xact_commit), 0)::bigint AS n FROM pg_stat_database WHERE datname = ANY($1::text[])', [databases]);
-    return Number(rows[0].n);
+    const { rows } = await client.query<{ xmax: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax');
+    return Number(rows[0].xmax);
   } finally {
     await client.end();
   }

@@ -20,7 +20,8 @@ export interface BenchResult {
   endToEndMs: Percentiles;
   steps: StepLatency[];
   processes: Record<string, ProcessFigures>;
-  postgresCommitsPerSaga: number;
+  /** Transaction ids assigned on the server during the run, per saga: its write commits. */
+  postgresWriteTransactionsPerSaga: number;
   messagesPerSaga: { commands: number; replies: number; total: number };
   consistency: ConsistencyResult;
   floor: {
@@ -48,7 +49,7 @@ export function renderReport(result: BenchResult): string {
       ['throughput', `${result.sagasPerSecond.toFixed(1)} sagas/s`],
       ['end to end p50 / p90 / p99 / max', [result.endToEndMs.p50, result.endToEndMs.p90, result.endToEndMs.p99, result.endToEndMs.max].map(ms).join(' / ')],
       ['statuses', Object.entries(result.statuses).map(([status, n]) => `${status} ${n}`).join(', ')],
-      ['PostgreSQL commits per saga', result.postgresCommitsPerSaga.toFixed(1)],
+      ['PostgreSQL write transactions per saga', result.postgresWriteTransactionsPerSaga.toFixed(1)],
       ['AMQP messages per saga', `${result.messagesPerSaga.total.toFixed(1)} (${result.messagesPerSaga.commands.toFixed(1)} commands, ${result.messagesPerSaga.replies.toFixed(1)} replies)`],
       ['consistency', result.consistency.ok ? `ok (${result.consistency.sagas} sagas checked)` : `FAILED: ${result.consistency.problems.join('; ')}`],
       ...(result.seeded ? [['seeded before the run', `${result.seeded.finished} finished + ${result.seeded.waiting} waiting sagas`]] : []),
