@@ -13,11 +13,11 @@
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
+import { BENCH_DEFINITIONS_DIR, benchDefinitionNamed } from './bench/bench-definitions';
 import { BenchProcesses } from './bench/bench-processes';
 import { failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
 import { messageCounts, nextTransactionId, percentiles, stepLatencies } from './bench/bench-stats';
@@ -26,8 +26,6 @@ import { checkConsistency } from './bench/consistency';
 import { fractionOfCeiling, measureFloor } from './bench/floor';
 import { renderReport, type BenchResult } from './bench/report';
 import { seedDefinitionOf, seedSagas } from './bench/seed';
-import type { SagaDefinition } from '../libs/saga-core/src';
-import { placeOrderSaga } from '../apps/orchestrator/src/definitions/built-in/place-order.saga';
 
 const run = promisify(execFile);
 const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -66,15 +64,13 @@ async function main(): Promise<void> {
     await processes.start('order-service', { ...common, ORDER_DATABASE_URL: databases.orders });
     await processes.start('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory });
     await processes.start('payment-service', { ...common, PAYMENT_DATABASE_URL: databases.payments });
-    const definitionsDir = join(__dirname, '..', '..', 'scripts', 'bench', 'definitions');
-    await processes.start('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: definitionsDir });
+    await processes.start('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: BENCH_DEFINITIONS_DIR });
     const base = `http://127.0.0.1:${port}`;
 
     let seeded: BenchResult['seeded'] = null;
     if (options.seedFinished + options.seedWaiting > 0) {
       process.stderr.write(`seeding ${options.seedFinished} finished + ${options.seedWaiting} waiting sagas…\n`);
-      const definition: SagaDefinition =
-        options.definition === 'bench' ? (JSON.parse(await readFile(join(definitionsDir, 'bench.saga.json'), 'utf8')) as SagaDefinition) : placeOrderSaga;
+      const definition = benchDefinitionNamed(options.definition);
       const result = await seedSagas({
         databaseUrl: databases.orchestrator,
         finished: options.seedFinished,

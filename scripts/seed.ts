@@ -9,24 +9,12 @@
  * unknown flag or a bad value stops it before anything is written (exit code 2).
  */
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SagaDefinition } from '#saga/core';
-import { placeOrderSaga } from '../apps/orchestrator/src/definitions/built-in/place-order.saga';
 import { ensureDatabase } from '../libs/persistence/src/ensure-database';
+import { benchDefinitionNamed } from './bench/bench-definitions';
 import { seedDefinitionOf, seedSagas } from './bench/seed';
 
 const USAGE = 'usage: node dist/scripts/seed.js --database-url URL [--finished 1000000] [--waiting 100000] [--definition place-order|bench|FILE.json]';
-
-function definitionNamed(name: string): SagaDefinition {
-  if (name === placeOrderSaga.name) return placeOrderSaga;
-  const file = name.endsWith('.json') ? name : join(__dirname, '..', '..', 'scripts', 'bench', 'definitions', `${name}.saga.json`);
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as SagaDefinition;
-  } catch (error) {
-    throw new Error(`unknown definition ${name} (${(error as Error).message})`);
-  }
-}
 
 function parse(argv: string[]): { databaseUrl: string; finished: number; waiting: number; definition: string } {
   const options = { databaseUrl: '', finished: 1_000_000, waiting: 100_000, definition: 'place-order' };
@@ -50,7 +38,7 @@ async function main(): Promise<void> {
   let definition: SagaDefinition;
   try {
     options = parse(process.argv.slice(2));
-    definition = definitionNamed(options.definition);
+    definition = benchDefinitionNamed(options.definition);
   } catch (error) {
     console.error(`seed: ${(error as Error).message}\n${USAGE}`);
     process.exit(2);

@@ -14,7 +14,9 @@ export interface Percentiles {
   max: number;
 }
 
+/** Nearest-rank percentiles; NaN for no values. */
 export function percentiles(values: number[]): Percentiles {
+  if (values.length === 0) return { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN };
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
   return { p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] };

@@ -20,6 +20,7 @@
  * `<queuePrefix>.floor-*`) is removed afterwards, also when a measurement fails; a stalled
  * measurement (nothing completes for STALL_MS) fails instead of hanging.
  */
+import { percentiles } from './bench-stats';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -41,10 +42,6 @@ const STALL_MS = 30_000;
 export function fractionOfCeiling(sagasPerSecond: number, floor: FloorResult): number {
   const ceiling = floor.ceilingSagasPerSecond;
   return ceiling > 0 && Number.isFinite(ceiling) ? sagasPerSecond / ceiling : Number.NaN;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 /** Runs `op` in `concurrency` closed loops for a warm-up then `durationMs`; fails on the first
@@ -73,8 +70,8 @@ async function closedLoop(concurrency: number, durationMs: number, op: (worker: 
     stopped = true;
     clearInterval(watchdog);
   }
-  latencies.sort((a, b) => a - b);
-  return { opsPerSecond: (latencies.length * 1000) / durationMs, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), operations: latencies.length };
+  const { p50, p99 } = percentiles(latencies);
+  return { opsPerSecond: (latencies.length * 1000) / durationMs, p50Ms: p50, p99Ms: p99, operations: latencies.length };
 }
 
 async function measurePostgres(options: FloorOptions, failure: Promise<never>): Promise<Ceiling> {

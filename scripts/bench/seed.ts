@@ -23,7 +23,7 @@
  * - Each batch commits alone: after a failure, the batches already reported stay.
  */
 import 'reflect-metadata';
-import { timeoutFor, type SagaDefinition } from '#saga/core';
+import { expiryGraceMs, timeoutFor, type SagaDefinition } from '#saga/core';
 import { Client } from 'pg';
 import { openSagaDataSource } from '../../libs/persistence/src/saga-data-source';
 
@@ -74,8 +74,6 @@ export function seedDefinitionOf(definition: SagaDefinition): SeedOptions['defin
 
 type Kind = 'completed' | 'compensated' | 'waiting';
 
-/** Expiry grace of step-dispatch (expiryGraceMs): 10% of the timeout, within 50 ms..2 s. */
-const graceMs = (timeoutMs: number) => Math.min(2_000, Math.max(50, Math.round(timeoutMs / 10)));
 
 /** Replays what the engine decides for one saga of `kind`, with times as offsets (ms) from its
  *  start; SQL then stamps the plan on every saga of the batch (times scaled per saga). */
@@ -205,7 +203,7 @@ export async function seedSagas(options: SeedOptions): Promise<SeedResult> {
   const statements: [string, unknown[]][] = [
     [INSTANCES, [JSON.stringify(plans.map((p) => p.saga)), definition.name, definition.version]], [STEPS, [rows('steps')]], [HISTORY, [rows('history')]], [INBOX, [rows('inbox')]]];
   const firstStep = definition.steps[0];
-  const firstTimeout = WAITING_TIMEOUT_MS + graceMs(WAITING_TIMEOUT_MS);
+  const firstTimeout = WAITING_TIMEOUT_MS + expiryGraceMs(WAITING_TIMEOUT_MS);
   // Batches: [first, last] indexes, span start and spacing; finished sagas first (older), then waiting.
   const batches: { first: number; last: number; startMs: number; stepMs: number; waiting: boolean }[] = [];
   for (const [count, isWaiting, span] of [[finished, false, FINISHED_SPAN_MS], [waiting, true, WAITING_SPAN_MS]] as const) {

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { waitFor } from '../support/infra';
-import { countTerminal, expectOutcomesAndEffects, postSaga } from './place-order-workload';
+import { countTerminal, expectOutcomesAndEffects, startWorkloadInFlight } from './place-order-workload';
 import { TestSystem } from './system-harness';
 
 const run = promisify(execFile);
@@ -24,13 +24,7 @@ describe('RabbitMQ restart during 200 sagas (e2e)', () => {
   it('finishes every saga with no effect applied twice', async () => {
     // All sagas are started while no participant runs, so the restart hits many in flight.
     system = await TestSystem.start({ participants: false });
-    const baseUrl = (await system.orchestrator.getUrl()).replace('[::1]', '127.0.0.1');
-    const ids: string[] = [];
-    for (let batch = 0; batch < SAGAS; batch += 20) {
-      ids.push(...(await Promise.all(Array.from({ length: 20 }, (_, k) => postSaga(baseUrl, batch + k, 'restart')))));
-    }
-    await system.startParticipants();
-    await waitFor(async () => (await countTerminal(system)) >= 5, 'the first sagas to finish', 60_000, 5);
+    const { ids } = await startWorkloadInFlight(system, SAGAS, 'restart');
     const startedAt = Date.now();
     let finishedAtStop = 0;
     try {

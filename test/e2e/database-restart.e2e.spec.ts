@@ -10,7 +10,7 @@ import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { waitFor } from '../support/infra';
-import { countTerminal, expectOutcomesAndEffects, inputOf, postSaga } from './place-order-workload';
+import { countTerminal, expectOutcomesAndEffects, inputOf, startWorkloadInFlight } from './place-order-workload';
 import { TestSystem } from './system-harness';
 
 const run = promisify(execFile);
@@ -31,13 +31,7 @@ describe('PostgreSQL restart during 100 sagas (e2e)', () => {
 
   it('finishes every saga exactly once, refusing starts with 503 while the database is down', async () => {
     system = await TestSystem.start({ participants: false });
-    const baseUrl = (await system.orchestrator.getUrl()).replace('[::1]', '127.0.0.1');
-    const ids: string[] = [];
-    for (let batch = 0; batch < SAGAS; batch += 20) {
-      ids.push(...(await Promise.all(Array.from({ length: 20 }, (_, k) => postSaga(baseUrl, batch + k, 'pg-restart')))));
-    }
-    await system.startParticipants();
-    await waitFor(async () => (await countTerminal(system)) >= 5, 'the first sagas to finish', 60_000, 5);
+    const { baseUrl, ids } = await startWorkloadInFlight(system, SAGAS, 'pg-restart');
 
     const stoppedAt = Date.now();
     let finishedAtStop = 0;

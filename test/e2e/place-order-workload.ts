@@ -6,6 +6,7 @@
  * Guarantees: saga i's input and expected outcome depend only on i; the effect check reads the
  * participants' own tables and fails on any drift.
  */
+import { waitFor } from '../support/infra';
 import { TestSystem } from './system-harness';
 
 export type Kind = 'ok' | 'declined' | 'short';
@@ -29,6 +30,21 @@ export async function postSaga(baseUrl: string, i: number, tag: string): Promise
   });
   if (response.status !== 202) throw new Error(`POST saga ${i}: HTTP ${response.status} ${await response.text()}`);
   return ((await response.json()) as { id: string }).id;
+}
+
+/**
+ * Starts `count` sagas (20 at a time) while no participant runs, so they are all in flight,
+ * then the participants, and waits for the first 5 to finish: the moment a fault test strikes.
+ */
+export async function startWorkloadInFlight(system: TestSystem, count: number, tag: string): Promise<{ baseUrl: string; ids: string[] }> {
+  const baseUrl = (await system.orchestrator.getUrl()).replace('[::1]', '127.0.0.1');
+  const ids: string[] = [];
+  for (let batch = 0; batch < count; batch += 20) {
+    ids.push(...(await Promise.all(Array.from({ length: Math.min(20, count - batch) }, (_, k) => postSaga(baseUrl, batch + k, tag)))));
+  }
+  await system.startParticipants();
+  await waitFor(async () => (await countTerminal(system)) >= 5, 'the first sagas to finish', 60_000, 5);
+  return { baseUrl, ids };
 }
 
 export async function countTerminal(system: TestSystem): Promise<number> {

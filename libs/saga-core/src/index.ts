@@ -16,3 +16,4 @@ export * from './definition/step-policies';
 export { decide } from './engine/decide';
 export { attemptTimerId, deadlineTimerId } from './engine/decision-builder';
 export { retryDelayMs } from './engine/backoff';
+export { expiryGraceMs } from './engine/step-dispatch';
