@@ -3,8 +3,13 @@
  * deployed) against the local PostgreSQL and RabbitMQ, driven by a closed loop of REST clients.
  * Prints a table and writes a JSON file (see scripts/bench/report.ts); `--floor` also measures
  * this machine's raw ceilings; `--seed-finished/--seed-waiting` fill the tables first.
+ * The measured run is a number of sagas (`--sagas`) or a time (`--duration-s`: no saga starts
+ * after it, those in flight finish, `sagas` in the result is how many ran). Every process's RSS
+ * is sampled about once a second through the run and reported with a flatness verdict (see
+ * scripts/bench/rss-series.ts). `npm run bench -- --help` lists the options.
  *
  *   npm run bench -- --sagas 2000 --concurrency 64 --fail-share 0.1 --floor
+ *   npm run bench -- --duration-s 600 --concurrency 64      # 10-minute RSS check (issue 4)
  *
  * Guarantees: runs in its own databases (saga_bench_<id>_*) and vhost (saga-bench-<id>), and
  * removes both afterwards, also on failure; never touches the quick-start databases or queues.
@@ -19,7 +24,7 @@ import { promisify } from 'node:util';
 import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
 import { BENCH_DEFINITIONS_DIR, benchDefinitionNamed } from './bench/bench-definitions';
 import { BenchProcesses } from './bench/bench-processes';
-import { failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
+import { BENCH_HELP, failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
 import { messageCounts, nextTransactionId, percentiles, stepLatencies } from './bench/bench-stats';
 import { runClosedLoop } from './bench/closed-loop';
 import { checkConsistency } from './bench/consistency';
@@ -44,6 +49,10 @@ function inputFor(options: BenchOptions): (index: number) => unknown {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(BENCH_HELP);
+    return;
+  }
   const options = parseBenchOptions(process.argv.slice(2));
   const id = randomBytes(3).toString('hex');
   const vhost = `saga-bench-${id}`;
@@ -82,10 +91,11 @@ async function main(): Promise<void> {
     }
 
     const input = inputFor(options);
-    const warm = options.warmup > 0 ? await runClosedLoop(base, options.definition, options.warmup, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
+    const warm = options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
     const xidBefore = await nextTransactionId(POSTGRES);
     processes.beginWindow();
-    const loop = await runClosedLoop(base, options.definition, options.sagas, options.concurrency, input, 'measured');
+    const length = options.durationS !== null ? { durationMs: options.durationS * 1000 } : { sagas: options.sagas! };
+    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured');
     const processFigures = processes.endWindow();
     const writeTransactions = (await nextTransactionId(POSTGRES)) - xidBefore;
 
@@ -94,7 +104,8 @@ async function main(): Promise<void> {
     warm?.ids.forEach((sagaId, i) => expected.set(sagaId, failsAtLastStep(1_000_000 + i, options.failShare) ? 'COMPENSATED' : 'COMPLETED'));
     const consistency = await checkConsistency(databases, expected, options.definition === 'place-order' ? 'APPROVED' : 'PENDING');
     const messages = await messageCounts(databases.orchestrator, loop.ids);
-    const sagasPerSecond = options.sagas / loop.seconds;
+    const sagas = loop.ids.length; // = --sagas, or how many ran in --duration-s
+    const sagasPerSecond = sagas / loop.seconds;
 
     let floor: BenchResult['floor'] = null;
     if (options.floor) {
@@ -118,15 +129,16 @@ async function main(): Promise<void> {
       machine: { cpus: cpus().length, node: process.version },
       options: { ...options },
       seeded,
-      sagas: options.sagas,
+      sagas,
       seconds: loop.seconds,
       sagasPerSecond,
       statuses: loop.statuses,
       endToEndMs: percentiles(loop.latenciesMs),
       steps: await stepLatencies(databases.orchestrator, loop.ids),
       processes: processFigures,
-      postgresWriteTransactionsPerSaga: writeTransactions / options.sagas,
-      messagesPerSaga: { commands: messages.commands / options.sagas, replies: messages.replies / options.sagas, total: (messages.commands + messages.replies) / options.sagas },
+      machineCpu: processes.machine!,
+      postgresWriteTransactionsPerSaga: writeTransactions / sagas,
+      messagesPerSaga: { commands: messages.commands / sagas, replies: messages.replies / sagas, total: (messages.commands + messages.replies) / sagas },
       consistency,
       floor,
     };
@@ -136,7 +148,9 @@ async function main(): Promise<void> {
     if (!consistency.ok) process.exitCode = 1;
   } finally {
     await processes.stopAll();
-    for (const url of Object.values(databases)) await dropDatabase(url).catch(() => undefined);
+    // BENCH_KEEP_DATABASES=1 keeps them for a look afterwards (drop them yourself).
+    if (process.env.BENCH_KEEP_DATABASES === '1') process.stderr.write(`kept databases saga_bench_${id}_*\n`);
+    else for (const url of Object.values(databases)) await dropDatabase(url).catch(() => undefined);
     await run(RABBITMQCTL, ['-q', 'delete_vhost', vhost]).catch(() => undefined);
   }
 }

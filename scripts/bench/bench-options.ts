@@ -1,12 +1,21 @@
 /**
- * Command-line options of `npm run bench`, parsed and checked before anything starts.
+ * Command-line options of `npm run bench`, parsed and checked before anything starts
+ * (BENCH_HELP describes each one; `npm run bench -- --help` prints it).
+ *
+ * The measured run's length is either a number of sagas (`--sagas N`, the default: 2000) or a
+ * time (`--duration-s N`: the clients start no new saga after N seconds and the run ends once
+ * the sagas in flight have finished; the result counts every saga that ran). Giving both is an
+ * error.
  *
  * Guarantees: every option has a documented default; an unknown flag or a bad value stops the
- * bench with a message naming it (never a silent default).
+ * bench with a message naming it (never a silent default); exactly one of `sagas` and
+ * `durationS` is set (the other is null).
  */
 export interface BenchOptions {
-  /** Sagas in the measured run. */
-  sagas: number;
+  /** Sagas in the measured run; null when the run is timed (durationS). */
+  sagas: number | null;
+  /** Seconds after which the measured run starts no new saga; null when it counts sagas. */
+  durationS: number | null;
   /** Sagas in flight: the closed loop's number of clients. */
   concurrency: number;
   /** Definition to run: `bench` (3 steps, ships in scripts/bench/definitions) or `place-order`. */
@@ -25,9 +34,29 @@ export interface BenchOptions {
   seedWaiting: number;
 }
 
-export const BENCH_USAGE = `npm run bench -- [--sagas 2000] [--concurrency 64] [--definition bench|place-order]
+export const BENCH_USAGE = `npm run bench -- [--sagas 2000 | --duration-s 600] [--concurrency 64] [--definition bench|place-order]
                     [--fail-share 0.1] [--floor [--floor-ms 5000]] [--json bench-result.json] [--warmup 200]
-                    [--seed-finished 1000000 --seed-waiting 100000]`;
+                    [--seed-finished 1000000 --seed-waiting 100000] [--help]`;
+
+export const BENCH_HELP = `usage: ${BENCH_USAGE}
+
+  --sagas N           measured run of N sagas (default 2000)
+  --duration-s N      measured run of N seconds instead: no saga starts after N s, the run ends when
+                      those in flight finish, and the result counts every saga that ran (not with --sagas)
+  --concurrency N     sagas in flight: the closed loop's clients (default 64)
+  --definition D      bench (3 steps, default) or place-order
+  --fail-share X      share of sagas (0..1) whose last step fails, so compensation runs (default 0.1)
+  --warmup N          sagas run and discarded before measuring (default 200)
+  --floor             also measure this machine's PostgreSQL and AMQP ceilings, --floor-ms each (default 5000)
+  --json FILE         where the JSON result goes (default bench-result.json)
+  --seed-finished N, --seed-waiting N
+                      finished / waiting sagas seeded before the run (default 0)
+
+  Every process's RSS is sampled about once a second during the measured run: the table shows
+  min / median / max over the run and after warm-up (the first 60 s, or 10 % of a shorter run),
+  and "flat: yes" when (max - min) / median <= 20 % after warm-up; the JSON also holds the RSS at
+  each minute (or each 10 % of a shorter run). A 10-minute memory check at 64 in flight:
+    npm run bench -- --duration-s 600 --concurrency 64`;
 
 export class BenchUsageError extends Error {
   readonly code = 'BENCH_USAGE';
@@ -46,6 +75,7 @@ function integer(flag: string, raw: string | undefined, min: number): number {
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const options: BenchOptions = {
     sagas: 2000,
+    durationS: null,
     concurrency: 64,
     definition: 'bench',
     failShare: 0.1,
@@ -56,12 +86,18 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     seedFinished: 0,
     seedWaiting: 0,
   };
+  let sagasGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
     switch (flag) {
       case '--sagas':
         options.sagas = integer(flag, value, 1);
+        sagasGiven = true;
+        i++;
+        break;
+      case '--duration-s':
+        options.durationS = integer(flag, value, 1);
         i++;
         break;
       case '--concurrency':
@@ -107,6 +143,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       default:
         throw new BenchUsageError(`unknown option ${flag}`);
     }
+  }
+  if (options.durationS !== null) {
+    if (sagasGiven) throw new BenchUsageError('--sagas and --duration-s exclude each other: give a number of sagas or a duration, not both');
+    options.sagas = null;
   }
   return options;
 }

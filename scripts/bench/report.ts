@@ -2,11 +2,16 @@
  * The bench's result: one plain object (written as JSON) and its rendering as a table.
  *
  * Guarantees: the JSON holds every figure the table shows, with units in the key names; the
- * table is derived from the object only, so the two never disagree.
+ * table is derived from the object only, so the two never disagree. Per process, the JSON holds
+ * the RSS series' checkpoints (each minute, or each 10 % of a shorter run) and its summary; the
+ * table shows, per process, min / median / max RSS and the largest deviation from the median,
+ * over the whole run and after warm-up, the spread after warm-up and `flat: yes/no` (see
+ * rss-series.ts for the definitions; `n/a` when the run is too short for a verdict).
  */
 import type { ConsistencyResult } from './consistency';
 import type { Percentiles, StepLatency } from './bench-stats';
-import type { ProcessFigures } from './bench-processes';
+import type { MachineFigures, ProcessFigures } from './bench-processes';
+import { FLAT_SPREAD_PCT, type RssStats } from './rss-series';
 
 export interface BenchResult {
   startedAt: string;
@@ -20,6 +25,8 @@ export interface BenchResult {
   endToEndMs: Percentiles;
   steps: StepLatency[];
   processes: Record<string, ProcessFigures>;
+  /** Where the rest of the machine's CPU went in the same window (shared services, the driver). */
+  machineCpu: MachineFigures;
   /** Transaction ids assigned on the server during the run, per saga: its write commits. */
   postgresWriteTransactionsPerSaga: number;
   messagesPerSaga: { commands: number; replies: number; total: number };
@@ -34,6 +41,30 @@ export interface BenchResult {
 }
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
+const seconds = (value: number) => `${Number(value.toFixed(1))} s`;
+const rss = (s: RssStats) => `${s.minMiB.toFixed(0)} / ${s.medianMiB.toFixed(0)} / ${s.maxMiB.toFixed(0)} MiB, ±${s.maxDeviationPct.toFixed(1)} %`;
+
+function rssLines(processes: Record<string, ProcessFigures>): string[] {
+  const entries = Object.entries(processes);
+  if (entries.length === 0) return [];
+  const first = entries[0][1].rss;
+  const lines = [`\nRSS over the run (sampled every ${seconds(first.sampleEveryS)}; warm-up = first ${seconds(first.stepS)}; flat = spread ≤ ${FLAT_SPREAD_PCT} % of the median after warm-up)`];
+  lines.push(
+    table([
+      ['process', 'whole run: min / median / max, max dev. from median', `after ${seconds(first.stepS)}: min / median / max, max dev.`, 'spread', 'flat'],
+      ...entries.map(([name, { rss: r }]) => [
+        name,
+        rss(r.wholeRun),
+        r.afterWarmup.samples > 0 ? rss(r.afterWarmup) : 'no samples',
+        r.afterWarmup.samples > 0 ? `${r.afterWarmup.spreadPct.toFixed(1)} %` : '-',
+        r.afterWarmup.flat === null ? 'n/a (run too short)' : r.afterWarmup.flat ? 'yes' : 'no',
+      ]),
+    ]),
+  );
+  lines.push(`  RSS (MiB) at ${first.checkpoints.map((c) => seconds(c.atS)).join(' / ')}`);
+  lines.push(table(entries.map(([name, { rss: r }]) => [name, r.checkpoints.map((c) => c.rssMiB.toFixed(0)).join(' → ')])));
+  return lines;
+}
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
@@ -42,7 +73,8 @@ function table(rows: string[][]): string {
 
 export function renderReport(result: BenchResult): string {
   const lines: string[] = [];
-  lines.push(`\n${result.sagas} "${String(result.options.definition)}" sagas, ${String(result.options.concurrency)} in flight, ${result.seconds.toFixed(2)} s`);
+  const timed = typeof result.options.durationS === 'number' ? ` (--duration-s ${result.options.durationS}: no start after it, then the last in flight finished)` : '';
+  lines.push(`\n${result.sagas} "${String(result.options.definition)}" sagas, ${String(result.options.concurrency)} in flight, ${result.seconds.toFixed(2)} s${timed}`);
   lines.push(
     table([
       ['figure', 'value'],
@@ -70,6 +102,11 @@ export function renderReport(result: BenchResult): string {
       ]),
     ]),
   );
+  const m = result.machineCpu;
+  const others: [string, number][] = [...Object.entries(m.services), ['bench driver (HTTP clients)', m.driverCpuSeconds]];
+  lines.push(table([['also on this machine', 'CPU s', 'CPU s/saga'], ...others.map(([name, seconds]) => [name, seconds.toFixed(2), `${((seconds / result.sagas) * 1000).toFixed(2)} ms`])]));
+  lines.push(`  all cores busy ${(m.busyShare * 100).toFixed(0)} % of the run`);
+  lines.push(...rssLines(result.processes));
   if (result.floor) {
     const f = result.floor;
     lines.push('\nfloor (this machine, same drivers, measured in this run)');

@@ -2,9 +2,10 @@
  * Two orchestrator replicas (two in-process apps) sharing one PostgreSQL database and one
  * RabbitMQ vhost (SPEC S7: an outbox row is published by one replica, a timer fires once).
  *
- * Proves: 300 outbox rows committed at once by a third connection, announced by one NOTIFY
- * that both relays hear, are published exactly once each (no duplicate message, the two
- * relays' counters add up to 300) and the outbox ends empty; timers of 12 sagas made due at
+ * Proves: 300 old outbox rows committed at once by a third connection (a replica that died
+ * before publishing them), claimed by both relays polling every 100 ms, are published exactly
+ * once each (no duplicate message, the two relays' counters add up to 300) and the outbox ends
+ * empty; timers of 12 sagas made due at
  * the same instant, with both schedulers polling every 50 ms, each fire exactly once: one
  * ATTEMPT_TIMED_OUT and one retry command per saga, in the history and on the queue.
  */
@@ -41,7 +42,7 @@ describe('two orchestrator replicas on one database and one vhost', () => {
       'silent.participants.json': { participants: { silent: { queue: QUEUE, commands: ['silent.do', 'silent.undo'] } } },
       'slow.saga.json': slowSaga,
     });
-    const settings = { OUTBOX_POLL_MS: '60000', OUTBOX_BATCH_SIZE: '25', TIMER_POLL_MS: '50' };
+    const settings = { OUTBOX_POLL_MS: '100', OUTBOX_BATCH_SIZE: '25', TIMER_POLL_MS: '50' };
     replicas = [await env.start(settings), await env.start(settings)];
   });
 
@@ -55,14 +56,12 @@ describe('two orchestrator replicas on one database and one vhost', () => {
     const relays = replicas.map((app) => app.get(OutboxRelay));
     const before = relays.map((relay) => relay.published);
     const sagaId = randomUUID();
+    // Rows a dead replica committed a minute ago and never published: both relays claim them.
     await env.query(
-      `WITH rows AS (
-         INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at)
-         SELECT $1, 'saga.payment', jsonb_build_object('pattern', 'payment.charge', 'data', n, 'id', 'm-' || n),
-                jsonb_build_object('messageId', 'm-' || n, 'correlationId', 'c-' || n, 'persistent', true), now()
-           FROM generate_series(1, 300) AS n
-         RETURNING saga_id)
-       SELECT pg_notify('saga_outbox', $1::text)`,
+      `INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at)
+       SELECT $1, 'saga.payment', jsonb_build_object('pattern', 'payment.charge', 'data', n, 'id', 'm-' || n),
+              jsonb_build_object('messageId', 'm-' || n, 'correlationId', 'c-' || n, 'persistent', true), now() - interval '1 minute'
+         FROM generate_series(1, 300) AS n`,
       [sagaId],
     );
 

@@ -6,17 +6,20 @@
  * it but for one foreign key); insertNew + loadForUpdate round-trip a SagaState made by
  * `decide` with the shipped place-order saga; applyDecision writes state, only the changed step rows, history, outbox
  * rows in the wire format ({pattern,data,id} + correlationId/replyTo/headers) and timers, and an
- * error thrown later in the same transaction leaves no trace (not even the NOTIFY); a stale
- * version raises ConcurrentSagaUpdateError; a decision that changes no state keeps the version.
+ * error thrown later in the same transaction leaves no trace; both return the commands written
+ * with their outbox ids; a batch of sagas is written in one statement, each inbox key claimed
+ * once, and one stale version in a batch writes nothing; a stale version raises
+ * ConcurrentSagaUpdateError; a decision that changes no state keeps the version.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { commandRoutes, decide, validateDefinition, type Decision, type SagaEvent, type SagaState } from '#saga/core';
-import { ConcurrentSagaUpdateError, OUTBOX_CHANNEL, openSagaDataSource, sagaDataSourceOptions, SagaStore, type CommandRouting, type LoadedSaga } from '#saga/persistence';
+import { BatchedTransaction, ConcurrentSagaUpdateError, openSagaDataSource, sagaDataSourceOptions, SagaStore, type CommandRouting, type LoadedSaga } from '#saga/persistence';
 import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
-import { createTestDatabase, runId, waitFor } from '../support/infra';
+import { LOCK_SAGAS } from '../../libs/persistence/src/saga-sql';
+import { createTestDatabase, runId } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
@@ -150,32 +153,149 @@ describe('SagaStore on PostgreSQL', () => {
     expect(await ds.query('SELECT id FROM saga_timers WHERE saga_id = $1', [id])).toEqual([{ id: `${id}/reserve-inventory/action/1/timeout` }]);
   });
 
-  it('an error thrown after applyDecision in the same transaction leaves nothing behind, and no NOTIFY is delivered', async () => {
-    const listener = new Client({ connectionString: url });
-    const notified: string[] = [];
-    listener.on('notification', (message) => notified.push(message.payload ?? ''));
-    await listener.connect();
-    try {
-      await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      const { id } = (await start()).state;
-      await waitFor(async () => notified.includes(id), 'the NOTIFY of the committed start');
-      const before = (await load(id))!;
-      const untouched = await snapshot(id);
+  it('an error thrown after applyDecision in the same transaction leaves nothing behind', async () => {
+    const { id } = (await start()).state;
+    const before = (await load(id))!;
+    const untouched = await snapshot(id);
 
-      const failing = ds.transaction(async (manager) => {
-        await store.applyDecision(manager, before, replied(before.state, 'create-order', { orderId: id }, NOW + 100), routing);
-        throw new Error('crash after applyDecision');
+    const failing = ds.transaction(async (manager) => {
+      await store.applyDecision(manager, before, replied(before.state, 'create-order', { orderId: id }, NOW + 100), routing);
+      throw new Error('crash after applyDecision');
+    });
+    await expect(failing).rejects.toThrow('crash after applyDecision');
+
+    expect(await snapshot(id)).toEqual(untouched);
+  });
+
+  it('insertNew and applyDecision return the commands they wrote, keyed by their outbox row ids, for publishing after the commit', async () => {
+    const decision = decide(definition, null, { type: 'START', sagaId: randomUUID(), input }, NOW);
+    const { id } = decision.state;
+    const started = await store.insertNew(ds.manager, decision, { idempotencyKey: null, inputHash: 'hash' }, routing);
+    const before = (await load(id))!;
+    const next = replied(before.state, 'create-order', { orderId: id }, NOW + 100);
+    const applied = await ds.transaction((manager) => store.applyDecision(manager, before, next, routing));
+
+    const rows: { id: string; queue: string; body: unknown; properties: { correlationId: string } }[] = await ds.query(
+      'SELECT id::text, queue, body, properties FROM saga_outbox WHERE saga_id = $1 ORDER BY id',
+      [id],
+    );
+    expect([...started, ...applied].map((command) => ({ id: command.outboxId, queue: command.envelope.queue, body: command.envelope.body, correlationId: command.envelope.properties.correlationId }))).toEqual(
+      rows.map((row) => ({ id: row.id, queue: row.queue, body: row.body, correlationId: row.properties.correlationId })),
+    );
+    expect(rows.map((row) => row.properties.correlationId)).toEqual([`${id}/create-order/action/1`, `${id}/reserve-inventory/action/1`]);
+  });
+
+  it('writeDecisions writes the decisions of several sagas in one statement; loadMany claims each inbox key once', async () => {
+    const ids = [(await start()).state.id, (await start()).state.id, (await start()).state.id];
+    const keys = ids.map((id) => `${id}/create-order/action/1`);
+    const result = await ds.transaction(async (manager) => {
+      expect(await store.lockMany(manager, [...ids, randomUUID()])).toEqual(new Set(ids));
+      // The first saga's key is offered twice and the third's was claimed before: each key is claimed once.
+      await store.claimInbox(manager, keys[2], ids[2]);
+      const loaded = await store.loadMany(manager, ids, [...keys.map((key, i) => ({ key, sagaId: ids[i] })), { key: keys[0], sagaId: ids[0] }]);
+      expect(loaded.claimed).toEqual(new Set([keys[0], keys[1]]));
+      expect([...loaded.sagas.keys()].sort()).toEqual([...ids].sort());
+      const writes = ids.map((id) => {
+        const before = loaded.sagas.get(id)!;
+        return { before, decision: replied(before.state, 'create-order', { orderId: id }, NOW + 100) };
       });
-      await expect(failing).rejects.toThrow('crash after applyDecision');
+      return { writes, committed: await store.writeDecisions(manager, writes, routing) };
+    });
+    for (const { decision } of result.writes) expect(await load(decision.state.id)).toStrictEqual({ state: decision.state, version: 2 });
+    expect(result.committed.map((command) => command.envelope.properties.correlationId).sort()).toEqual(ids.map((id) => `${id}/reserve-inventory/action/1`).sort());
+  });
 
-      expect(await snapshot(id)).toEqual(untouched);
-      // Notifications arrive in commit order: once a later commit's is in, the rolled-back one never came.
-      const other = (await start()).state.id;
-      await waitFor(async () => notified.includes(other), 'the NOTIFY of a later commit');
-      expect(notified).toEqual([id, other]);
+  it('beginBatch + commitBatch: two round trips lock, read, claim, write and commit a batch; a stale version writes nothing', async () => {
+    const ids = [(await start()).state.id, (await start()).state.id];
+    const missing = randomUUID();
+    const transaction = await BatchedTransaction.open(ds);
+    let committed;
+    try {
+      const loaded = await store.beginBatch(transaction, [...ids, missing], [...ids, missing].map((id) => ({ key: `${id}/create-order/action/1`, sagaId: id })));
+      expect([...loaded.sagas.keys()].sort()).toEqual([...ids].sort());
+      expect(loaded.claimed).toEqual(new Set(ids.map((id) => `${id}/create-order/action/1`))); // none for the missing saga
+      const writes = ids.map((id) => ({ before: loaded.sagas.get(id)!, decision: replied(loaded.sagas.get(id)!.state, 'create-order', { orderId: id }, NOW + 100) }));
+      committed = await store.commitBatch(transaction, writes, routing);
+      for (const { decision } of writes) expect(await load(decision.state.id)).toStrictEqual({ state: decision.state, version: 2 });
     } finally {
-      await listener.end();
+      await transaction.release();
     }
+    expect(committed.map((command) => command.envelope.properties.correlationId).sort()).toEqual(ids.map((id) => `${id}/reserve-inventory/action/1`).sort());
+    expect(await ds.query('SELECT 1 FROM saga_inbox WHERE saga_id = $1', [missing])).toEqual([]);
+
+    // A write made from a stale read fails inside the batch, so its COMMIT never runs.
+    const stale = (await ds.transaction((manager) => store.loadForUpdate(manager, ids[0])))!;
+    await ds.transaction((manager) => store.applyDecision(manager, stale, replied(stale.state, 'reserve-inventory', { reservationId: ids[0] }, NOW + 200), routing));
+    const before = await snapshot(ids[0]);
+    const again = await BatchedTransaction.open(ds);
+    try {
+      await store.beginBatch(again, [ids[0]], []);
+      await expect(store.commitBatch(again, [{ before: stale, decision: replied(stale.state, 'reserve-inventory', { reservationId: 'other' }, NOW + 300) }], routing)).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
+    } finally {
+      await again.release();
+    }
+    expect(await snapshot(ids[0])).toEqual(before);
+  });
+
+  it('keeps reading sagas by key as the tables grow: its sessions price sequential scans out of cached plans', async () => {
+    const single = await openSagaDataSource(url, 1); // one connection: every batch reuses its prepared plans
+    const control = new Client({ connectionString: url }); // a default session, for comparison
+    await control.connect();
+    try {
+      const id = (await start()).state.id;
+      // Generic plans from the first run on (PostgreSQL may switch to them after five runs):
+      // both sessions plan now, while the table is tiny.
+      await single.query('SET plan_cache_mode = force_generic_plan');
+      await control.query('SET plan_cache_mode = force_generic_plan');
+      await control.query(`PREPARE lock_control AS ${LOCK_SAGAS}`);
+      for (let i = 0; i < 2; i++) {
+        const transaction = await BatchedTransaction.open(single);
+        try {
+          await store.beginBatch(transaction, [id], []);
+          await store.commitBatch(transaction, [], routing);
+        } finally {
+          await transaction.release();
+        }
+        await control.query('BEGIN');
+        await control.query(`EXECUTE lock_control('{${id}}')`);
+        await control.query('ROLLBACK');
+      }
+      // The table grows by far more than it held when the plans were made, with no ANALYZE.
+      await ds.query(
+        `INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, version, created_at, updated_at, input_hash)
+         SELECT gen_random_uuid(), 'place-order', 1, 'COMPLETED', '{}', 3, true, 1, now(), now(), 'h' FROM generate_series(1, 30000)`,
+      );
+      const plan = async (query: (sql: string) => Promise<{ 'QUERY PLAN': string }[]>, execute: string) =>
+        (await query(`EXPLAIN ${execute}`)).map((row) => row['QUERY PLAN']).join('\n');
+      expect(await plan((sql) => single.query(sql), `EXECUTE saga_batch_lock('{${id}}')`)).not.toMatch(/Seq Scan/);
+      expect(await plan((sql) => single.query(sql), `EXECUTE saga_batch_load('{${id}}', '{}', '{}')`)).not.toMatch(/Seq Scan on saga_instances/);
+      // What a default session keeps doing with the same statement: reading the whole table.
+      expect(await plan(async (sql) => (await control.query(sql)).rows, `EXECUTE lock_control('{${id}}')`)).toMatch(/Seq Scan on saga_instances/);
+    } finally {
+      await control.end();
+      await single.destroy();
+    }
+  });
+
+  it('writeDecisions writes nothing at all when one saga of the batch has a stale version', async () => {
+    const [a, b] = [(await start()).state.id, (await start()).state.id];
+    const staleB = (await load(b))!;
+    await ds.transaction((manager) => store.applyDecision(manager, staleB, replied(staleB.state, 'create-order', { orderId: b }, NOW + 100), routing));
+    const before = { a: await snapshot(a), b: await snapshot(b) };
+    const freshA = (await load(a))!;
+
+    const attempt = ds.transaction((manager) =>
+      store.writeDecisions(
+        manager,
+        [
+          { before: freshA, decision: replied(freshA.state, 'create-order', { orderId: a }, NOW + 200) },
+          { before: staleB, decision: replied(staleB.state, 'create-order', { orderId: 'other' }, NOW + 200) },
+        ],
+        routing,
+      ),
+    );
+    await expect(attempt).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
+    expect({ a: await snapshot(a), b: await snapshot(b) }).toEqual(before);
   });
 
   it('raises ConcurrentSagaUpdateError when the version it loaded is stale, and that transaction changes nothing', async () => {

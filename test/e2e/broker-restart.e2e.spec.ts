@@ -1,5 +1,6 @@
 /**
- * RabbitMQ restarted (`rabbitmqctl stop_app` / `start_app`) in the middle of 200 sagas: the
+ * RabbitMQ restarted (`rabbitmqctl stop_app` / `start_app`) in the middle of 1000 sagas (enough
+ * work that `stop_app`, which takes a second or two, lands while most are in flight): the
  * orchestrator and the participants reconnect on their own, re-declare their topology, publish
  * what the outbox still holds and consume what the broker kept; every saga ends as its input
  * demands and no participant effect is applied twice. No process is restarted.
@@ -12,9 +13,9 @@ import { TestSystem } from './system-harness';
 
 const run = promisify(execFile);
 const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
-const SAGAS = 200;
+const SAGAS = 1000;
 
-describe('RabbitMQ restart during 200 sagas (e2e)', () => {
+describe('RabbitMQ restart during 1000 sagas (e2e)', () => {
   let system: TestSystem;
 
   afterAll(async () => {

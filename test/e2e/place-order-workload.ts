@@ -52,8 +52,14 @@ export async function countTerminal(system: TestSystem): Promise<number> {
   return row.n;
 }
 
-/** Every saga ended as its input demands, and every participant effect matches exactly. */
+/** Every saga ended as its input demands, every participant effect matches exactly, and no
+ *  work is left behind. Commands a killed orchestrator had published but not yet deleted stay in
+ *  the outbox until the relay re-sends them (OUTBOX_CLAIM_AFTER_MS, 2 s, then its next poll): the
+ *  outbox must drain within a bound, and the effects are checked after those repeats arrived. */
 export async function expectOutcomesAndEffects(system: TestSystem, ids: string[]): Promise<void> {
+  const leftovers = async () =>
+    (await system.query<{ n: number }>('orchestrator', 'SELECT ((SELECT count(*) FROM saga_outbox) + (SELECT count(*) FROM saga_timers))::int AS n'))[0].n;
+  await waitFor(async () => (await leftovers()) === 0, 'the outbox and timer tables to drain', 15_000);
   const rows = await system.query<{ id: string; status: string }>('orchestrator', 'SELECT id, status FROM saga_instances');
   const statusOf = new Map(rows.map((row) => [row.id, row.status]));
   expect(rows).toHaveLength(ids.length);
@@ -75,6 +81,5 @@ export async function expectOutcomesAndEffects(system: TestSystem, ids: string[]
       GROUP BY s.sku, s.on_hand, s.available`,
   );
   expect(stock.map((s) => [s.sku, s.drift])).toEqual(stock.map((s) => [s.sku, 0]));
-  const [leftovers] = await system.query<{ n: number }>('orchestrator', 'SELECT ((SELECT count(*) FROM saga_outbox) + (SELECT count(*) FROM saga_timers))::int AS n');
-  expect(leftovers.n).toBe(0);
+  expect(await leftovers()).toBe(0);
 }

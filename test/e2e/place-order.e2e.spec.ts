@@ -46,6 +46,20 @@ describe('place-order saga (e2e)', () => {
     expect(payments).toEqual([{ status: 'CHARGED', amount: 150 }]);
   });
 
+  it('POST with waitMs answers 200 with the whole finished saga, or 202 with its summary when the wait ends first', async () => {
+    const finished = await system.http().post('/sagas/place-order?waitMs=20000').send(order()).expect(200);
+    expect(finished.headers.location).toBe(`/sagas/${finished.body.id}`);
+    expect(finished.body.status).toBe('COMPLETED');
+    // Exactly what GET returns for it.
+    expect(finished.body).toEqual((await system.http().get(`/sagas/${finished.body.id}`).expect(200)).body);
+
+    const unfinished = await system.http().post('/sagas/place-order?waitMs=0').send(order()).expect(202);
+    expect(unfinished.body).toMatchObject({ id: expect.any(String), status: 'RUNNING', links: { self: `/sagas/${unfinished.body.id}` } });
+    expect(unfinished.body.history).toBeUndefined();
+    expect((await system.waitForSaga(unfinished.body.id)).status).toBe('COMPLETED');
+    await system.http().post('/sagas/place-order?waitMs=soon').send(order()).expect(400);
+  });
+
   it('rolls back a declined payment: release inventory, then reject the order', async () => {
     const started = await system.startSaga('place-order', order({ amount: 10_000.01 })).expect(202);
     const saga = await system.waitForSaga(started.body.id);

@@ -6,7 +6,7 @@
  * Guarantees: uses plain amqplib (not the code under test); every reply is kept with its
  * properties, so tests can check the reply carries only the correlation id.
  */
-import { classifyReply, commandEnvelope, commandMessageId, correlationIdFor, type ClassifiedReply, type Direction, type OutgoingCommand } from '#saga/core';
+import { classifyReply, commandEnvelope, commandMessageId, correlationIdFor, type ClassifiedReply, type CommandEnvelope, type Direction, type OutgoingCommand } from '#saga/core';
 import { topologyNames } from '#saga/messaging';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage, type GetMessage, type MessageProperties } from 'amqplib';
 import { Client } from 'pg';
@@ -29,6 +29,25 @@ export interface ReceivedReply {
   body: Record<string, unknown>;
   classified: ClassifiedReply;
   properties: MessageProperties;
+}
+
+/** The envelope the orchestrator would publish for this command. */
+export function envelopeFor(spec: CommandSpec, queue: string, replyQueue: string): CommandEnvelope {
+  const attempt = spec.attempt ?? 1;
+  const address = { sagaId: spec.sagaId, step: spec.step, direction: spec.direction };
+  const command: OutgoingCommand = {
+    messageId: commandMessageId(address),
+    correlationId: correlationIdFor({ ...address, attempt }),
+    sagaId: spec.sagaId,
+    sagaName: 'place-order',
+    step: spec.step,
+    direction: spec.direction,
+    attempt,
+    command: spec.pattern,
+    payload: spec.data,
+    expiresAt: spec.expiresAt ?? Date.now() + 60_000,
+  };
+  return commandEnvelope(command, queue, replyQueue, Date.now());
 }
 
 export class AmqpHarness {
@@ -61,23 +80,9 @@ export class AmqpHarness {
 
   /** Publishes one command; returns its correlation id. */
   async send(queue: string, spec: CommandSpec): Promise<string> {
-    const attempt = spec.attempt ?? 1;
-    const address = { sagaId: spec.sagaId, step: spec.step, direction: spec.direction };
-    const command: OutgoingCommand = {
-      messageId: commandMessageId(address),
-      correlationId: correlationIdFor({ ...address, attempt }),
-      sagaId: spec.sagaId,
-      sagaName: 'place-order',
-      step: spec.step,
-      direction: spec.direction,
-      attempt,
-      command: spec.pattern,
-      payload: spec.data,
-      expiresAt: spec.expiresAt ?? Date.now() + 60_000,
-    };
-    const envelope = commandEnvelope(command, queue, this.replyQueue, Date.now());
+    const envelope = envelopeFor(spec, queue, this.replyQueue);
     this.channel.sendToQueue(queue, Buffer.from(JSON.stringify(envelope.body)), envelope.properties);
-    return command.correlationId;
+    return envelope.properties.correlationId;
   }
 
   sendRaw(queue: string, content: Buffer, properties: Record<string, unknown>): void {

@@ -20,6 +20,7 @@ import { placeOrderSaga } from './definitions/built-in/place-order.saga';
 import { DefinitionRegistry } from './definitions/definition-registry';
 import { loadDefinitionsDir } from './definitions/load-definitions-dir';
 import { BrokerService } from './runtime/broker.service';
+import { OutboxPublisher } from './runtime/outbox-publisher.service';
 import { OutboxRelay } from './runtime/outbox-relay.service';
 import { ReplyConsumer } from './runtime/reply-consumer.service';
 import { RuntimeSignals } from './runtime/runtime-signals';
@@ -65,8 +66,8 @@ export class OrchestratorModule {
         }),
       ],
       controllers: [SagasController, DefinitionsController, HealthController, MetricsController],
-      providers: [configProvider, registryProvider, RuntimeSignals, SagaMetrics, BrokerService, SagaRuntime, ReplyConsumer, OutboxRelay, TimerScheduler, SagaQueries],
-      exports: [SagaRuntime, DefinitionRegistry, OutboxRelay],
+      providers: [configProvider, registryProvider, RuntimeSignals, SagaMetrics, BrokerService, SagaRuntime, OutboxPublisher, ReplyConsumer, OutboxRelay, TimerScheduler, SagaQueries],
+      exports: [SagaRuntime, DefinitionRegistry, OutboxRelay, OutboxPublisher],
     };
   }
 }

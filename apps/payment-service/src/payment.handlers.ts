@@ -1,16 +1,23 @@
 /**
  * payment.charge (action) and payment.refund (its compensation).
  *
+ * Each command is ONE parameterised SQL statement sent through `context.query` (a prepared statement, parsed once per connection), inside
+ * the toolkit's transaction: one round trip, whatever the outcome.
+ *
  * Guarantees:
- * - A charge above the customer's limit (customer_limits, else DEFAULT_CHARGE_LIMIT) fails
- *   DECLINED and stores no payment.
- * - One payment per payment id: a second charge for an existing id fails PAYMENT_EXISTS.
- * - A refund moves CHARGED → REFUNDED once (conditional update); refunding again changes nothing
- *   and reports the same refund.
+ * - A charge above the customer's limit (customer_limits, else DEFAULT_CHARGE_LIMIT; compared
+ *   exactly, as numeric) fails DECLINED, naming the amount and the limit, and stores no payment
+ *   (the insert only runs within the limit).
+ * - One payment per payment id: a second charge for an existing id fails PAYMENT_EXISTS (checked
+ *   after the limit, INSERT ... ON CONFLICT DO NOTHING).
+ * - A refund moves CHARGED → REFUNDED once: the row is locked first (under READ COMMITTED the
+ *   lock returns the latest committed row) and updated only when CHARGED; refunding again
+ *   changes nothing and reports the same refund (amount, status, refundedAt). A missing payment
+ *   fails PAYMENT_NOT_FOUND.
  */
 import { defineAction, defineCompensation, fail, ok, type ParticipantHandler } from '#saga/participant';
 import { z } from 'zod';
-import { CustomerLimit, Payment, type PaymentStatus } from './entities';
+import type { PaymentStatus } from './entities';
 
 export const DEFAULT_CHARGE_LIMIT = 10_000;
 
@@ -41,39 +48,67 @@ export const PaymentCodes = {
   notFound: 'PAYMENT_NOT_FOUND',
 } as const;
 
+/**
+ * $1 payment id, $2 customer id, $3 amount, $4 default limit. One row: the customer's own limit
+ * (null when none), whether the amount is within the limit in force, and whether the payment was
+ * inserted (only ever within the limit).
+ */
+const CHARGE_SQL = `
+WITH verdict AS (
+  SELECT l.max_amount AS custom, $3::numeric <= COALESCE(l.max_amount, $4::numeric) AS allowed
+  FROM (SELECT 1) AS one LEFT JOIN customer_limits l ON l.customer_id = $2::text
+), inserted AS (
+  INSERT INTO payments (payment_id, customer_id, amount, status)
+  SELECT $1::text, $2::text, $3::numeric, 'CHARGED' FROM verdict WHERE allowed
+  ON CONFLICT (payment_id) DO NOTHING
+  RETURNING payment_id
+)
+SELECT v.custom::text AS custom, v.allowed, (SELECT count(*) FROM inserted)::int AS inserted FROM verdict v`;
+
+interface ChargeRow {
+  custom: string | null;
+  allowed: boolean;
+  inserted: number;
+}
+
+/** $1 payment id. No row when the payment is missing, else one: the payment after the refund. */
+const REFUND_SQL = `
+WITH current AS MATERIALIZED (
+  SELECT p.payment_id, p.amount, p.status, p.refunded_at FROM payments p WHERE p.payment_id = $1 FOR NO KEY UPDATE
+), refunded AS (
+  UPDATE payments p SET status = 'REFUNDED', refunded_at = now()
+  FROM current c
+  WHERE p.payment_id = c.payment_id AND c.status = 'CHARGED'
+  RETURNING p.payment_id, p.status, p.refunded_at
+)
+SELECT c.amount::text AS amount, COALESCE(r.status, c.status) AS status, COALESCE(r.refunded_at, c.refunded_at) AS refunded_at
+FROM current c LEFT JOIN refunded r ON r.payment_id = c.payment_id`;
+
+interface RefundRow {
+  amount: string;
+  status: PaymentStatus;
+  refunded_at: Date | null;
+}
+
 const charge = defineAction('payment.charge', {
   schema: chargeSchema,
-  handle: async (command: ChargeCommand, { manager }) => {
-    const custom = await manager.findOne(CustomerLimit, { where: { customerId: command.customerId } });
-    const limit = custom?.maxAmount ?? DEFAULT_CHARGE_LIMIT;
-    if (command.amount > limit) {
+  handle: async (command: ChargeCommand, { query }) => {
+    const [row]: ChargeRow[] = await query(CHARGE_SQL, [command.paymentId, command.customerId, command.amount, DEFAULT_CHARGE_LIMIT]);
+    if (!row.allowed) {
+      const limit = row.custom === null ? DEFAULT_CHARGE_LIMIT : Number(row.custom);
       return fail(PaymentCodes.declined, `amount ${command.amount} is above the limit ${limit} of customer ${command.customerId}`);
     }
-    const inserted = await manager
-      .createQueryBuilder()
-      .insert()
-      .into(Payment)
-      .values({ paymentId: command.paymentId, customerId: command.customerId, amount: command.amount, status: 'CHARGED', refundedAt: null })
-      .orIgnore()
-      .returning(['paymentId'])
-      .execute();
-    if (inserted.raw.length === 0) return fail(PaymentCodes.paymentExists, `payment ${command.paymentId} already exists`);
+    if (row.inserted === 0) return fail(PaymentCodes.paymentExists, `payment ${command.paymentId} already exists`);
     return ok<ChargeResult>({ paymentId: command.paymentId, amount: command.amount, status: 'CHARGED' });
   },
 });
 
 const refund = defineCompensation('payment.refund', 'payment.charge', {
-  handle: async (_data: unknown, { manager, action }) => {
+  handle: async (_data: unknown, { query, action }) => {
     const { paymentId } = chargeResultSchema.parse(action.result);
-    await manager
-      .createQueryBuilder()
-      .update(Payment)
-      .set({ status: 'REFUNDED', refundedAt: () => 'now()' })
-      .where('payment_id = :paymentId AND status = :charged', { paymentId, charged: 'CHARGED' })
-      .execute();
-    const payment = await manager.findOne(Payment, { where: { paymentId } });
-    if (!payment || payment.refundedAt === null) return fail(PaymentCodes.notFound, `payment ${paymentId} does not exist`);
-    return ok<RefundResult>({ paymentId, amount: payment.amount, status: payment.status, refundedAt: payment.refundedAt.toISOString() });
+    const [payment]: (RefundRow | undefined)[] = await query(REFUND_SQL, [paymentId]);
+    if (!payment || payment.refunded_at === null) return fail(PaymentCodes.notFound, `payment ${paymentId} does not exist`);
+    return ok<RefundResult>({ paymentId, amount: Number(payment.amount), status: payment.status, refundedAt: payment.refunded_at.toISOString() });
   },
 });
 

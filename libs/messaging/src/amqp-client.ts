@@ -21,13 +21,15 @@
  * - After a connection loss it reconnects with backoff, re-runs the topology setup and
  *   re-attaches every consumer. Acks for deliveries of a dead channel are dropped (the broker
  *   redelivers those messages, and handlers are idempotent).
- * - TCP_NODELAY is on (amqplib leaves Nagle's algorithm on otherwise: ~40 ms per round trip).
+ * - TCP_NODELAY is on (amqplib leaves Nagle's algorithm on otherwise: ~40 ms per round trip),
+ *   and the frames amqplib queues together leave in one writev (coalesceWrites).
  *
  * A failed message is returned with basic.reject (requeue), AMQP 0-9-1's "this message failed";
  * on RabbitMQ 3.x every return counts towards the delivery limit (checked on 3.10.8); newer
  * brokers (4.3) stop counting some explicit returns, and reject is the one meant to count.
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
+import { coalesceWrites } from './coalesce-writes';
 import { checkPoisonAfter, DEFAULT_MAX_BODY_BYTES, DEFAULT_POISON_AFTER, FailureCounter, MAX_IN_PLACE_PAUSE_MS, OversizedMessageError, RepeatedFailureError, type PoisonError } from './poison';
 
 export interface AmqpLogger {
@@ -132,6 +134,7 @@ export class AmqpClient {
   }
 
   private async onConnected(connection: ChannelModel): Promise<void> {
+    coalesceWrites(connection, this.logger);
     const setupChannel = await connection.createChannel();
     setupChannel.on('error', (error: Error) => this.logger.warn(`AMQP setup channel error: ${error.message}`));
     if (this.options.setupTopology) await this.options.setupTopology(setupChannel);

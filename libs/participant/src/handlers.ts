@@ -25,6 +25,9 @@ export interface CommandContext {
   expiresAt: number;
   /** Bound to the toolkit's transaction: use it (never a fresh connection) for every write. */
   manager: EntityManager;
+  /** Runs one parameterised statement in the same transaction as a prepared statement: parsed
+   *  once per connection instead of on every command (the cheapest way to run a hot statement). */
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
 }
 
 /** The stored record of the action a compensation undoes. `request` is the action's raw data. */

@@ -1,25 +1,64 @@
 /**
- * SQL for the inbox table (processed_commands) and the per-step lock, always run on the caller's
- * transaction (an EntityManager bound to the toolkit's QueryRunner).
+ * SQL for the inbox table (processed_commands) and the per-step lock, as statements the toolkit
+ * batches into its two round trips per command (libs/persistence batched-transaction.ts sends
+ * each batch as ONE simple-protocol query). The statements are prepared once per connection and
+ * run as EXECUTE with the values inlined as literals, so they are not parsed or planned again.
  *
  * Guarantees:
- * - lockStep takes a transaction-scoped advisory lock on (saga id, step): an action and its undo
- *   for the same step (and two deliveries of one message) are processed one at a time; the lock
- *   is released by commit or rollback, never leaked.
- * - Lookups run after the lock, so under READ COMMITTED they see everything committed before.
- * - insertProcessed returns the outcome as PostgreSQL stored it: replies are always built from
- *   the stored form, so a first reply and its replays are identical.
+ * - The lock is a transaction-scoped advisory lock on (saga id, step), taken by its OWN statement
+ *   placed BEFORE the lookup statement: under READ COMMITTED each statement of a multi-statement
+ *   query takes its own snapshot once it starts, so the lookup (which starts only after the lock
+ *   was granted) sees everything committed before, including by the holder we waited for. An
+ *   action and its undo for the same step (and two deliveries of one message) are processed one
+ *   at a time; the lock is released by commit or rollback, never leaked.
+ * - The lock key is (ADVISORY_LOCK_NAMESPACE, hashtext(JSON of [saga id, step])), the very key
+ *   earlier versions took with bound parameters, so old and new processes exclude each other.
+ * - Every value that comes from a message (saga id, step, pattern, message ids, data) reaches
+ *   the SQL only as an EXECUTE argument quoted by the pg driver's escapeLiteral (see
+ *   libs/persistence batched-transaction.ts); the attempt is checked to be an integer first.
+ *   JSON goes in as a jsonb argument of JSON.stringify's output, as a bound parameter did.
+ * - The store statement returns the outcome as PostgreSQL stored it: replies are always built
+ *   from the stored form, so a first reply and its replays are identical.
  */
 import { commandMessageId, type Direction } from '#saga/core';
-import type { EntityManager } from 'typeorm';
+import type { PreparedStatement, SqlValue } from '#saga/persistence';
+import type { QueryResult } from 'pg';
 import type { StoredCommand } from './decision';
 import type { StoredOutcome } from './outcomes';
 
 /** First key of the two-key advisory lock: keeps the toolkit's locks apart from a service's own. */
 export const ADVISORY_LOCK_NAMESPACE = 0x5a6a;
 
-export async function lockStep(manager: EntityManager, sagaId: string, step: string): Promise<void> {
-  await manager.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2))', [ADVISORY_LOCK_NAMESPACE, JSON.stringify([sagaId, step])]);
+/** Builds the EXECUTE of a prepared statement with its values inlined as literals, quoted by the
+ *  driver (BatchedTransaction.execute; never hand-rolled). */
+export interface StatementRunner {
+  execute(statement: PreparedStatement, values: readonly SqlValue[]): string;
+}
+
+/** The toolkit's statements, prepared once per connection: each command then costs no parsing
+ *  or planning of them, only their EXECUTE (its two round trips stay two). */
+export const TOOLKIT_STATEMENTS = {
+  lockStep: { name: 'toolkit_lock_step', sql: 'SELECT pg_advisory_xact_lock($1::int4, hashtext($2::text))' },
+  lookup: { name: 'toolkit_lookup', sql: 'SELECT message_id, direction, pattern, outcome, request FROM processed_commands WHERE message_id IN ($1::text, $2::text)' },
+  insert: {
+    name: 'toolkit_insert_processed',
+    sql: `INSERT INTO processed_commands (message_id, saga_id, step, direction, pattern, attempt, outcome, request)
+          VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::jsonb, $8::jsonb) RETURNING outcome`,
+  },
+} as const satisfies Record<string, PreparedStatement>;
+
+/** Statements to run in one round trip, and how to read their results (one per statement). */
+export interface Batch<T> {
+  statements: string[];
+  read(results: QueryResult[]): T;
+}
+
+export interface ProcessedPair {
+  /** The record of this very message (a duplicate). */
+  existing: StoredCommand | undefined;
+  /** The record of its counterpart: the action this undo undoes, or the undo that tombstoned
+   *  this action. */
+  counterpart: StoredCommand | undefined;
 }
 
 interface Row {
@@ -34,23 +73,28 @@ function toStored(row: Row): StoredCommand {
   return { messageId: row.message_id, direction: row.direction, pattern: row.pattern, outcome: row.outcome, request: row.request };
 }
 
-/** The record of this very message (a duplicate) and of its counterpart (the action this undo
- *  undoes, or the undo that tombstoned this action), in one round trip. */
-export async function findProcessedPair(
-  manager: EntityManager,
-  sagaId: string,
-  step: string,
-  direction: Direction,
-): Promise<{ existing: StoredCommand | undefined; counterpart: StoredCommand | undefined }> {
+function integer(value: number): string {
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${value} is not an integer that can be stored`);
+  return String(value);
+}
+
+/** The lock on (saga id, step), then the records of this message and of its counterpart. */
+export function lockAndLookup(runner: StatementRunner, command: { sagaId: string; step: string; direction: Direction }): Batch<ProcessedPair> {
+  const { sagaId, step, direction } = command;
   const own = commandMessageId({ sagaId, step, direction });
   const other = commandMessageId({ sagaId, step, direction: direction === 'action' ? 'compensation' : 'action' });
-  const rows: Row[] = await manager.query(
-    'SELECT message_id, direction, pattern, outcome, request FROM processed_commands WHERE message_id IN ($1, $2)',
-    [own, other],
-  );
-  const existing = rows.find((row) => row.message_id === own);
-  const counterpart = rows.find((row) => row.message_id === other);
-  return { existing: existing && toStored(existing), counterpart: counterpart && toStored(counterpart) };
+  return {
+    statements: [
+      runner.execute(TOOLKIT_STATEMENTS.lockStep, [ADVISORY_LOCK_NAMESPACE, JSON.stringify([sagaId, step])]),
+      runner.execute(TOOLKIT_STATEMENTS.lookup, [own, other]),
+    ],
+    read: (results) => {
+      const rows = results[1].rows as Row[];
+      const existing = rows.find((row) => row.message_id === own);
+      const counterpart = rows.find((row) => row.message_id === other);
+      return { existing: existing && toStored(existing), counterpart: counterpart && toStored(counterpart) };
+    },
+  };
 }
 
 export interface NewProcessedCommand {
@@ -65,22 +109,22 @@ export interface NewProcessedCommand {
 }
 
 /** Stores the record and returns the outcome as stored (jsonb), so the first reply is
- *  byte-for-byte the one every duplicate will get. */
-export async function insertProcessed(manager: EntityManager, record: NewProcessedCommand): Promise<StoredOutcome> {
-  const rows: { outcome: StoredOutcome }[] = await manager.query(
-    `INSERT INTO processed_commands (message_id, saga_id, step, direction, pattern, attempt, outcome, request)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
-     RETURNING outcome`,
-    [
-      record.messageId,
-      record.sagaId,
-      record.step,
-      record.direction,
-      record.pattern,
-      record.attempt,
-      JSON.stringify(record.outcome),
-      JSON.stringify(record.request ?? null),
-    ],
-  );
-  return rows[0].outcome;
+ *  byte-for-byte the one every duplicate will get. Serialises here: a value JSON cannot carry
+ *  throws before anything is sent. */
+export function insertProcessed(runner: StatementRunner, record: NewProcessedCommand): Batch<StoredOutcome> {
+  integer(record.attempt);
+  const values: SqlValue[] = [
+    record.messageId,
+    record.sagaId,
+    record.step,
+    record.direction,
+    record.pattern,
+    record.attempt,
+    JSON.stringify(record.outcome),
+    JSON.stringify(record.request ?? null),
+  ];
+  return {
+    statements: [runner.execute(TOOLKIT_STATEMENTS.insert, values)],
+    read: (results) => (results[0].rows as { outcome: StoredOutcome }[])[0].outcome,
+  };
 }

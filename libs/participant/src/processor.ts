@@ -4,6 +4,11 @@
  * dedupe record → commit. It returns what to send (a reply, or a dead-letter reason); the
  * consumer publishes that and only then acks.
  *
+ * The toolkit's own SQL costs two round trips per command, whatever the decision (the handler's
+ * statements come on top): [BEGIN; lock; lookup; SAVEPOINT (actions only)] then either
+ * [ROLLBACK TO SAVEPOINT (failures only); INSERT record; COMMIT] or a ROLLBACK
+ * (libs/persistence batched-transaction.ts, processed-commands.ts).
+ *
  * Guarantees:
  * - A malformed message, an unknown pattern or a direction that does not match the pattern's
  *   declaration is never processed: the result is a dead-letter with the reason.
@@ -12,8 +17,10 @@
  *   for a copy in the dead-letter queue, reason = the validation error, so an operator sees it.
  *   A replay of a stored INVALID_COMMAND asks for the copy again: at least once, never lost to a
  *   crash between the commit and the copy's confirm.
- * - The handler's writes and the dedupe record commit together or not at all; a failure outcome
- *   keeps none of the handler's writes (rolled back to a savepoint before the record is stored).
+ * - The handler's writes and the dedupe record commit together (one COMMIT, also of the open
+ *   savepoint) or not at all; a failure outcome keeps none of the handler's writes (an action's
+ *   are rolled back to a savepoint before its record is stored; a failed compensation stores
+ *   nothing and rolls back entirely).
  * - A handler that throws is answered retryable and its transaction rolls back entirely.
  * - A stored outcome is replied in its stored form, so duplicates get identical replies.
  * - Database trouble around the handler (connect, lock, lookup, store, commit) is thrown as
@@ -22,12 +29,13 @@
  */
 import { readCommand, type IncomingCommand, type ReplyOutcome } from '#saga/core';
 import type { AmqpLogger } from '#saga/messaging';
-import type { DataSource, QueryRunner } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { decideProcessing, settleOutcome, type ProcessingDecision } from './decision';
 import { ProcessingInfrastructureError } from './errors';
 import type { CommandContext, HandlerRegistry, ParticipantHandler } from './handlers';
 import { fail, retry, ToolkitCodes, type HandlerOutcome, type StoredOutcome } from './outcomes';
-import { findProcessedPair, insertProcessed, lockStep } from './processed-commands';
+import { insertProcessed, lockAndLookup, TOOLKIT_STATEMENTS } from './processed-commands';
+import { BatchedTransaction } from '#saga/persistence';
 
 export type Disposition = 'replayed' | 'recorded' | 'applied' | 'failed' | 'rolled-back' | 'expired';
 
@@ -59,6 +67,14 @@ export interface CommandProcessorOptions {
 
 const SAVEPOINT = 'participant_handler';
 
+/**
+ * Prepared statements (the toolkit's and context.query's) are parsed once per connection, but
+ * planned on every run, for the tables as they are now: a generic plan cached while a table was
+ * small (a sequential scan) is kept until the table is analysed, which with autovacuum off is
+ * never, and every command would then read the whole table. For this transaction only.
+ */
+const PLAN_FOR_CURRENT_SIZES = 'SET LOCAL plan_cache_mode = force_custom_plan';
+
 export class CommandProcessor {
   private readonly clock: () => number;
 
@@ -75,24 +91,23 @@ export class CommandProcessor {
     if (handler.kind !== command.direction) {
       return { kind: 'dead-letter', reason: `"${command.pattern}" is handled as ${handler.kind} but x-saga-direction is "${command.direction}"` };
     }
-    const runner = this.options.dataSource.createQueryRunner();
+    const transaction = await infra('begin transaction', () => BatchedTransaction.open(this.options.dataSource));
     try {
-      await infra('begin transaction', async () => {
-        await runner.connect();
-        await runner.startTransaction();
-      });
-      return await this.inTransaction(runner, command, handler);
+      return await this.inTransaction(transaction, command, handler);
     } finally {
-      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-      await runner.release().catch(() => undefined);
+      await transaction.release(); // rolls back whatever was not committed
     }
   }
 
-  private async inTransaction(runner: QueryRunner, command: IncomingCommand, handler: ParticipantHandler): Promise<ProcessResult> {
-    const manager = runner.manager;
+  private async inTransaction(transaction: BatchedTransaction, command: IncomingCommand, handler: ParticipantHandler): Promise<ProcessResult> {
+    // Only an action's failure is stored while its writes are discarded: a compensation's
+    // outcome is either applied whole or rolled back whole, so it needs no savepoint.
+    const savepoint = command.direction === 'action';
     const decision: ProcessingDecision = await infra('look up processed commands', async () => {
-      await lockStep(manager, command.sagaId, command.step);
-      const { existing, counterpart } = await findProcessedPair(manager, command.sagaId, command.step, command.direction);
+      await transaction.prepare(Object.values(TOOLKIT_STATEMENTS)); // a round trip only on a connection's first command
+      const lookup = lockAndLookup(transaction, command);
+      const results = await transaction.begin([PLAN_FOR_CURRENT_SIZES, ...lookup.statements, ...(savepoint ? [`SAVEPOINT ${SAVEPOINT}`] : [])]);
+      const { existing, counterpart } = lookup.read(results.slice(1));
       return decideProcessing({
         direction: command.direction,
         pattern: command.pattern,
@@ -111,7 +126,7 @@ export class CommandProcessor {
       case 'reply':
         return reply(command, decision.outcome, decision.outcome.kind === 'expired' ? 'expired' : 'rolled-back');
       case 'record': {
-        const stored = await this.store(runner, command, decision.outcome);
+        const stored = await this.store(transaction, command, decision.outcome, []);
         return reply(command, stored, 'recorded');
       }
       case 'run-action':
@@ -123,16 +138,18 @@ export class CommandProcessor {
           messageId: command.messageId,
           pattern: command.pattern,
           expiresAt: command.expiresAt,
-          manager,
+          manager: transaction.manager,
+          query: (sql, params) => transaction.preparedQuery(sql, params ?? []),
         };
         const fullContext = decision.kind === 'run-compensation' ? { ...context, action: decision.action } : context;
-        await infra('create savepoint', () => manager.query(`SAVEPOINT ${SAVEPOINT}`));
         const outcome = await this.runHandler(handler, command, fullContext);
         const settlement = settleOutcome(command.direction, outcome);
         if (settlement.kind === 'rollback') return reply(command, settlement.outcome, 'rolled-back');
         const keep = settlement.kind === 'apply';
-        await infra('settle handler writes', () => manager.query(keep ? `RELEASE SAVEPOINT ${SAVEPOINT}` : `ROLLBACK TO SAVEPOINT ${SAVEPOINT}`));
-        const stored = await this.store(runner, command, settlement.outcome);
+        // COMMIT keeps the savepoint's writes; a failure discards them first, in the same round trip.
+        const settle = keep ? [] : [`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`];
+        if (!keep && !savepoint) throw new ProcessingInfrastructureError(`cannot discard the writes of "${command.pattern}": no savepoint`);
+        const stored = await this.store(transaction, command, settlement.outcome, settle);
         return reply(command, stored, keep ? 'applied' : 'failed');
       }
     }
@@ -155,10 +172,11 @@ export class CommandProcessor {
     }
   }
 
-  /** Inserts the dedupe record and commits; returns the outcome as stored. */
-  private async store(runner: QueryRunner, command: IncomingCommand, outcome: StoredOutcome): Promise<StoredOutcome> {
+  /** Runs `before`, inserts the dedupe record and commits, in one round trip; returns the
+   *  outcome as stored. */
+  private async store(transaction: BatchedTransaction, command: IncomingCommand, outcome: StoredOutcome, before: string[]): Promise<StoredOutcome> {
     return infra('store the outcome and commit', async () => {
-      const stored = await insertProcessed(runner.manager, {
+      const insert = insertProcessed(transaction, {
         messageId: command.messageId,
         sagaId: command.sagaId,
         step: command.step,
@@ -168,8 +186,8 @@ export class CommandProcessor {
         outcome,
         request: command.data,
       });
-      await runner.commitTransaction();
-      return stored;
+      const results = await transaction.commit([...before, ...insert.statements]);
+      return insert.read(results.slice(before.length));
     });
   }
 }

@@ -1,77 +1,147 @@
 /**
- * The hot-path SQL of the saga store: each event costs a lock, a read, one state write and
- * one effects write, whatever the number of steps, history entries, commands and timers.
- * Rows travel as one jsonb array per table (jsonb_to_recordset), so statements stay fixed.
+ * The hot-path SQL of the saga store. Each statement takes any number of sagas at once, so a
+ * batch of events costs a lock, a read (with the inbox claim) and one write, however many sagas,
+ * steps, history entries, commands and timers it carries. Rows travel as one jsonb array per
+ * table (jsonb_to_recordset) or one array parameter, so the statements stay fixed (and cached).
  *
- * Guarantees: every statement runs inside the caller's transaction; the effects statement
- * signals the outbox channel only when it inserted outbox rows (NOTIFY is delivered at commit).
+ * Guarantees:
+ * - LOCK_SAGAS locks in id order, so two transactions locking overlapping sets never deadlock.
+ * - LOAD_SAGAS runs after the lock, in a statement of its own: it sees every commit made before
+ *   the locks were granted (a statement's snapshot predates its own lock wait).
+ * - WRITE_DECISIONS and START_SAGA are single statements: all their rows commit together or not
+ *   at all; WRITE_DECISIONS updates a saga only if its optimistic version still matches and
+ *   reports how many it updated. Both return the outbox ids they wrote, keyed by correlation id,
+ *   so the caller can publish those commands after the commit and delete the rows.
+ * - No NOTIFY: a commit never takes PostgreSQL's global notify lock (commits stay group-committed).
  */
-/** Taken before LOAD_SAGA, in its own statement, so the read that follows sees every commit
- *  made before the lock was granted (one statement's snapshot predates its lock wait). */
-export const LOCK_SAGA = 'SELECT 1 FROM saga_instances WHERE id = $1 FOR UPDATE';
+/** Locks the sagas that exist among $1 and returns their ids. */
+export const LOCK_SAGAS = 'SELECT id FROM saga_instances WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
 
-export const LOAD_SAGA = `
-  SELECT i.id, i.definition_name, i.definition_version, i.status, i.input, i.current_step, i.past_pivot,
-         i.failure, i.version, i.created_at, i.updated_at,
-         (SELECT jsonb_agg(jsonb_build_object(
-                   'position', s.position, 'name', s.name, 'status', s.status, 'attempt', s.attempt,
-                   'compensationAttempt', s.compensation_attempt, 'waitingForRetry', s.waiting_for_retry,
-                   'request', s.request, 'result', s.result, 'lastError', s.last_error,
-                   'startedAt', (extract(epoch FROM s.started_at) * 1000)::bigint,
-                   'finishedAt', (extract(epoch FROM s.finished_at) * 1000)::bigint) ORDER BY s.position)
-            FROM saga_steps s WHERE s.saga_id = i.id) AS steps
-    FROM saga_instances i
-   WHERE i.id = $1`;
+/** Sagas $1 with their steps, as one row: `sagas` (jsonb array, epoch-ms times) and `claimed`,
+ *  the inbox keys $2 (for sagas $3) this statement claimed (a key already there, or twice in $2,
+ *  is claimed once; keys of sagas that do not exist are not stored). */
+export const LOAD_SAGAS = `
+  WITH claimed AS (
+    INSERT INTO saga_inbox (message_key, saga_id, received_at)
+    SELECT key, saga_id, now() FROM unnest($2::text[], $3::uuid[]) AS c(key, saga_id)
+     WHERE EXISTS (SELECT 1 FROM saga_instances WHERE id = c.saga_id)
+    ON CONFLICT (message_key) DO NOTHING
+    RETURNING message_key
+  )
+  SELECT (SELECT coalesce(array_agg(message_key), '{}') FROM claimed) AS claimed,
+         (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'id', i.id, 'name', i.definition_name, 'definitionVersion', i.definition_version, 'status', i.status,
+                   'input', i.input, 'current', i.current_step, 'pastPivot', i.past_pivot, 'failure', i.failure,
+                   'version', i.version,
+                   'createdAt', (extract(epoch FROM i.created_at) * 1000)::bigint,
+                   'updatedAt', (extract(epoch FROM i.updated_at) * 1000)::bigint,
+                   'steps', (SELECT jsonb_agg(jsonb_build_object(
+                               'name', s.name, 'status', s.status, 'attempt', s.attempt,
+                               'compensationAttempt', s.compensation_attempt, 'waitingForRetry', s.waiting_for_retry,
+                               'request', s.request, 'result', s.result, 'lastError', s.last_error,
+                               'startedAt', (extract(epoch FROM s.started_at) * 1000)::bigint,
+                               'finishedAt', (extract(epoch FROM s.finished_at) * 1000)::bigint) ORDER BY s.position)
+                               FROM saga_steps s WHERE s.saga_id = i.id))), '[]')
+            FROM saga_instances i WHERE i.id = ANY($1::uuid[])) AS sagas`;
+
+/** Claims inbox keys $1 for sagas $2 without loading anything (used where no state is needed). */
+export const CLAIM_INBOX = `
+  INSERT INTO saga_inbox (message_key, saga_id, received_at)
+  SELECT key, saga_id, now() FROM unnest($1::text[], $2::uuid[]) AS c(key, saga_id)
+  ON CONFLICT (message_key) DO NOTHING
+  RETURNING message_key`;
 
 const STEP_COLUMNS = `position int, name text, status text, attempt int, compensation_attempt int, waiting_for_retry boolean,
   request jsonb, result jsonb, last_error jsonb, started_at timestamptz, finished_at timestamptz`;
 
-export const INSERT_SAGA = `
-  WITH saga AS (
-    INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
-                                idempotency_key, input_hash, version, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)
-  )
-  INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
-                          request, result, last_error, started_at, finished_at)
-  SELECT $1, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at
-    FROM jsonb_to_recordset($12::jsonb) AS v(${STEP_COLUMNS})`;
+const HISTORY_INSERT = `
+  INSERT INTO saga_history (saga_id, type, failure_type, at, step, direction, attempt, reason, detail)
+  SELECT saga_id, type, "failureType", at, step, direction, attempt, reason, detail
+    FROM jsonb_to_recordset($HISTORY::jsonb)
+      AS h(saga_id uuid, type text, "failureType" text, at timestamptz, step text, direction text, attempt int, reason text, detail jsonb)`;
 
-/** Returns one row when the optimistic version matched; the steps update rides along. */
-export const UPDATE_SAGA = `
-  WITH saga AS (
-    UPDATE saga_instances
-       SET status = $2, current_step = $3, past_pivot = $4, failure = $5, updated_at = $6, version = version + 1
-     WHERE id = $1 AND version = $7
-    RETURNING version
+const OUTBOX_INSERT = `
+  INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at)
+  SELECT saga_id, queue, body, properties, now()
+    FROM jsonb_to_recordset($OUTBOX::jsonb) AS o(saga_id uuid, queue text, body jsonb, properties jsonb)
+  RETURNING id, properties->>'correlationId' AS correlation_id`;
+
+const TIMERS_INSERT = `
+  INSERT INTO saga_timers (id, saga_id, fire_at, event)
+  SELECT id, saga_id, fire_at, event FROM jsonb_to_recordset($TIMERS::jsonb) AS t(id text, saga_id uuid, fire_at timestamptz, event jsonb)
+  ON CONFLICT (id) DO NOTHING`;
+
+const OUTBOX_IDS = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id::text, 'correlationId', correlation_id)), '[]') FROM outbox)`;
+
+const fill = (sql: string, history: number, outbox: number, timers: number): string =>
+  sql.replace('$HISTORY', `$${history}`).replace('$OUTBOX', `$${outbox}`).replace('$TIMERS', `$${timers}`);
+
+/** Marks the error WRITE_DECISIONS raises when a saga's version did not match. */
+export const CONCURRENT_UPDATE_MARK = 'concurrent saga update';
+
+/**
+ * $1 saga rows (id, status, current_step, past_pivot, failure, updated_at, version = the version
+ * loaded), $2 changed step rows (saga_id + STEP_COLUMNS), $3 history, $4 outbox rows, $5 timer ids
+ * to cancel, $6 new timers, $7 the number of saga rows in $1. Returns `outbox`. If fewer sagas
+ * than $7 had the version loaded, the statement fails (an error naming CONCURRENT_UPDATE_MARK),
+ * so nothing of it is written and a COMMIT sent after it in the same batch never runs.
+ */
+export const WRITE_DECISIONS = `
+  WITH sagas AS (
+    UPDATE saga_instances i
+       SET status = v.status, current_step = v.current_step, past_pivot = v.past_pivot, failure = v.failure,
+           updated_at = v.updated_at, version = i.version + 1
+      FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, status text, current_step int, past_pivot boolean, failure jsonb, updated_at timestamptz, version int)
+     WHERE i.id = v.id AND i.version = v.version
+       -- Names the ids again as an array: the planner then reads the few rows by primary key
+       -- (it cannot size jsonb_to_recordset and would otherwise scan and hash the whole table).
+       AND i.id = ANY (ARRAY(SELECT (row->>'id')::uuid FROM jsonb_array_elements($1::jsonb) AS row))
+    RETURNING i.id
   ), steps AS (
     UPDATE saga_steps s
        SET status = v.status, attempt = v.attempt, compensation_attempt = v.compensation_attempt,
            waiting_for_retry = v.waiting_for_retry, request = v.request, result = v.result, last_error = v.last_error,
            started_at = v.started_at, finished_at = v.finished_at
-      FROM jsonb_to_recordset($8::jsonb) AS v(${STEP_COLUMNS})
-     WHERE s.saga_id = $1 AND s.position = v.position
-  )
-  SELECT version FROM saga`;
-
-export const WRITE_EFFECTS = `
-  WITH history AS (
-    INSERT INTO saga_history (saga_id, type, failure_type, at, step, direction, attempt, reason, detail)
-    SELECT $1, type, "failureType", at, step, direction, attempt, reason, detail
-      FROM jsonb_to_recordset($2::jsonb) AS h(type text, "failureType" text, at timestamptz, step text, direction text, attempt int, reason text, detail jsonb)
-  ), outbox AS (
-    INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at)
-    SELECT $1, queue, body, properties, now()
-      FROM jsonb_to_recordset($3::jsonb) AS o(queue text, body jsonb, properties jsonb)
-    RETURNING id
+      FROM jsonb_to_recordset($2::jsonb) AS v(saga_id uuid, ${STEP_COLUMNS})
+     WHERE s.saga_id = v.saga_id AND s.position = v.position
+       AND s.saga_id = ANY (ARRAY(SELECT (row->>'saga_id')::uuid FROM jsonb_array_elements($2::jsonb) AS row))
+  ), history AS (${fill(HISTORY_INSERT, 3, 0, 0)}
+  ), outbox AS (${fill(OUTBOX_INSERT, 0, 4, 0)}
   ), cancelled AS (
-    DELETE FROM saga_timers WHERE id = ANY($4::text[])
-  ), timers AS (
-    INSERT INTO saga_timers (id, saga_id, fire_at, event)
-    SELECT id, $1, fire_at, event FROM jsonb_to_recordset($5::jsonb) AS t(id text, fire_at timestamptz, event jsonb)
-    ON CONFLICT (id) DO NOTHING
+    DELETE FROM saga_timers WHERE id = ANY($5::text[])
+  ), timers AS (${fill(TIMERS_INSERT, 0, 0, 6)}
   )
-  SELECT pg_notify($6, $1::text) FROM (SELECT 1 FROM outbox LIMIT 1) AS any_command`;
+  SELECT ${OUTBOX_IDS} AS outbox,
+         CASE WHEN (SELECT count(*) FROM sagas) = $7 THEN 0
+              ELSE CAST('${CONCURRENT_UPDATE_MARK}: ' || (SELECT count(*) FROM sagas) || ' of ' || $7 || ' sagas had the version loaded' AS int) END AS version_check`;
+
+/**
+ * A new saga with its steps and the effects of its first decision, in one statement (atomic
+ * without an explicit transaction). $1..$11 the instance, $12 steps, $13 history, $14 outbox,
+ * $15 timers. Returns `outbox`. A duplicate idempotency key fails with 23505 and writes nothing.
+ */
+export const START_SAGA = `
+  WITH saga AS (
+    INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
+                                idempotency_key, input_hash, version, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)
+  ), steps AS (
+    INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
+                            request, result, last_error, started_at, finished_at)
+    SELECT $1, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at
+      FROM jsonb_to_recordset($12::jsonb) AS v(${STEP_COLUMNS})
+  ), history AS (${fill(HISTORY_INSERT, 13, 0, 0)}
+  ), outbox AS (${fill(OUTBOX_INSERT, 0, 14, 0)}
+  ), timers AS (${fill(TIMERS_INSERT, 0, 0, 15)}
+  )
+  SELECT ${OUTBOX_IDS} AS outbox`;
 
 /** Due timers, oldest first: a range scan of ix_saga_timers_fire_at, however many wait later. */
 export const DUE_TIMERS = 'SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2';
+
+/** The reply batch's statements, prepared once per connection (BatchedTransaction.prepare). */
+export const BATCH_STATEMENTS = {
+  lock: { name: 'saga_batch_lock', sql: LOCK_SAGAS },
+  load: { name: 'saga_batch_load', sql: LOAD_SAGAS },
+  write: { name: 'saga_batch_write', sql: WRITE_DECISIONS },
+} as const;

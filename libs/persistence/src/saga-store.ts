@@ -1,39 +1,35 @@
 /**
- * Reads and writes saga state inside a caller's transaction (the runtime owns the transaction).
+ * Reads and writes saga state inside a caller's transaction (the runtime owns the transaction),
+ * for one saga or a batch of them with the same statements (saga-sql.ts).
  *
  * Guarantees:
- * - loadForUpdate takes the saga's row lock: events of one saga apply one at a time (SPEC S7).
- * - applyDecision writes state, changed steps, history, outbox rows and timers of ONE decision
- *   with the same EntityManager, so they commit together or not at all (SPEC S4); it also checks
- *   the optimistic version and fails with ConcurrentSagaUpdateError if another writer got in.
+ * - lockMany / loadForUpdate take the sagas' row locks (in id order): events of one saga apply one
+ *   at a time (SPEC S7); loadMany reads after the locks and claims the batch's inbox keys with it.
+ * - writeDecisions writes state, changed steps, history, outbox rows and timers of any number of
+ *   decisions in ONE statement, so they commit together or not at all (SPEC S4); it checks each
+ *   saga's optimistic version and fails with ConcurrentSagaUpdateError if another writer got in.
+ * - insertNew stores a new saga and its first decision's effects in one statement.
+ * - Both return the commands they wrote to the outbox (row id + envelope), for the caller to
+ *   publish once the transaction committed; the rows stay until deleted after the broker's confirm.
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
  */
-import { commandEnvelope, type Decision, type HistoryEntry, type SagaState, type SagaStatus, type StepState } from '#saga/core';
+import type { Decision, HistoryEntry, SagaState, SagaStatus, StepState } from '#saga/core';
 import type { EntityManager } from 'typeorm';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
-import { DUE_TIMERS, INSERT_SAGA, LOAD_SAGA, LOCK_SAGA, UPDATE_SAGA, WRITE_EFFECTS } from './saga-sql';
+import type { BatchedTransaction } from './batched-transaction';
+import { preparedQuery } from './prepared-query';
+import { stepRecords, writeParameters, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
 
-/** The PostgreSQL NOTIFY channel a commit that wrote outbox rows signals on. */
-export const OUTBOX_CHANNEL = 'saga_outbox';
+export type { CommandRouting, CommittedCommand, LoadedSaga, SagaWrite } from './saga-write-rows';
+import { BATCH_STATEMENTS, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGA, WRITE_DECISIONS } from './saga-sql';
 
 export class ConcurrentSagaUpdateError extends Error {
   readonly code = 'CONCURRENT_SAGA_UPDATE';
-  constructor(sagaId: string) {
-    super(`saga ${sagaId} was changed by another writer; the event will be retried`);
+  constructor(sagaIds: string[]) {
+    super(`saga ${sagaIds.join(', ')} was changed by another writer; the event will be retried`);
     this.name = 'ConcurrentSagaUpdateError';
   }
-}
-
-export interface LoadedSaga {
-  state: SagaState;
-  version: number;
-}
-
-/** Where commands go: resolves a command name to its queue, and the queue replies come back to. */
-export interface CommandRouting {
-  queueFor(command: string): string;
-  replyTo: string;
 }
 
 export interface NewSagaMeta {
@@ -41,83 +37,91 @@ export interface NewSagaMeta {
   inputHash: string;
 }
 
-interface LockedRow {
+/** A saga as LOAD_SAGAS returns it (jsonb: times in epoch ms). */
+interface SagaJson {
   id: string;
-  definition_name: string;
-  definition_version: number;
-  status: string;
+  name: string;
+  definitionVersion: number;
+  status: SagaStatus;
   input: unknown;
-  current_step: number;
-  past_pivot: boolean;
+  current: number;
+  pastPivot: boolean;
   failure: SagaState['failure'];
   version: number;
-  created_at: Date;
-  updated_at: Date;
-  steps: (Omit<StepState, 'startedAt' | 'finishedAt'> & { position: number; startedAt: string | null; finishedAt: string | null })[];
-}
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-function stepRecords(steps: StepState[], positions: number[]): string {
-  return JSON.stringify(
-    positions.map((position) => {
-      const step = steps[position];
-      return {
-        position,
-        name: step.name,
-        status: step.status,
-        attempt: step.attempt,
-        compensation_attempt: step.compensationAttempt,
-        waiting_for_retry: step.waitingForRetry,
-        request: step.request,
-        result: step.result,
-        last_error: step.lastError,
-        started_at: iso(step.startedAt),
-        finished_at: iso(step.finishedAt),
-      };
-    }),
-  );
+  createdAt: number;
+  updatedAt: number;
+  steps: StepState[] | null;
 }
 
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
 
+function toLoaded(saga: SagaJson): LoadedSaga {
+  const state: SagaState = {
+    id: saga.id,
+    name: saga.name,
+    version: saga.definitionVersion,
+    status: saga.status,
+    input: saga.input,
+    current: saga.current,
+    failure: saga.failure,
+    pastPivot: saga.pastPivot,
+    createdAt: saga.createdAt,
+    updatedAt: saga.updatedAt,
+    steps: (saga.steps ?? []).map((step) => ({
+      ...step,
+      request: step.request ?? null,
+      result: step.result ?? null,
+      lastError: step.lastError ?? null,
+      startedAt: step.startedAt ?? null,
+      finishedAt: step.finishedAt ?? null,
+    })),
+  };
+  return { state, version: saga.version };
+}
+
+/** Runs a WRITE_DECISIONS and turns its version-check failure into ConcurrentSagaUpdateError. */
+async function concurrentUpdateChecked<T>(writes: SagaWrite[], write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (String((error as Error)?.message).includes(CONCURRENT_UPDATE_MARK)) {
+      throw new ConcurrentSagaUpdateError(writes.filter((item) => item.before).map((item) => item.decision.state.id));
+    }
+    throw error;
+  }
+}
+
 export class SagaStore {
+  /** Locks the sagas among `ids` that exist, in id order; returns their ids. */
+  async lockMany(manager: EntityManager, ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows: { id: string }[] = await manager.query(LOCK_SAGAS, [ids]);
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Reads sagas locked by lockMany and claims the inbox keys given (for those sagas). */
+  async loadMany(manager: EntityManager, ids: string[], inbox: { key: string; sagaId: string }[]): Promise<{ sagas: Map<string, LoadedSaga>; claimed: Set<string> }> {
+    if (ids.length === 0) return { sagas: new Map(), claimed: new Set() };
+    const [row]: { claimed: string[]; sagas: SagaJson[] }[] = await manager.query(LOAD_SAGAS, [ids, inbox.map((item) => item.key), inbox.map((item) => item.sagaId)]);
+    return { sagas: new Map(row.sagas.map((saga) => [saga.id, toLoaded(saga)])), claimed: new Set(row.claimed) };
+  }
+
   async loadForUpdate(manager: EntityManager, id: string): Promise<LoadedSaga | null> {
-    // Lock in a statement of its own: a SELECT that had to wait for the lock returns the newest
-    // saga row, but its steps subquery would still read the statement's older snapshot.
-    const locked: unknown[] = await manager.query(LOCK_SAGA, [id]);
-    if (locked.length === 0) return null;
-    const [row]: LockedRow[] = await manager.query(LOAD_SAGA, [id]);
-    const state: SagaState = {
-      id: row.id,
-      name: row.definition_name,
-      version: row.definition_version,
-      status: row.status as SagaStatus,
-      input: row.input,
-      current: row.current_step,
-      failure: row.failure,
-      pastPivot: row.past_pivot,
-      createdAt: row.created_at.getTime(),
-      updatedAt: row.updated_at.getTime(),
-      steps: (row.steps ?? []).map(({ position: _position, startedAt, finishedAt, ...step }) => ({
-        ...step,
-        request: step.request ?? null,
-        result: step.result ?? null,
-        lastError: step.lastError ?? null,
-        startedAt: startedAt === null ? null : Number(startedAt),
-        finishedAt: finishedAt === null ? null : Number(finishedAt),
-      })),
-    };
-    return { state, version: row.version };
+    if ((await this.lockMany(manager, [id])).size === 0) return null;
+    return (await this.loadMany(manager, [id], [])).sagas.get(id) ?? null;
   }
 
   async findByIdempotencyKey(manager: EntityManager, name: string, key: string): Promise<SagaInstanceEntity | null> {
     return manager.findOne(SagaInstanceEntity, { where: { definitionName: name, idempotencyKey: key } });
   }
 
-  async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, routing: CommandRouting): Promise<void> {
+  async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, routing: CommandRouting): Promise<CommittedCommand[]> {
     const { state } = decision;
-    await manager.query(INSERT_SAGA, [
+    const rows = new EffectRows(Date.now());
+    rows.add(decision, routing);
+    // Outside a transaction (one statement is atomic) it runs as a prepared statement.
+    const run = (values: unknown[]) => (manager.queryRunner ? manager.query(START_SAGA, values) : preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(manager.connection, START_SAGA, values));
+    const [result]: { outbox: { id: string; correlationId: string }[] }[] = await run([
       state.id,
       state.name,
       state.version,
@@ -129,58 +133,58 @@ export class SagaStore {
       meta.idempotencyKey,
       meta.inputHash,
       new Date(state.createdAt),
-      stepRecords(state.steps, state.steps.map((_, position) => position)),
+      stepRecords(state.id, state.steps, state.steps.map((_, position) => position)),
+      JSON.stringify(rows.history),
+      JSON.stringify(rows.outbox),
+      JSON.stringify(rows.timers),
     ]);
-    await this.writeEffects(manager, decision, routing);
+    return rows.committed(result.outbox);
   }
 
-  async applyDecision(manager: EntityManager, before: LoadedSaga, decision: Decision, routing: CommandRouting): Promise<void> {
-    const { state } = decision;
-    if (JSON.stringify(state) !== JSON.stringify(before.state)) {
-      const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
-      const updated: unknown[] = await manager.query(UPDATE_SAGA, [
-        state.id,
-        state.status,
-        state.current,
-        state.pastPivot,
-        json(state.failure),
-        new Date(state.updatedAt),
-        before.version,
-        stepRecords(state.steps, changed),
-      ]);
-      if (updated.length !== 1) throw new ConcurrentSagaUpdateError(state.id);
+  async applyDecision(manager: EntityManager, before: LoadedSaga, decision: Decision, routing: CommandRouting): Promise<CommittedCommand[]> {
+    return this.writeDecisions(manager, [{ before, decision }], routing);
+  }
+
+  /** Writes every decision in one statement; see the file header for the guarantees. */
+  async writeDecisions(manager: EntityManager, writes: SagaWrite[], routing: CommandRouting | undefined): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, routing);
+    if (rows.empty) return [];
+    const [result]: { outbox: { id: string; correlationId: string }[] }[] = await concurrentUpdateChecked(writes, () => manager.query(WRITE_DECISIONS, params));
+    return rows.committed(result.outbox);
+  }
+
+  /**
+   * The first round trip of a reply batch: BEGIN, lock the sagas among `ids` that exist (id
+   * order), read them and claim the inbox keys, in ONE multi-statement batch.
+   */
+  async beginBatch(transaction: BatchedTransaction, ids: string[], inbox: { key: string; sagaId: string }[]): Promise<{ sagas: Map<string, LoadedSaga>; claimed: Set<string> }> {
+    await transaction.prepare(Object.values(BATCH_STATEMENTS)); // a round trip only on a connection's first batch
+    const [, loaded] = await transaction.begin([
+      transaction.execute(BATCH_STATEMENTS.lock, [ids]),
+      transaction.execute(BATCH_STATEMENTS.load, [ids, inbox.map((item) => item.key), inbox.map((item) => item.sagaId)]),
+    ]);
+    const row = loaded.rows[0] as { claimed: string[]; sagas: SagaJson[] };
+    return { sagas: new Map(row.sagas.map((saga) => [saga.id, toLoaded(saga)])), claimed: new Set(row.claimed) };
+  }
+
+  /** The second round trip of a reply batch: every decision's writes and COMMIT, in ONE batch. */
+  async commitBatch(transaction: BatchedTransaction, writes: SagaWrite[], routing: CommandRouting): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, routing);
+    if (rows.empty) {
+      await transaction.commit([]);
+      return [];
     }
-    await this.writeEffects(manager, decision, routing);
+    const [written] = await concurrentUpdateChecked(writes, () => transaction.commit([transaction.execute(BATCH_STATEMENTS.write, params)]));
+    return rows.committed((written.rows[0] as { outbox: { id: string; correlationId: string }[] }).outbox);
   }
 
   async appendHistory(manager: EntityManager, sagaId: string, entries: HistoryEntry[]): Promise<void> {
-    if (entries.length > 0) await this.writeEffects(manager, { state: { id: sagaId } as SagaState, history: entries, commands: [], timers: [], cancelTimers: [] }, undefined);
-  }
-
-  /** History, outbox rows, cancelled and new timers of one decision, in one statement. */
-  private async writeEffects(manager: EntityManager, decision: Decision, routing: CommandRouting | undefined): Promise<void> {
-    const { state } = decision;
-    if (decision.history.length + decision.commands.length + decision.timers.length + decision.cancelTimers.length === 0) return;
-    const now = Date.now();
-    const outbox = decision.commands.map((command) => {
-      const envelope = commandEnvelope(command, routing!.queueFor(command.command), routing!.replyTo, now);
-      return { queue: envelope.queue, body: envelope.body, properties: envelope.properties };
-    });
-    await manager.query(WRITE_EFFECTS, [
-      state.id,
-      JSON.stringify(decision.history.map((entry) => ({ ...entry, at: new Date(entry.at).toISOString() }))),
-      JSON.stringify(outbox),
-      decision.cancelTimers,
-      JSON.stringify(decision.timers.map((timer) => ({ id: timer.id, fire_at: new Date(timer.fireAt).toISOString(), event: timer.event }))),
-      OUTBOX_CHANNEL,
-    ]);
+    if (entries.length === 0) return;
+    await this.writeDecisions(manager, [{ before: null, decision: { state: { id: sagaId } as SagaState, history: entries, commands: [], timers: [], cancelTimers: [] } }], undefined);
   }
 
   async claimInbox(manager: EntityManager, messageKey: string, sagaId: string): Promise<boolean> {
-    const inserted: unknown[] = await manager.query(
-      'INSERT INTO saga_inbox (message_key, saga_id, received_at) VALUES ($1, $2, now()) ON CONFLICT (message_key) DO NOTHING RETURNING message_key',
-      [messageKey, sagaId],
-    );
+    const inserted: unknown[] = await manager.query(CLAIM_INBOX, [[messageKey], [sagaId]]);
     return inserted.length > 0;
   }
 

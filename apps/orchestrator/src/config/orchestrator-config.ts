@@ -19,6 +19,8 @@ export const orchestratorEnvSchema = z.object({
   REPLY_PREFETCH: positiveInt(64),
   OUTBOX_POLL_MS: positiveInt(1000),
   OUTBOX_BATCH_SIZE: positiveInt(200),
+  OUTBOX_CLAIM_AFTER_MS: positiveInt(2000),
+  REPLY_BATCH_SIZE: positiveInt(64),
   TIMER_POLL_MS: positiveInt(250),
   WAIT_MAX_MS: positiveInt(30_000),
 });
@@ -35,6 +37,8 @@ export interface OrchestratorConfig {
   replyPrefetch: number;
   outboxPollMs: number;
   outboxBatchSize: number;
+  outboxClaimAfterMs: number;
+  replyBatchSize: number;
   timerPollMs: number;
   waitMaxMs: number;
 }
@@ -62,6 +66,8 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     replyPrefetch: e.REPLY_PREFETCH,
     outboxPollMs: e.OUTBOX_POLL_MS,
     outboxBatchSize: e.OUTBOX_BATCH_SIZE,
+    outboxClaimAfterMs: e.OUTBOX_CLAIM_AFTER_MS,
+    replyBatchSize: e.REPLY_BATCH_SIZE,
     timerPollMs: e.TIMER_POLL_MS,
     waitMaxMs: e.WAIT_MAX_MS,
   };

@@ -3,7 +3,7 @@
  *
  * Guarantees (SPEC S4):
  * - A reply is acked only after the transaction it caused committed (the AMQP client acks when
- *   this handler resolves).
+ *   this handler resolves). Replies arriving together share one transaction (reply-batcher.ts).
  * - A reply that cannot be read (not JSON, no correlation id of ours, neither response nor err,
  *   over 1 MiB) goes to the dead-letter queue with the reason and is acked: it never loops.
  * - A reply whose handling keeps failing (say its saga is pinned to a definition version this
@@ -21,7 +21,11 @@ import { isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { BrokerService } from './broker.service';
+import { ReplyBatcher } from './reply-batcher';
 import { SagaRuntime } from './saga-runtime.service';
+
+/** Batches in flight at once: one commits while the next is read and decided. */
+const BATCHES_IN_FLIGHT = 2;
 
 /** Saga ids are UUIDs (the runtime creates them with randomUUID). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -34,12 +38,19 @@ function poisonReason(error: PoisonError): string {
 @Injectable()
 export class ReplyConsumer implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReplyConsumer');
+  private readonly batcher: ReplyBatcher;
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     private readonly broker: BrokerService,
     private readonly runtime: SagaRuntime,
-  ) {}
+  ) {
+    this.batcher = new ReplyBatcher(
+      { batch: (items) => runtime.handleReplies(items), single: (item) => runtime.handle(item.sagaId, item.event, { inboxKey: item.inboxKey }) },
+      config.replyBatchSize,
+      BATCHES_IN_FLIGHT,
+    );
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const queue = this.broker.names.replyQueue;
@@ -75,10 +86,10 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     }
     const outcome = classifyReply(body);
     if (outcome.kind === 'malformed') return this.parkForSaga(message, address, outcome.reason);
-    await this.runtime.handle(
-      address.sagaId,
-      { type: 'REPLY', step: address.step, direction: address.direction, attempt: address.attempt, outcome },
-      { inboxKey: message.properties.correlationId as string },
-    );
+    await this.batcher.submit({
+      sagaId: address.sagaId,
+      event: { type: 'REPLY', step: address.step, direction: address.direction, attempt: address.attempt, outcome },
+      inboxKey: message.properties.correlationId as string,
+    });
   }
 }

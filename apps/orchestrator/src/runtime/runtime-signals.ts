@@ -1,8 +1,7 @@
 /**
  * In-process wake-up signals between the parts of the runtime, so the happy path never waits
- * for a polling interval: a commit that wrote outbox rows wakes the relay at once, a commit that
- * set a timer tells the scheduler when it is due, and a saga reaching a terminal status wakes
- * the HTTP requests waiting on it (GET /sagas/{id}?waitMs=N).
+ * for a polling interval: a commit that set a timer tells the scheduler when it is due, and a
+ * saga reaching a terminal status wakes the HTTP requests waiting on it (GET /sagas/{id}?waitMs=N).
  *
  * Guarantees: signals are hints only; every consumer also polls, so a lost signal (or another
  * replica's commit) only costs latency, never correctness.
@@ -17,15 +16,6 @@ export class RuntimeSignals {
 
   constructor() {
     this.emitter.setMaxListeners(0);
-  }
-
-  outboxWritten(): void {
-    this.emitter.emit('outbox');
-  }
-
-  onOutboxWritten(listener: () => void): () => void {
-    this.emitter.on('outbox', listener);
-    return () => this.emitter.off('outbox', listener);
   }
 
   timerSet(fireAt: number): void {

@@ -5,6 +5,10 @@
  * - Each event is handled in ONE transaction: the saga row is locked, the engine decides, and
  *   state + history + outbox + timers + the inbox record of the reply commit together. The
  *   caller acks the message only after this resolves.
+ * - handleReplies does the same for a batch of replies to distinct sagas in one transaction of
+ *   two round trips (BEGIN + lock all + read all + claim their inbox keys; decide each; one write
+ *   + COMMIT): all commit or none does, and the caller may then retry them one by one.
+ * - Commands are published only after the commit that wrote them to the outbox.
  * - A reply whose correlation id is already in the inbox is a duplicate: it is recorded in the
  *   saga's history and changes nothing. A reply for an unknown saga changes nothing.
  * - A timer is handled by whoever deletes its row; everybody else skips it.
@@ -14,11 +18,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomUUID } from 'node:crypto';
-import { decide, isTerminal, validateInput, type Decision, type Direction, type FieldError, type SagaEvent, type SagaStatus } from '#saga/core';
-import { SagaStore, type CommandRouting } from '#saga/persistence';
+import { decide, isTerminal, validateInput, type Decision, type Direction, type FieldError, type HistoryEntry, type SagaEvent, type SagaState, type SagaStatus } from '#saga/core';
+import { BatchedTransaction, SagaStore, type CommandRouting, type CommittedCommand, type SagaWrite } from '#saga/persistence';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DefinitionRegistry } from '../definitions/definition-registry';
 import { BrokerService } from './broker.service';
+import { OutboxPublisher } from './outbox-publisher.service';
 import { RuntimeSignals } from './runtime-signals';
 import { SagaMetrics } from './saga-metrics';
 
@@ -29,6 +34,13 @@ export type StartResult =
   | { kind: 'conflict'; id: string };
 
 export type HandleResult = 'applied' | 'duplicate' | 'unknown-saga' | 'timer-already-fired';
+
+/** One reply of a batch: the saga it names, the event, and its correlation id (the inbox key). */
+export interface ReplyItem {
+  sagaId: string;
+  event: SagaEvent;
+  inboxKey: string;
+}
 
 export type CancelResult =
   | { kind: 'cancelled'; status: SagaStatus }
@@ -51,6 +63,25 @@ export function inputHash(input: unknown): string {
   return createHash('sha256').update(canonical(input)).digest('hex');
 }
 
+function duplicateEntry(event: SagaEvent): HistoryEntry {
+  const reply = event.type === 'REPLY' ? event : undefined;
+  return {
+    type: 'DUPLICATE_REPLY_IGNORED',
+    failureType: 'duplicate',
+    at: Date.now(),
+    step: reply?.step ?? null,
+    direction: reply?.direction ?? null,
+    attempt: reply?.attempt ?? null,
+    reason: 'duplicate',
+    detail: reply ? { outcome: reply.outcome.kind } : null,
+  };
+}
+
+/** A decision that writes only history (no state change, no command, no timer). */
+function effectsOnly(sagaId: string, history: HistoryEntry[]): Decision {
+  return { state: { id: sagaId } as SagaState, history, commands: [], timers: [], cancelTimers: [] };
+}
+
 @Injectable()
 export class SagaRuntime {
   private readonly logger = new Logger('SagaRuntime');
@@ -62,6 +93,7 @@ export class SagaRuntime {
     private readonly registry: DefinitionRegistry,
     private readonly signals: RuntimeSignals,
     private readonly metrics: SagaMetrics,
+    private readonly publisher: OutboxPublisher,
     broker: BrokerService,
   ) {
     this.routing = { queueFor: (command) => registry.queueFor(command), replyTo: broker.names.replyQueue };
@@ -84,15 +116,17 @@ export class SagaRuntime {
     const startedAt = performance.now();
     const event: SagaEvent = { type: 'START', sagaId: randomUUID(), input };
     const decision = decide(definition, null, event, Date.now());
+    let committed: CommittedCommand[];
     try {
-      await this.dataSource.transaction((manager) => this.store.insertNew(manager, decision, { idempotencyKey, inputHash: hash }, this.routing));
+      // One statement: atomic on its own, no BEGIN/COMMIT round trips.
+      committed = await this.store.insertNew(this.dataSource.manager, decision, { idempotencyKey, inputHash: hash }, this.routing);
     } catch (error) {
       // Two requests with one key raced: the unique index let one in; answer like the loser came second.
       const raced = (error as { code?: string }).code === '23505' ? await existing(this.dataSource.manager) : undefined;
       if (raced) return raced;
       throw error;
     }
-    this.afterCommit(decision);
+    this.afterCommit(decision, committed);
     this.metrics.handled(event, 'applied', (performance.now() - startedAt) / 1000, decision);
     return { kind: 'started', id: decision.state.id, name, version: definition.version, status: decision.state.status };
   }
@@ -113,6 +147,7 @@ export class SagaRuntime {
   private async apply(sagaId: string, event: SagaEvent, options: { inboxKey?: string; timerId?: string }): Promise<{ result: HandleResult; decision?: Decision }> {
     const startedAt = performance.now();
     let decision: Decision | undefined;
+    let committed: CommittedCommand[] = [];
     const result = await this.dataSource.transaction(async (manager): Promise<HandleResult> => {
       if (options.timerId !== undefined && !(await this.store.claimTimer(manager, options.timerId))) return 'timer-already-fired';
       // Lock the saga first: nothing is written for a saga that does not exist, and two
@@ -125,13 +160,57 @@ export class SagaRuntime {
       }
       const definition = this.registry.pinned(loaded.state.name, loaded.state.version);
       decision = decide(definition, loaded.state, event, Date.now());
-      await this.store.applyDecision(manager, loaded, decision, this.routing);
+      committed = await this.store.applyDecision(manager, loaded, decision, this.routing);
       return 'applied';
     });
-    if (decision) this.afterCommit(decision);
+    if (decision) this.afterCommit(decision, committed);
     this.metrics.handled(event, result, (performance.now() - startedAt) / 1000, decision);
     if (result === 'unknown-saga') this.logger.warn(`${event.type} for unknown saga ${sagaId} ignored`);
     return { result, decision };
+  }
+
+  /**
+   * Applies replies to distinct sagas in one transaction; returns each one's result, in order.
+   * Throws if anything fails (nothing is then written): the caller retries them one by one.
+   */
+  async handleReplies(items: ReplyItem[]): Promise<HandleResult[]> {
+    const startedAt = performance.now();
+    const ids = items.map((item) => item.sagaId);
+    if (new Set(ids).size !== ids.length) throw new Error('handleReplies takes at most one reply per saga');
+    const decisions: (Decision | undefined)[] = [];
+    // Two round trips for the whole batch: BEGIN + lock + read + inbox claim, then writes + COMMIT.
+    const transaction = await BatchedTransaction.open(this.dataSource);
+    let committed: CommittedCommand[];
+    let results: HandleResult[];
+    try {
+      const { sagas, claimed } = await this.store.beginBatch(transaction, ids, items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId })));
+      const writes: SagaWrite[] = [];
+      results = items.map((item, index): HandleResult => {
+        const loaded = sagas.get(item.sagaId);
+        if (!loaded) return 'unknown-saga';
+        if (!claimed.has(item.inboxKey)) {
+          writes.push({ before: null, decision: effectsOnly(item.sagaId, [duplicateEntry(item.event)]) });
+          return 'duplicate';
+        }
+        const definition = this.registry.pinned(loaded.state.name, loaded.state.version);
+        const decision = decide(definition, loaded.state, item.event, Date.now());
+        decisions[index] = decision;
+        writes.push({ before: loaded, decision });
+        return 'applied';
+      });
+      committed = await this.store.commitBatch(transaction, writes, this.routing);
+    } finally {
+      await transaction.release();
+    }
+    const seconds = (performance.now() - startedAt) / 1000 / items.length;
+    items.forEach((item, index) => {
+      const decision = decisions[index];
+      if (decision) this.afterCommit(decision, []);
+      this.metrics.handled(item.event, results[index], seconds, decision);
+      if (results[index] === 'unknown-saga') this.logger.warn(`${item.event.type} for unknown saga ${item.sagaId} ignored`);
+    });
+    this.publisher.publishCommitted(committed);
+    return results;
   }
 
   /** A reply for this saga that could not be read was parked in the dead-letter queue: say so in
@@ -149,22 +228,11 @@ export class SagaRuntime {
   }
 
   private async recordDuplicate(manager: EntityManager, sagaId: string, event: SagaEvent): Promise<void> {
-    const reply = event.type === 'REPLY' ? event : undefined;
-    await this.store.appendHistory(manager, sagaId, [
-      {
-        type: 'DUPLICATE_REPLY_IGNORED',
-        failureType: 'duplicate',
-        at: Date.now(),
-        step: reply?.step ?? null,
-        direction: reply?.direction ?? null,
-        attempt: reply?.attempt ?? null,
-        reason: 'duplicate',
-        detail: reply ? { outcome: reply.outcome.kind } : null,
-      },
-    ]);
+    await this.store.appendHistory(manager, sagaId, [duplicateEntry(event)]);
   }
 
-  private afterCommit(decision: Decision): void {
+  private afterCommit(decision: Decision, committed: CommittedCommand[]): void {
+    this.publisher.publishCommitted(committed);
     const stuck = decision.history.find((entry) => entry.type === 'COMPENSATION_FAILED');
     if (stuck) {
       this.logger.error(
@@ -172,7 +240,6 @@ export class SagaRuntime {
           `"${stuck.step}" gave up after ${stuck.attempt} attempts (${stuck.reason}: ${String(stuck.detail?.message ?? '')}); it needs an operator`,
       );
     }
-    if (decision.commands.length > 0) this.signals.outboxWritten();
     if (decision.timers.length > 0) this.signals.timerSet(Math.min(...decision.timers.map((timer) => timer.fireAt)));
     if (isTerminal(decision.state.status)) this.signals.sagaChanged(decision.state.id, decision.state.status);
   }

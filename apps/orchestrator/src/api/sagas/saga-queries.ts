@@ -1,74 +1,141 @@
 /**
  * Read side of sagas for the API: one saga with steps and history, lists, and waiting for a
- * terminal status.
+ * terminal status. Every read is a single SQL statement, so it costs one round trip.
  *
- * Guarantees: reads never lock; one saga is read from one snapshot (no torn status/history); waitForTerminal returns as soon as this process commits a
- * terminal status (in-process signal) or, for changes made by another replica, within 250 ms.
+ * Guarantees: reads never lock; one saga is read by one statement, hence from one snapshot (no
+ * torn status/steps/history). waitForTerminal checks the status once on entry (an ended or
+ * unknown saga returns at once), then returns as soon as this process commits a terminal
+ * status (in-process signal, no further read) or, for changes made by another replica, within
+ * 250 ms: one shared poller reads the status of every waited saga in one query per 250 ms, so
+ * waiting costs the same however many requests wait. It always returns by its deadline, also
+ * while the database is unreachable, and never throws after the entry check; at shutdown
+ * (module destroy) every wait ends at once.
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isTerminal, type SagaStatus } from '#saga/core';
-import { SagaHistoryEntity, SagaInstanceEntity, SagaStepEntity } from '#saga/persistence';
+import { preparedQuery, SagaInstanceEntity } from '#saga/persistence';
+import { types } from 'pg';
 import type { DataSource } from 'typeorm';
 import { RuntimeSignals } from '../../runtime/runtime-signals';
-import type { SagaSummaryView, SagaView } from './saga-views';
+import type { ExceptionView, HistoryEntryView, SagaSummaryView, SagaView, StepView } from './saga-views';
+import { TerminalStatusWaiter } from './terminal-status-waiter';
 
-const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
+export const WAIT_POLL_MS = 250;
+
+const STATUS_SQL = 'SELECT status FROM saga_instances WHERE id = $1';
+const STATUSES_SQL = 'SELECT id, status FROM saga_instances WHERE id = ANY($1::uuid[])';
+
+/** The saga row with its steps (by position) and history (by id, i.e. commit order) as JSON
+ *  arrays. Timestamps inside the arrays travel as PostgreSQL's text form and are parsed with
+ *  the driver's own parser, so they come out exactly as the ORM's columns did. */
+const SAGA_SQL = `
+  SELECT i.definition_name, i.definition_version, i.status, i.input, i.failure, i.current_step, i.created_at, i.updated_at,
+         COALESCE((SELECT json_agg(json_build_object(
+                     'name', s.name, 'status', s.status, 'attempt', s.attempt, 'compensationAttempt', s.compensation_attempt,
+                     'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
+                     'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text) ORDER BY s.position)
+                     FROM saga_steps s WHERE s.saga_id = i.id), '[]'::json) AS steps,
+         COALESCE((SELECT json_agg(json_build_object(
+                     'type', h.type, 'failureType', h.failure_type, 'at', h.at::text, 'step', h.step, 'direction', h.direction,
+                     'attempt', h.attempt, 'reason', h.reason, 'detail', h.detail) ORDER BY h.id)
+                     FROM saga_history h WHERE h.saga_id = i.id), '[]'::json) AS history
+    FROM saga_instances i
+   WHERE i.id = $1`;
+
+interface SagaRow {
+  definition_name: string;
+  definition_version: number;
+  status: string;
+  input: unknown;
+  failure: SagaView['failure'];
+  current_step: number;
+  created_at: Date;
+  updated_at: Date;
+  steps: (Omit<StepView, 'startedAt' | 'finishedAt'> & { startedAt: string | null; finishedAt: string | null })[];
+  history: (Omit<HistoryEntryView, 'at'> & { at: string })[];
+}
+
+const parseTimestamptz = types.getTypeParser(types.builtins.TIMESTAMPTZ, 'text') as (text: string) => Date;
+const isoOf = (text: string): string => parseTimestamptz(text).toISOString();
+const isoOrNull = (text: string | null): string | null => (text === null ? null : isoOf(text));
 
 export function summaryView(saga: { id: string; name: string; version: number; status: string }): SagaSummaryView {
   return { id: saga.id, name: saga.name, version: saga.version, status: saga.status, links: { self: `/sagas/${saga.id}` } };
 }
 
 @Injectable()
-export class SagaQueries {
+export class SagaQueries implements OnModuleDestroy {
+  private readonly waits: TerminalStatusWaiter;
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly signals: RuntimeSignals,
-  ) {}
-
-  async status(id: string): Promise<SagaStatus | undefined> {
-    const row = await this.dataSource.manager.findOne(SagaInstanceEntity, { where: { id }, select: { id: true, status: true } });
-    return row?.status as SagaStatus | undefined;
+  ) {
+    this.waits = new TerminalStatusWaiter((ids) => preparedQuery(this.dataSource, STATUSES_SQL, [ids]), new Logger('SagaWaits'), WAIT_POLL_MS);
   }
 
-  async waitForTerminal(id: string, waitMs: number): Promise<void> {
+  onModuleDestroy(): void {
+    this.waits.close();
+  }
+
+  async status(id: string): Promise<SagaStatus | undefined> {
+    const rows: { status: SagaStatus }[] = await preparedQuery<{ status: SagaStatus }>(this.dataSource, STATUS_SQL, [id]);
+    return rows[0]?.status;
+  }
+
+  /** `knownStatus`: the caller just committed the saga with this status (a start), so the entry
+   *  read is skipped; should it finish before this subscribes, the shared poll still sees it. */
+  async waitForTerminal(id: string, waitMs: number, knownStatus?: SagaStatus): Promise<void> {
     const deadline = Date.now() + waitMs;
-    for (;;) {
-      const status = await this.status(id);
+    // Listen before reading, so a commit between the read and the wait is not missed.
+    const committedHere = new AbortController();
+    const unsubscribe = this.signals.onSagaChanged(id.toLowerCase(), (status) => {
+      if (isTerminal(status)) committedHere.abort();
+    });
+    try {
+      const status = knownStatus ?? (await this.status(id));
       if (status === undefined || isTerminal(status)) return;
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(250, remaining));
-        const unsubscribe = this.signals.onSagaChanged(id, done);
-        function done(): void {
-          clearTimeout(timer);
-          unsubscribe();
-          resolve();
-        }
-      });
+      await this.waits.wait(id, deadline - Date.now(), committedHere.signal);
+    } finally {
+      unsubscribe();
     }
   }
 
   async findOne(id: string): Promise<SagaView | undefined> {
-    // One snapshot for the three reads, so status, steps and history always agree.
-    const read = await this.dataSource.transaction('REPEATABLE READ', async (manager) => {
-      const instance = await manager.findOne(SagaInstanceEntity, { where: { id } });
-      if (!instance) return undefined;
-      const steps = await manager.find(SagaStepEntity, { where: { sagaId: id }, order: { position: 'ASC' } });
-      const history = await manager.find(SagaHistoryEntity, { where: { sagaId: id }, order: { id: 'ASC' } });
-      return { instance, steps, history };
-    });
-    if (!read) return undefined;
-    const { instance, steps, history } = read;
+    const rows: SagaRow[] = await preparedQuery<SagaRow>(this.dataSource, SAGA_SQL, [id]);
+    const row = rows[0];
+    if (!row) return undefined;
+    const history: HistoryEntryView[] = row.history.map((entry) => ({
+      type: entry.type,
+      failureType: entry.failureType,
+      at: isoOf(entry.at),
+      step: entry.step,
+      direction: entry.direction,
+      attempt: entry.attempt,
+      reason: entry.reason,
+      detail: entry.detail,
+    }));
+    const exceptions: ExceptionView[] = history
+      .filter((entry) => entry.failureType !== null)
+      .map((entry) => ({
+        type: entry.failureType!,
+        at: entry.at,
+        entry: entry.type,
+        step: entry.step,
+        direction: entry.direction,
+        attempt: entry.attempt,
+        reason: entry.reason,
+        message: typeof entry.detail?.message === 'string' ? entry.detail.message : null,
+      }));
     return {
-      ...summaryView({ id, name: instance.definitionName, version: instance.definitionVersion, status: instance.status }),
-      input: instance.input,
-      failure: instance.failure,
-      currentStep: instance.currentStep >= 0 ? (steps[instance.currentStep]?.name ?? null) : null,
-      createdAt: instance.createdAt.toISOString(),
-      updatedAt: instance.updatedAt.toISOString(),
-      steps: steps.map((step) => ({
+      ...summaryView({ id, name: row.definition_name, version: row.definition_version, status: row.status }),
+      input: row.input,
+      failure: row.failure,
+      currentStep: row.current_step >= 0 ? (row.steps[row.current_step]?.name ?? null) : null,
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+      steps: row.steps.map((step) => ({
         name: step.name,
         status: step.status,
         attempt: step.attempt,
@@ -77,31 +144,11 @@ export class SagaQueries {
         request: step.request ?? null,
         result: step.result ?? null,
         lastError: step.lastError,
-        startedAt: iso(step.startedAt),
-        finishedAt: iso(step.finishedAt),
+        startedAt: isoOrNull(step.startedAt),
+        finishedAt: isoOrNull(step.finishedAt),
       })),
-      history: history.map((entry) => ({
-        type: entry.type,
-        failureType: entry.failureType,
-        at: entry.at.toISOString(),
-        step: entry.step,
-        direction: entry.direction,
-        attempt: entry.attempt,
-        reason: entry.reason,
-        detail: entry.detail,
-      })),
-      exceptions: history
-        .filter((entry) => entry.failureType !== null)
-        .map((entry) => ({
-          type: entry.failureType!,
-          at: entry.at.toISOString(),
-          entry: entry.type,
-          step: entry.step,
-          direction: entry.direction,
-          attempt: entry.attempt,
-          reason: entry.reason,
-          message: typeof entry.detail?.message === 'string' ? entry.detail.message : null,
-        })),
+      history,
+      exceptions,
     };
   }
 

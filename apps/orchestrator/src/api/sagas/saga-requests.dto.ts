@@ -16,6 +16,21 @@ export class ReadSagaQuery {
   waitMs?: number;
 }
 
+export class StartSagaQuery {
+  @ApiPropertyOptional({
+    description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS): 200 with the whole saga if it finished, else 202',
+    minimum: 0,
+    maximum: 600000,
+    example: 10000,
+  })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  waitMs?: number;
+}
+
 export class ListSagasQuery {
   @ApiPropertyOptional({ enum: ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'] })
   @IsOptional()

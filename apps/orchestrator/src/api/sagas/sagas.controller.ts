@@ -3,8 +3,9 @@
  *
  * Guarantees (SPEC S6): POST validates the input against the definition's schema before
  * anything is stored (400 with field errors); the same Idempotency-Key with the same input
- * returns the existing saga, with a different input 409. GET can hold the request until the
- * saga is terminal (waitMs), so clients need not poll.
+ * returns the existing saga, with a different input 409. POST and GET can hold the request
+ * until the saga is terminal (waitMs), so clients need not poll: a POST that saw the saga
+ * finish answers 200 with the whole saga, otherwise 202 with its summary (it is still running).
  */
 import { BadRequestException, Body, ConflictException, Controller, Get, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
@@ -12,10 +13,11 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import type { Response } from 'express';
 import { Inject } from '@nestjs/common';
+import { isTerminal, type SagaStatus } from '#saga/core';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
-import { CancelSagaRequest, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery } from './saga-requests.dto';
+import { CancelSagaRequest, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
 import { SagaQueries, summaryView } from './saga-queries';
 import { ErrorView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
@@ -49,7 +51,8 @@ export class SagasController {
   @ApiParam({ name: 'name', example: 'place-order' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same input returns the existing saga; same key + different input is 409' })
   @ApiBody({ schema: { type: 'object', example: { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120 } } })
-  @ApiAcceptedResponse({ type: SagaSummaryView, description: 'Started (or, with a repeated Idempotency-Key, the existing saga); Location points at it' })
+  @ApiAcceptedResponse({ type: SagaSummaryView, description: 'Started (or, with a repeated Idempotency-Key, the existing saga) and not finished within waitMs; Location points at it' })
+  @ApiOkResponse({ type: SagaView, description: 'With waitMs: the saga reached a terminal status within the wait; the whole saga, as GET /sagas/{id} returns it' })
   @ApiBadRequestResponse({ type: ValidationErrorView })
   @ApiNotFoundResponse({ type: ErrorView, description: 'No saga definition with that name' })
   @ApiConflictResponse({ type: ErrorView, description: 'Idempotency-Key reused with a different input' })
@@ -57,8 +60,9 @@ export class SagasController {
     @Param('name') name: string,
     @Body() input: unknown,
     @Headers('idempotency-key') rawKey: string | undefined,
+    @Query() query: StartSagaQuery,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<SagaSummaryView> {
+  ): Promise<SagaSummaryView | SagaView> {
     const key = idempotencyKey(rawKey);
     let result;
     try {
@@ -76,7 +80,12 @@ export class SagasController {
         const view = summaryView(result);
         response.setHeader('Location', view.links.self);
         if (result.kind === 'existing') response.setHeader('Idempotent-Replayed', 'true');
-        return view;
+        if (!query.waitMs) return view;
+        await this.queries.waitForTerminal(result.id, Math.min(query.waitMs, this.config.waitMaxMs), result.kind === 'started' ? result.status : undefined);
+        const saga = await this.queries.findOne(result.id);
+        if (!saga || !isTerminal(saga.status as SagaStatus)) return saga ? summaryView(saga) : view;
+        response.status(200);
+        return saga;
       }
     }
   }
