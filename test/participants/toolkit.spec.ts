@@ -37,6 +37,10 @@ const toyWrite = defineAction<{ mode: string }, unknown>('toy.write', {
       case 'throw':
         if (call === 1) throw new Error('boom');
         return ok({ call });
+      case 'lose-connection':
+        // The database goes away under the handler: its own connection is terminated mid-command.
+        if (call === 1) await manager.query('SELECT pg_terminate_backend(pg_backend_pid())');
+        return ok({ call });
       case 'garbage':
         return 42 as never;
       case 'unstorable':
@@ -141,6 +145,17 @@ it('answers a handler that returns no outcome as retryable', async () => {
   const spec = write('garbage');
   expect((await amqp.call(queue, spec)).classified).toMatchObject({ kind: 'retryable', code: 'HANDLER_ERROR' });
   expect(await effects(spec.sagaId)).toEqual([]);
+});
+
+it('requeues a command whose handler lost the database, never answering it retryable', async () => {
+  const spec = write('lose-connection');
+  const correlationId = await amqp.send(queue, spec);
+  const answer = await amqp.reply(correlationId);
+  // The first delivery hit the outage and was handled again: one reply, from the second call.
+  expect(calls.get(spec.sagaId)).toBe(2);
+  expect(answer.body).toEqual({ response: { call: 2 }, isDisposed: true });
+  expect(amqp.repliesFor(correlationId)).toHaveLength(1);
+  expect(await effects(spec.sagaId)).toEqual(['write']);
 });
 
 it('passes the stored action request and result to the undo', async () => {

@@ -21,7 +21,9 @@
  *   savepoint) or not at all; a failure outcome keeps none of the handler's writes (an action's
  *   are rolled back to a savepoint before its record is stored; a failed compensation stores
  *   nothing and rolls back entirely).
- * - A handler that throws is answered retryable and its transaction rolls back entirely.
+ * - A handler that throws is answered retryable and its transaction rolls back entirely, unless
+ *   what it threw is the database being unreachable: that is thrown as
+ *   ProcessingInfrastructureError (requeued, retried in place), never spent as a saga retry.
  * - A stored outcome is replied in its stored form, so duplicates get identical replies.
  * - Database trouble around the handler (connect, lock, lookup, store, commit) is thrown as
  *   ProcessingInfrastructureError, so the message is requeued rather than answered: a commit whose
@@ -35,7 +37,7 @@ import { ProcessingInfrastructureError } from './errors';
 import type { CommandContext, HandlerRegistry, ParticipantHandler } from './handlers';
 import { fail, retry, ToolkitCodes, type HandlerOutcome, type StoredOutcome } from './outcomes';
 import { insertProcessed, lockAndLookup, TOOLKIT_STATEMENTS } from './processed-commands';
-import { BatchedTransaction } from '#saga/persistence';
+import { BatchedTransaction, isDatabaseUnavailable } from '#saga/persistence';
 
 export type Disposition = 'replayed' | 'recorded' | 'applied' | 'failed' | 'rolled-back' | 'expired';
 
@@ -167,6 +169,9 @@ export class CommandProcessor {
       if (!isHandlerOutcome(outcome)) throw new TypeError('handler must return ok(), fail() or retry()');
       return outcome;
     } catch (error) {
+      // The database went away under the handler: not the command's fault, and no answer for
+      // the saga (a retryable reply would spend its retries on our outage). Requeued instead.
+      if (isDatabaseUnavailable(error)) throw new ProcessingInfrastructureError(`the handler of "${command.pattern}" lost the database: ${describe(error)}`, { cause: error });
       this.options.logger?.warn(`Handler for "${command.pattern}" (${command.messageId}) threw; rolling back: ${describe(error)}`);
       return retry(ToolkitCodes.handlerError, describe(error).slice(0, 2000));
     }
