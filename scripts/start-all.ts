@@ -8,7 +8,7 @@
  * the exit code says so, rather than leaving half a system running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { SERVICE_NODE_FLAGS } from './service-node-flags';
+import { SERVICE_NODE_FLAGS, serviceEnv } from './service-node-flags';
 import { join } from 'node:path';
 
 const APPS = ['order-service', 'inventory-service', 'payment-service', 'orchestrator'] as const;
@@ -29,7 +29,7 @@ function prefixLines(name: string, color: string, stream: NodeJS.ReadableStream,
 
 function start(name: (typeof APPS)[number], index: number): Promise<void> {
   const main = join(__dirname, '..', 'apps', name, 'src', 'main.js');
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, main], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, main], { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   children.set(name, child);
   prefixLines(name, COLORS[index], child.stdout!, process.stdout);
   prefixLines(name, COLORS[index], child.stderr!, process.stderr);

@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SERVICE_NODE_FLAGS } from '../service-node-flags';
+import { SERVICE_NODE_FLAGS, serviceEnv } from '../service-node-flags';
 import { performance } from 'node:perf_hooks';
 import { summarizeRss, type RssSample, type RssSeriesSummary } from './rss-series';
 
@@ -92,7 +92,7 @@ export class BenchProcesses {
     // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") goes to every process: profiling as deployed.
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeArgs, join(__dirname, '..', '..', 'apps', app, 'src', 'main.js')], {
-      env: { ...process.env, ...env },
+      env: serviceEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
