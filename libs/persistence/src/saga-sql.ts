@@ -116,6 +116,21 @@ export const WRITE_DECISIONS = `
               ELSE CAST('${CONCURRENT_UPDATE_MARK}: ' || (SELECT count(*) FROM sagas) || ' of ' || $7 || ' sagas had the version loaded' AS int) END AS version_check`;
 
 /**
+ * WRITE_DECISIONS for states the caller already holds (the runtime's cache), as ONE statement
+ * without a transaction around it: it also claims inbox keys $8 for sagas $9, strictly. A key
+ * claimed before fails the whole statement with a unique violation (23505), a version that is
+ * not the one the caller holds fails it with CONCURRENT_UPDATE_MARK: nothing is written either
+ * way, and the caller goes back to locking and reading.
+ */
+export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
+  'WITH sagas AS (',
+  `WITH claimed AS (
+    INSERT INTO saga_inbox (message_key, saga_id, received_at)
+    SELECT key, saga_id, now() FROM unnest($8::text[], $9::uuid[]) AS c(key, saga_id)
+  ), sagas AS (`,
+);
+
+/**
  * A new saga with its steps and the effects of its first decision, in one statement (atomic
  * without an explicit transaction). $1..$11 the instance, $12 steps, $13 history, $14 outbox,
  * $15 timers. Returns `outbox`. A duplicate idempotency key fails with 23505 and writes nothing.

@@ -8,21 +8,24 @@
  * - writeDecisions writes state, changed steps, history, outbox rows and timers of any number of
  *   decisions in ONE statement, so they commit together or not at all (SPEC S4); it checks each
  *   saga's optimistic version and fails with ConcurrentSagaUpdateError if another writer got in.
+ * - claimAndWrite is a whole reply batch in one statement for states the caller holds: strict
+ *   inbox claim + writes with every saga's version checked; on any doubt it fails whole.
  * - insertNew stores a new saga and its first decision's effects in one statement.
  * - Both return the commands they wrote to the outbox (row id + envelope), for the caller to
  *   publish once the transaction committed; the rows stay until deleted after the broker's confirm.
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
  */
 import type { Decision, HistoryEntry, SagaState, SagaStatus, StepState } from '#saga/core';
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
 import type { BatchedTransaction } from './batched-transaction';
 import { preparedQuery } from './prepared-query';
-import { stepRecords, writeParameters, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
+import { stepRecords, writeParameters, writesSagaRow, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
 
 export type { CommandRouting, CommittedCommand, LoadedSaga, SagaWrite } from './saga-write-rows';
-import { BATCH_STATEMENTS, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGA, WRITE_DECISIONS } from './saga-sql';
+export { writesSagaRow };
+import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGA, WRITE_DECISIONS } from './saga-sql';
 
 export class ConcurrentSagaUpdateError extends Error {
   readonly code = 'CONCURRENT_SAGA_UPDATE';
@@ -67,16 +70,24 @@ function toLoaded(saga: SagaJson): LoadedSaga {
     pastPivot: saga.pastPivot,
     createdAt: saga.createdAt,
     updatedAt: saga.updatedAt,
-    steps: (saga.steps ?? []).map((step) => ({
-      ...step,
-      request: step.request ?? null,
-      result: step.result ?? null,
-      lastError: step.lastError ?? null,
-      startedAt: step.startedAt ?? null,
-      finishedAt: step.finishedAt ?? null,
-    })),
+    steps: (saga.steps ?? []).map(storedStep),
   };
   return { state, version: saga.version };
+}
+
+const storedStep = (step: StepState): StepState => ({
+  ...step,
+  request: step.request ?? null,
+  result: step.result ?? null,
+  lastError: step.lastError ?? null,
+  startedAt: step.startedAt ?? null,
+  finishedAt: step.finishedAt ?? null,
+});
+
+/** A copy of `state` shaped as the store reads it back: JSON values only, null where unset. */
+export function asStored(state: SagaState): SagaState {
+  const copy = JSON.parse(JSON.stringify(state)) as SagaState;
+  return { ...copy, failure: copy.failure ?? null, steps: copy.steps.map(storedStep) };
 }
 
 /** Runs a WRITE_DECISIONS and turns its version-check failure into ConcurrentSagaUpdateError. */
@@ -165,6 +176,19 @@ export class SagaStore {
     ]);
     const row = loaded.rows[0] as { claimed: string[]; sagas: SagaJson[] };
     return { sagas: new Map(row.sagas.map((saga) => [saga.id, toLoaded(saga)])), claimed: new Set(row.claimed) };
+  }
+
+  /**
+   * A reply batch in ONE round trip, for sagas whose state the caller holds (`before` of each
+   * write, from its cache): claims the inbox keys and writes every decision in one statement,
+   * checking every saga's version whether its state changed or not. Throws (nothing written) on
+   * a key already claimed (23505) or a stale version (ConcurrentSagaUpdateError).
+   */
+  async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: SagaWrite[], routing: CommandRouting): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, routing, true);
+    const claim = [inbox.map((item) => item.key), inbox.map((item) => item.sagaId)];
+    const [written] = await concurrentUpdateChecked(writes, () => preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]));
+    return rows.committed(written.outbox);
   }
 
   /** The second round trip of a reply batch: every decision's writes and COMMIT, in ONE batch. */

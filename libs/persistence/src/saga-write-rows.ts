@@ -2,8 +2,8 @@
  * The rows one write statement carries for a set of decisions (saga-sql.ts: START_SAGA,
  * WRITE_DECISIONS), one array per table, and the commands it wrote to the outbox.
  *
- * Guarantees: a saga row is written only when its state changed, and then only its changed step
- * rows; every command gets its wire envelope here, once, and is returned with the outbox id it
+ * Guarantees: a saga row is written only when its state changed (or, asked to check every
+ * saga, always: with the version it was read at), and then only its changed step rows; every command gets its wire envelope here, once, and is returned with the outbox id it
  * was stored under, so it can be published from memory after the commit.
  */
 import { commandEnvelope, type CommandEnvelope, type Decision, type SagaState, type StepState } from '#saga/core';
@@ -89,12 +89,18 @@ export class EffectRows {
   }
 }
 
+/** Whether a write stores the saga's row (and so checks and bumps its version): when its state
+ *  changed, or always with `checkEvery` (a `before` from a cache must be proven current). */
+export function writesSagaRow(before: LoadedSaga, state: SagaState, checkEvery = false): boolean {
+  return checkEvery || JSON.stringify(state) !== JSON.stringify(before.state);
+}
+
 /** The rows and the seven WRITE_DECISIONS parameters of a set of decisions. */
-export function writeParameters(writes: SagaWrite[], routing: CommandRouting | undefined): { rows: EffectRows; params: SqlValue[] } {
+export function writeParameters(writes: SagaWrite[], routing: CommandRouting | undefined, checkEvery = false): { rows: EffectRows; params: SqlValue[] } {
   const rows = new EffectRows(Date.now());
   for (const { before, decision } of writes) {
     const { state } = decision;
-    if (before && JSON.stringify(state) !== JSON.stringify(before.state)) {
+    if (before && writesSagaRow(before, state, checkEvery)) {
       rows.sagas.push({ id: state.id, status: state.status, current_step: state.current, past_pivot: state.pastPivot, failure: state.failure ?? null, updated_at: new Date(state.updatedAt).toISOString(), version: before.version });
       const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
       rows.steps.push(...stepRows(state.id, state.steps, changed));

@@ -23,6 +23,7 @@ export const orchestratorEnvSchema = z.object({
   REPLY_BATCH_SIZE: positiveInt(64),
   TIMER_POLL_MS: positiveInt(250),
   WAIT_MAX_MS: positiveInt(30_000),
+  STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -41,6 +42,7 @@ export interface OrchestratorConfig {
   replyBatchSize: number;
   timerPollMs: number;
   waitMaxMs: number;
+  stateCacheSize: number;
 }
 
 export class InvalidConfigError extends Error {
@@ -70,6 +72,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     replyBatchSize: e.REPLY_BATCH_SIZE,
     timerPollMs: e.TIMER_POLL_MS,
     waitMaxMs: e.WAIT_MAX_MS,
+    stateCacheSize: e.STATE_CACHE_SIZE,
   };
 }
 

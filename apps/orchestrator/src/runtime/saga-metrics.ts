@@ -35,6 +35,12 @@ export class SagaMetrics {
     registers: [this.registry],
   });
   private readonly events = new Counter({ name: 'saga_events_total', help: 'Events handled, by type and result', labelNames: ['type', 'result'], registers: [this.registry] });
+  private readonly replyBatches = new Counter({
+    name: 'saga_reply_batches_total',
+    help: 'Reply batches committed, by path: "held" (one statement from the states this process holds) or "read" (locked and read first)',
+    labelNames: ['path'],
+    registers: [this.registry],
+  });
   private readonly handleSeconds = new Histogram({
     name: 'saga_event_handle_seconds',
     help: 'Time to handle one event: lock, decide, commit',
@@ -63,6 +69,10 @@ export class SagaMetrics {
         this.set(row.n);
       },
     });
+  }
+
+  replyBatch(path: 'held' | 'read'): void {
+    this.replyBatches.inc({ path });
   }
 
   /** Records an event the runtime handled; `decision` is present when state was committed. */

@@ -7,7 +7,10 @@
  *   caller acks the message only after this resolves.
  * - handleReplies does the same for a batch of replies to distinct sagas in one transaction of
  *   two round trips (BEGIN + lock all + read all + claim their inbox keys; decide each; one write
- *   + COMMIT): all commit or none does, and the caller may then retry them one by one.
+ *   + COMMIT): all commit or none does, and the caller may then retry them one by one. When this
+ *   process holds every saga's last committed state (SagaStateCache), the batch is ONE statement
+ *   instead: strict inbox claim + writes, every saga's version checked; if any key was claimed
+ *   before or any version moved, nothing is written and the batch is locked and read as above.
  * - Commands are published only after the commit that wrote them to the outbox.
  * - A reply whose correlation id is already in the inbox is a duplicate: it is recorded in the
  *   saga's history and changes nothing. A reply for an unknown saga changes nothing.
@@ -15,17 +18,19 @@
  * - Starting validates the input before anything is stored; an idempotency key with the same
  *   input returns the existing saga, with a different input a conflict (values, not throws).
  */
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomUUID } from 'node:crypto';
 import { decide, isTerminal, validateInput, type Decision, type Direction, type FieldError, type HistoryEntry, type SagaEvent, type SagaState, type SagaStatus } from '#saga/core';
-import { BatchedTransaction, SagaStore, type CommandRouting, type CommittedCommand, type SagaWrite } from '#saga/persistence';
+import { BatchedTransaction, SagaStore, writesSagaRow, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from '#saga/persistence';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DefinitionRegistry } from '../definitions/definition-registry';
 import { BrokerService } from './broker.service';
 import { OutboxPublisher } from './outbox-publisher.service';
 import { RuntimeSignals } from './runtime-signals';
 import { SagaMetrics } from './saga-metrics';
+import { SagaStateCache } from './saga-state-cache';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 
 export type StartResult =
   | { kind: 'started'; id: string; name: string; version: number; status: SagaStatus }
@@ -87,8 +92,10 @@ export class SagaRuntime {
   private readonly logger = new Logger('SagaRuntime');
   private readonly store = new SagaStore();
   private readonly routing: CommandRouting;
+  private readonly cache: SagaStateCache;
 
   constructor(
+    @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly registry: DefinitionRegistry,
     private readonly signals: RuntimeSignals,
@@ -97,6 +104,7 @@ export class SagaRuntime {
     broker: BrokerService,
   ) {
     this.routing = { queueFor: (command) => registry.queueFor(command), replyTo: broker.names.replyQueue };
+    this.cache = new SagaStateCache(config.stateCacheSize);
   }
 
   async start(name: string, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
@@ -127,6 +135,7 @@ export class SagaRuntime {
       throw error;
     }
     this.afterCommit(decision, committed);
+    this.cache.remember(decision.state, 1);
     this.metrics.handled(event, 'applied', (performance.now() - startedAt) / 1000, decision);
     return { kind: 'started', id: decision.state.id, name, version: definition.version, status: decision.state.status };
   }
@@ -148,6 +157,7 @@ export class SagaRuntime {
     const startedAt = performance.now();
     let decision: Decision | undefined;
     let committed: CommittedCommand[] = [];
+    this.cache.forget([sagaId]); // this path writes from a fresh read; the next batch reads too
     const result = await this.dataSource.transaction(async (manager): Promise<HandleResult> => {
       if (options.timerId !== undefined && !(await this.store.claimTimer(manager, options.timerId))) return 'timer-already-fired';
       // Lock the saga first: nothing is written for a saga that does not exist, and two
@@ -177,19 +187,60 @@ export class SagaRuntime {
     const startedAt = performance.now();
     const ids = items.map((item) => item.sagaId);
     if (new Set(ids).size !== ids.length) throw new Error('handleReplies takes at most one reply per saga');
+    const held = this.cache.getAll(ids);
+    let outcome: { results: HandleResult[]; decisions: (Decision | undefined)[]; committed: CommittedCommand[] } | undefined;
+    if (held) {
+      try {
+        outcome = await this.writeFromHeldStates(items, held);
+        this.metrics.replyBatch('held');
+      } catch {
+        this.cache.forget(ids); // claimed before, or changed meanwhile: lock and read below
+      }
+    }
+    if (!outcome) {
+      outcome = await this.lockReadAndWrite(items);
+      this.metrics.replyBatch('read');
+    }
+    const { results, decisions, committed } = outcome;
+    const seconds = (performance.now() - startedAt) / 1000 / items.length;
+    items.forEach((item, index) => {
+      const decision = decisions[index];
+      if (decision) this.afterCommit(decision, []);
+      this.metrics.handled(item.event, results[index], seconds, decision);
+      if (results[index] === 'unknown-saga') this.logger.warn(`${item.event.type} for unknown saga ${item.sagaId} ignored`);
+    });
+    this.publisher.publishCommitted(committed);
+    return results;
+  }
+
+  /** One statement: every saga's state is the one this process last committed (checked). */
+  private async writeFromHeldStates(items: ReplyItem[], held: LoadedSaga[]) {
+    const writes: SagaWrite[] = items.map((item, index) => {
+      const before = held[index];
+      const definition = this.registry.pinned(before.state.name, before.state.version);
+      return { before, decision: decide(definition, before.state, item.event, Date.now()) };
+    });
+    const committed = await this.store.claimAndWrite(this.dataSource, items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId })), writes, this.routing);
+    for (const { before, decision } of writes) this.cache.remember(decision.state, before!.version + 1);
+    return { results: items.map((): HandleResult => 'applied'), decisions: writes.map((write) => write.decision), committed };
+  }
+
+  /** Two round trips: BEGIN + lock + read + inbox claim, then writes + COMMIT. */
+  private async lockReadAndWrite(items: ReplyItem[]) {
     const decisions: (Decision | undefined)[] = [];
-    // Two round trips for the whole batch: BEGIN + lock + read + inbox claim, then writes + COMMIT.
     const transaction = await BatchedTransaction.open(this.dataSource);
     let committed: CommittedCommand[];
     let results: HandleResult[];
+    const writes: SagaWrite[] = [];
+    const unchanged: LoadedSaga[] = []; // read, and left as they were (duplicates)
     try {
-      const { sagas, claimed } = await this.store.beginBatch(transaction, ids, items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId })));
-      const writes: SagaWrite[] = [];
+      const { sagas, claimed } = await this.store.beginBatch(transaction, items.map((item) => item.sagaId), items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId })));
       results = items.map((item, index): HandleResult => {
         const loaded = sagas.get(item.sagaId);
         if (!loaded) return 'unknown-saga';
         if (!claimed.has(item.inboxKey)) {
           writes.push({ before: null, decision: effectsOnly(item.sagaId, [duplicateEntry(item.event)]) });
+          unchanged.push(loaded);
           return 'duplicate';
         }
         const definition = this.registry.pinned(loaded.state.name, loaded.state.version);
@@ -202,15 +253,11 @@ export class SagaRuntime {
     } finally {
       await transaction.release();
     }
-    const seconds = (performance.now() - startedAt) / 1000 / items.length;
-    items.forEach((item, index) => {
-      const decision = decisions[index];
-      if (decision) this.afterCommit(decision, []);
-      this.metrics.handled(item.event, results[index], seconds, decision);
-      if (results[index] === 'unknown-saga') this.logger.warn(`${item.event.type} for unknown saga ${item.sagaId} ignored`);
-    });
-    this.publisher.publishCommitted(committed);
-    return results;
+    for (const { before, decision } of writes) {
+      if (before) this.cache.remember(decision.state, before.version + (writesSagaRow(before, decision.state) ? 1 : 0));
+    }
+    for (const loaded of unchanged) this.cache.remember(loaded.state, loaded.version);
+    return { results, decisions, committed };
   }
 
   /** A reply for this saga that could not be read was parked in the dead-letter queue: say so in
