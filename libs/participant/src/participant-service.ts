@@ -6,6 +6,7 @@
  * Guarantees: the consumer starts only after the migrations ran and stops before the database
  * connection closes (ParticipantModule); bootstrap never exits the process, it rejects.
  */
+import { guardPoolClient } from '#saga/persistence';
 import { ConsoleLogger, type DynamicModule, type INestApplicationContext, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
@@ -58,6 +59,7 @@ export function serviceDataSourceOptions(spec: ParticipantServiceSpec, databaseU
     logging: ['error', 'warn'],
     retryAttempts: 5,
     retryDelay: 1000,
+    extra: { onConnect: guardPoolClient },
   };
 }
 

@@ -14,3 +14,4 @@ export * from './entities/outbox-message.entity';
 export * from './entities/inbox-record.entity';
 export * from './entities/saga-timer.entity';
 export * from './database-unavailable';
+export * from './pool-client-guard';

@@ -12,6 +12,7 @@
  * with autovacuum off). With sequential scans priced out, key lookups plan as index scans at any
  * size; a statement no index can serve still scans.
  */
+import { guardPoolClient } from './pool-client-guard';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { InboxRecordEntity } from './entities/inbox-record.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
@@ -34,7 +35,7 @@ export function sagaDataSourceOptions(url: string, poolSize = 10): DataSourceOpt
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: ['error', 'warn', 'migration'],
-    extra: { max: poolSize, options: sessionOptions(url) },
+    extra: { max: poolSize, options: sessionOptions(url), onConnect: guardPoolClient },
   };
 }
 
