@@ -18,17 +18,27 @@
  *   dead-letter queue (reason: the validation error); both are confirmed before the ack.
  * - The queue is declared with exactly the arguments the orchestrator uses (declareTopology), so
  *   either side may start first.
+ * - Group commit: commands that arrive while a batch is being processed are processed together
+ *   in ONE transaction (batch-processor.ts), at most `maxBatchSize`, at most one per (saga id,
+ *   step), one batch at a time; a batch that fails is retried command by command, so each
+ *   message gets its own outcome. With maxBatchSize 1, commands are processed concurrently
+ *   (up to prefetch), each in a transaction of its own.
  * - stop() cancels the consumer, waits (bounded) for the messages in progress to finish and ack,
  *   then closes the connection; anything unfinished is redelivered later.
  */
 import { replyBody } from '#saga/core';
 import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type PoisonError, type TopologyNames } from '#saga/messaging';
-import { isDatabaseUnavailable } from '#saga/persistence';
+import { GroupCommit, isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import type { DataSource } from 'typeorm';
-import { ConsumerStateError } from './errors';
+import { ConsumerStateError, ParticipantConfigError } from './errors';
 import { HandlerRegistry, type ParticipantHandler } from './handlers';
-import { CommandProcessor, type ProcessResult } from './processor';
+import { MAX_BATCH_COMMANDS } from './batch-processor';
+import { CommandProcessor, type AcceptedCommand, type ProcessResult } from './processor';
+import { stepLockKey } from './processed-commands';
+
+export const DEFAULT_PARTICIPANT_PREFETCH = 32;
+export const DEFAULT_MAX_BATCH_SIZE = 32;
 
 export interface ParticipantConsumerOptions {
   amqpUrl: string;
@@ -40,8 +50,13 @@ export interface ParticipantConsumerOptions {
   connectionName: string;
   dataSource: DataSource;
   handlers: readonly ParticipantHandler[];
-  /** Messages processed concurrently (default 10; keep it at or below the DB pool size). */
+  /** Unacked messages the broker hands over at once (default 32). With maxBatchSize 1, the
+   *  messages processed concurrently: keep it at or below the DB pool size then. */
   prefetch?: number;
+  /** The most commands one transaction processes (group commit; default 32, at most
+   *  MAX_BATCH_COMMANDS). Handlers of a batch run one after another: a handler that waits long
+   *  (on a remote call, say) holds up the others, so such a service should set 1. */
+  maxBatchSize?: number;
   /** How long stop() waits for in-flight messages (default 10 s). */
   shutdownTimeoutMs?: number;
   logger?: AmqpLogger;
@@ -57,16 +72,30 @@ function poisonReason(error: PoisonError): string {
 
 export class ParticipantConsumer {
   private stopping = false;
+  private readonly batches: GroupCommit<AcceptedCommand, ProcessResult> | undefined;
 
   private constructor(
     private readonly options: ParticipantConsumerOptions,
     private readonly processor: CommandProcessor,
     private readonly names: TopologyNames,
     private readonly client: AmqpClient,
-  ) {}
+  ) {
+    const maxSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+    this.batches =
+      maxSize === 1
+        ? undefined
+        : new GroupCommit<AcceptedCommand, ProcessResult>(
+            { batch: (commands) => processor.processBatch(commands), single: (command) => processor.processOne(command) },
+            { key: ({ command }) => stepLockKey(command), maxSize, maxBatches: 1 },
+          );
+  }
 
   /** Validates the handlers, connects, declares the topology and starts consuming. */
   static async start(options: ParticipantConsumerOptions): Promise<ParticipantConsumer> {
+    const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1 || maxBatchSize > MAX_BATCH_COMMANDS) {
+      throw new ParticipantConfigError(`maxBatchSize must be an integer from 1 to ${MAX_BATCH_COMMANDS}, got ${maxBatchSize}`);
+    }
     const registry = new HandlerRegistry(options.handlers);
     const names = topologyNames(options.amqpPrefix);
     const processor = new CommandProcessor({ dataSource: options.dataSource, handlers: registry, clock: options.clock, logger: options.logger });
@@ -82,7 +111,7 @@ export class ParticipantConsumer {
     const consumer = new ParticipantConsumer(options, processor, names, client);
     try {
       await client.consume(options.queue, (message) => consumer.handle(message), {
-        prefetch: options.prefetch ?? 10,
+        prefetch: options.prefetch ?? DEFAULT_PARTICIPANT_PREFETCH,
         onPoison: (message, error) => consumer.park(message, poisonReason(error)),
         isTransient: isDatabaseUnavailable, // an outage is not the command's fault: retried in place, never parked
       });
@@ -99,7 +128,7 @@ export class ParticipantConsumer {
   }
 
   private async handle(message: ConsumeMessage): Promise<void> {
-    const result = await this.processor.process(message.content, message.properties);
+    const result = await this.process(message);
     if (result.kind === 'dead-letter') {
       await this.park(message, result.reason);
     } else {
@@ -111,6 +140,12 @@ export class ParticipantConsumer {
       });
     }
     this.options.onProcessed?.(result);
+  }
+
+  private async process(message: ConsumeMessage): Promise<ProcessResult> {
+    const accepted = this.processor.accept(message.content, message.properties);
+    if (accepted.kind !== 'accepted') return accepted;
+    return this.batches ? this.batches.submit(accepted) : this.processor.processOne(accepted);
   }
 
   private async park(message: ConsumeMessage, reason: string): Promise<void> {

@@ -78,22 +78,39 @@ function integer(value: number): string {
   return String(value);
 }
 
-/** The lock on (saga id, step), then the records of this message and of its counterpart. */
-export function lockAndLookup(runner: StatementRunner, command: { sagaId: string; step: string; direction: Direction }): Batch<ProcessedPair> {
+/** The lock key of a command's (saga id, step), as text; the toolkit hashes it in SQL. Batches
+ *  take their locks in the order of these keys. */
+export function stepLockKey(command: { sagaId: string; step: string }): string {
+  return JSON.stringify([command.sagaId, command.step]);
+}
+
+/** The advisory lock on (saga id, step), held until commit or rollback. */
+export function lockStep(runner: StatementRunner, command: { sagaId: string; step: string }): string {
+  return runner.execute(TOOLKIT_STATEMENTS.lockStep, [ADVISORY_LOCK_NAMESPACE, stepLockKey(command)]);
+}
+
+/** The records of this message and of its counterpart; run only after lockStep (its own statement). */
+export function lookupPair(runner: StatementRunner, command: { sagaId: string; step: string; direction: Direction }): Batch<ProcessedPair> {
   const { sagaId, step, direction } = command;
   const own = commandMessageId({ sagaId, step, direction });
   const other = commandMessageId({ sagaId, step, direction: direction === 'action' ? 'compensation' : 'action' });
   return {
-    statements: [
-      runner.execute(TOOLKIT_STATEMENTS.lockStep, [ADVISORY_LOCK_NAMESPACE, JSON.stringify([sagaId, step])]),
-      runner.execute(TOOLKIT_STATEMENTS.lookup, [own, other]),
-    ],
+    statements: [runner.execute(TOOLKIT_STATEMENTS.lookup, [own, other])],
     read: (results) => {
-      const rows = results[1].rows as Row[];
+      const rows = results[0].rows as Row[];
       const existing = rows.find((row) => row.message_id === own);
       const counterpart = rows.find((row) => row.message_id === other);
       return { existing: existing && toStored(existing), counterpart: counterpart && toStored(counterpart) };
     },
+  };
+}
+
+/** The lock on (saga id, step), then the records of this message and of its counterpart. */
+export function lockAndLookup(runner: StatementRunner, command: { sagaId: string; step: string; direction: Direction }): Batch<ProcessedPair> {
+  const lookup = lookupPair(runner, command);
+  return {
+    statements: [lockStep(runner, command), ...lookup.statements],
+    read: (results) => lookup.read(results.slice(1)),
   };
 }
 

@@ -7,7 +7,8 @@
  *
  * Guarantees:
  * - begin() sends `BEGIN ISOLATION LEVEL READ COMMITTED` plus the given statements in ONE round
- *   trip; commit() sends the given statements plus COMMIT in ONE round trip. PostgreSQL runs
+ *   trip; run() sends statements inside the open transaction in ONE round trip; commit() sends
+ *   the given statements plus COMMIT in ONE round trip. PostgreSQL runs
  *   them in order, each statement with its own snapshot: the transaction is READ COMMITTED
  *   whatever the server's or DataSource's default, which the lock-then-lookup relies on.
  * - An error in a batch stops it there (PostgreSQL skips the rest of the string, so a COMMIT
@@ -119,6 +120,18 @@ export class BatchedTransaction {
     const results = await this.send(['BEGIN ISOLATION LEVEL READ COMMITTED', ...statements]);
     await runner.broadcaster.broadcast('AfterTransactionStart');
     return results.slice(1);
+  }
+
+  /** Statements inside the open transaction, in one round trip; returns their results. */
+  async run(statements: readonly string[]): Promise<QueryResult[]> {
+    if (!this.runner.isTransactionActive) throw new Error('the transaction is not open');
+    return this.send(statements);
+  }
+
+  /** TypeORM's transaction depth: 1 between begin() and commit(), more while a nested
+   *  transaction (a handler's manager.transaction()) is open. */
+  get depth(): number {
+    return state(this.runner).transactionDepth;
   }
 
   /** Statements + COMMIT in one round trip; returns the results of the statements. */

@@ -15,3 +15,4 @@ export * from './entities/inbox-record.entity';
 export * from './entities/saga-timer.entity';
 export * from './database-unavailable';
 export * from './pool-client-guard';
+export * from './group-commit';

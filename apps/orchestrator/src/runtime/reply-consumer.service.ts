@@ -3,7 +3,7 @@
  *
  * Guarantees (SPEC S4):
  * - A reply is acked only after the transaction it caused committed (the AMQP client acks when
- *   this handler resolves). Replies arriving together share one transaction (reply-batcher.ts).
+ *   this handler resolves). Replies arriving together share one transaction (GroupCommit, keyed by saga id).
  * - A reply that cannot be read (not JSON, no correlation id of ours, neither response nor err,
  *   over 1 MiB) goes to the dead-letter queue with the reason and is acked: it never loops.
  * - A reply whose handling keeps failing (say its saga is pinned to a definition version this
@@ -17,12 +17,11 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
 import { deadLetter, OversizedMessageError, type PoisonError } from '#saga/messaging';
-import { isDatabaseUnavailable } from '#saga/persistence';
+import { GroupCommit, isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { BrokerService } from './broker.service';
-import { ReplyBatcher } from './reply-batcher';
-import { SagaRuntime } from './saga-runtime.service';
+import { SagaRuntime, type HandleResult, type ReplyItem } from './saga-runtime.service';
 
 /** Batches in flight at once: one commits while the next is read and decided. */
 const BATCHES_IN_FLIGHT = 2;
@@ -38,17 +37,16 @@ function poisonReason(error: PoisonError): string {
 @Injectable()
 export class ReplyConsumer implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReplyConsumer');
-  private readonly batcher: ReplyBatcher;
+  private readonly batcher: GroupCommit<ReplyItem, HandleResult>;
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     private readonly broker: BrokerService,
     private readonly runtime: SagaRuntime,
   ) {
-    this.batcher = new ReplyBatcher(
+    this.batcher = new GroupCommit<ReplyItem, HandleResult>(
       { batch: (items) => runtime.handleReplies(items), single: (item) => runtime.handle(item.sagaId, item.event, { inboxKey: item.inboxKey }) },
-      config.replyBatchSize,
-      BATCHES_IN_FLIGHT,
+      { key: (item) => item.sagaId, maxSize: config.replyBatchSize, maxBatches: BATCHES_IN_FLIGHT },
     );
   }
 
