@@ -32,9 +32,12 @@ const effect = (manager: EntityManager, sagaId: string, note: string) => manager
 
 const act = defineAction<{ mode: string }, unknown>('batch.act', {
   schema: z.object({ mode: z.string() }),
-  handle: async ({ mode }, { manager, sagaId, attempt }) => {
+  handle: async ({ mode }, { manager, query, sagaId, attempt }) => {
     if (mode === 'gate') await gates.get(sagaId);
-    if (mode !== 'noop') await effect(manager, sagaId, 'act');
+    // 'write' goes through context.query (the savepoint switch rides along with it); the other
+    // writing modes through TypeORM's manager (the switch is sent just before).
+    if (mode === 'write') await query('INSERT INTO probe_effects (saga_id, note) VALUES ($1, $2)', [sagaId, 'act']);
+    else if (mode !== 'noop') await effect(manager, sagaId, 'act');
     switch (mode) {
       case 'fail':
         return fail('NOPE', 'business says no');
@@ -100,6 +103,7 @@ async function observed(spec: CommandSpec, result: ProcessResult) {
 /** One scenario per entry: what runs before (on its own) and the command under test. */
 const scenarios: Record<string, () => { before: CommandSpec[]; command: CommandSpec }> = {
   applied: () => ({ before: [], command: action('write') }),
+  'applied through the manager': () => ({ before: [], command: action('manager') }),
   'applied without SQL': () => ({ before: [], command: action('noop') }),
   'business failure': () => ({ before: [], command: action('fail') }),
   'handler threw': () => ({ before: [], command: action('throw') }),
@@ -155,23 +159,30 @@ describe('a batch', () => {
   });
 
   it('commits once, in fewer round trips than one transaction per command', async () => {
-    await processor.process(...commandMessage(action('noop'))); // the connection has prepared the toolkit's statements
-    const specs = Array.from({ length: 10 }, () => action('write'));
-    const commands = specs.map(accepted);
-    let results: ProcessResult[] = [];
-    const queries = await env.roundTrips.during(async () => (results = await processor.processBatch(commands)));
-    expect(results.map((result) => (result.kind === 'reply' ? result.disposition : result.kind))).toEqual(Array(10).fill('applied'));
-    // BEGIN + locks + lookups + savepoint; per handler its statement; a savepoint switch between
-    // two handlers; records + COMMIT. One at a time it is 3 per command: 30.
-    expect(queries).toHaveLength(1 + 10 + 9 + 1);
-    expect(queries.filter((text) => /\bCOMMIT\b/.test(text))).toHaveLength(1);
-    const { rows } = await env.db.query('SELECT count(DISTINCT xmin::text)::int AS transactions FROM processed_commands WHERE saga_id = ANY($1)', [specs.map((spec) => spec.sagaId)]);
-    expect(rows[0].transactions).toBe(1);
+    await processor.processBatch([action('write'), action('write')].map(accepted)); // this connection has prepared everything
+    const measure = async (mode: string) => {
+      const specs = Array.from({ length: 10 }, () => action(mode));
+      let results: ProcessResult[] = [];
+      const queries = await env.roundTrips.during(async () => (results = await processor.processBatch(specs.map(accepted))));
+      expect(results.map((result) => (result.kind === 'reply' ? result.disposition : result.kind))).toEqual(Array(10).fill('applied'));
+      expect(queries.filter((text) => /\bCOMMIT\b/.test(text))).toHaveLength(1);
+      const { rows } = await env.db.query('SELECT count(DISTINCT xmin::text)::int AS transactions FROM processed_commands WHERE saga_id = ANY($1)', [specs.map((spec) => spec.sagaId)]);
+      expect(rows[0].transactions).toBe(1);
+      for (const spec of specs) expect(await effects(spec.sagaId)).toEqual(['act']);
+      return queries;
+    };
+    // BEGIN + locks + lookups + savepoint; one statement per handler, from the second on carrying
+    // the savepoint switch; records + COMMIT. One transaction per command would be 3 each: 30.
+    const folded = await measure('write');
+    expect(folded).toHaveLength(1 + 10 + 1);
+    expect(folded.filter((text) => text.startsWith('RELEASE SAVEPOINT participant_handler;\nSAVEPOINT participant_handler;\nEXECUTE f_'))).toHaveLength(9);
+    // Through TypeORM's manager the switch cannot ride along: a round trip of its own.
+    expect(await measure('manager')).toHaveLength(1 + 10 + 9 + 1);
   });
 
   it('keeps nothing when it cannot commit; its commands then stand or fall one by one', async () => {
     const specs = [action('write'), action('aborted'), action('write')];
-    await expect(processor.processBatch(specs.map(accepted))).rejects.toThrow(/current transaction is aborted/);
+    await expect(processor.processBatch(specs.map(accepted))).rejects.toThrow('the savepoint before "batch.act" was not confirmed'); // the next command's statement failed to carry it
     for (const spec of specs) {
       expect(await effects(spec.sagaId)).toEqual([]);
       expect(await stored(spec.sagaId, 'action')).toBeNull();

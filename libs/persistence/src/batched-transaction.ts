@@ -14,6 +14,12 @@
  * - An error in a batch stops it there (PostgreSQL skips the rest of the string, so a COMMIT
  *   after a failed statement never runs) and rejects with the driver's error, whose message
  *   is the one TypeORM would have shown. Anything still open is rolled back by release().
+ * - defer() queues statements (a participant batch's savepoint switch) to run before anything
+ *   else the transaction runs, in order, with no round trip of their own where possible: folded
+ *   into the next preparedQuery() as `EXECUTE` with values inlined exactly as the driver would
+ *   bind them (parameter-text.ts; otherwise that query goes bound after a flush), or into run()
+ *   and commit(); a query through the QueryRunner (TypeORM) flushes them first. A failed round
+ *   trip that carried them marks the transaction spoiled, and commit() then refuses.
  * - TypeORM's view stays true: from begin() on the QueryRunner reports an active transaction at
  *   depth 1 (the handler's `manager` runs inside it, and manager.transaction() nests with a
  *   savepoint), after a successful commit() none. Subscribers get the same start, commit and
@@ -27,6 +33,7 @@
  */
 import type { PoolClient, QueryResult } from 'pg';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { inlineParameters, parameterText, type SqlValue } from './parameter-text';
 import { preparedName } from './prepared-query';
 
 /** A statement prepared once per connection (SQL PREPARE) and run in batches with EXECUTE:
@@ -47,7 +54,18 @@ interface TransactionState {
   releasePostgresConnection?: (error?: Error) => Promise<void>;
 }
 
+/** Statements worth preparing with SQL PREPARE to travel in a batch (PREPARE takes no others). */
+const PREPARABLE = /^\s*(select|insert|update|delete|with|values|merge)\b/i;
+
+/** Handler statements PostgreSQL refused to PREPARE: always sent bound, never folded again. */
+const unfoldable = new Set<string>();
+
 export class BatchedTransaction {
+  /** Statements deferred by defer(), sent ahead of whatever this transaction runs next. */
+  private pending: string[] = [];
+  private restoreRunnerQuery: (() => void) | undefined;
+  private spoiled: unknown;
+
   private constructor(
     private readonly runner: QueryRunner,
     private readonly client: PoolClient,
@@ -100,6 +118,15 @@ export class BatchedTransaction {
   /** One parameterised statement in this transaction, as a named prepared statement: the driver
    *  parses it once per connection (named after a hash of its text), binds values as usual. */
   async preparedQuery<Row>(text: string, values: readonly unknown[]): Promise<Row[]> {
+    if (this.pending.length > 0) {
+      const folded = await this.foldable(text, values);
+      if (folded !== undefined) {
+        const deferred = this.takePending();
+        const results = await this.sendCarrying(deferred, [folded]);
+        return results[results.length - 1].rows as Row[];
+      }
+      await this.flush();
+    }
     const name = preparedName(text);
     const logger = this.runner.dataSource.logger;
     logger.logQuery(text, values as unknown[], this.runner);
@@ -125,7 +152,9 @@ export class BatchedTransaction {
   /** Statements inside the open transaction, in one round trip; returns their results. */
   async run(statements: readonly string[]): Promise<QueryResult[]> {
     if (!this.runner.isTransactionActive) throw new Error('the transaction is not open');
-    return this.send(statements);
+    const deferred = this.takePending();
+    const results = await this.sendCarrying(deferred, statements);
+    return results.slice(deferred.length);
   }
 
   /** TypeORM's transaction depth: 1 between begin() and commit(), more while a nested
@@ -134,20 +163,52 @@ export class BatchedTransaction {
     return state(this.runner).transactionDepth;
   }
 
+  /**
+   * Statements to run before anything else this transaction runs, without a round trip of their
+   * own: they travel with the next preparedQuery() when its values can be inlined (prepared
+   * once per connection with SQL PREPARE, run as EXECUTE), else with run() or commit(), else
+   * just before any query made through the QueryRunner (a handler's `manager`).
+   */
+  defer(statements: readonly string[]): void {
+    if (!this.runner.isTransactionActive) throw new Error('the transaction is not open');
+    this.pending.push(...statements);
+    if (this.restoreRunnerQuery) return;
+    const runner = this.runner as unknown as { query: (...args: unknown[]) => Promise<unknown> };
+    const own = Object.prototype.hasOwnProperty.call(runner, 'query');
+    const original = runner.query;
+    runner.query = async (...args: unknown[]) => {
+      await this.flush();
+      return original.apply(runner, args);
+    };
+    this.restoreRunnerQuery = () => {
+      if (own) runner.query = original;
+      else delete (runner as { query?: unknown }).query;
+    };
+  }
+
+  /** True once a round trip carrying deferred statements failed: they may not have run, so
+   *  nothing more of this transaction may be committed. */
+  get spoiledByDeferred(): boolean {
+    return this.spoiled !== undefined;
+  }
+
   /** Statements + COMMIT in one round trip; returns the results of the statements. */
   async commit(statements: readonly string[]): Promise<QueryResult[]> {
     const runner = this.runner;
     if (!runner.isTransactionActive) throw new Error('the transaction is not open');
+    if (this.spoiled !== undefined) throw new Error('not committed: a round trip carrying deferred statements failed', { cause: this.spoiled });
     await runner.broadcaster.broadcast('BeforeTransactionCommit');
-    const results = await this.send([...statements, 'COMMIT']);
+    const deferred = this.takePending();
+    const results = await this.sendCarrying(deferred, [...statements, 'COMMIT']);
     setActive(runner, false);
     await runner.broadcaster.broadcast('AfterTransactionCommit');
-    return results.slice(0, -1);
+    return results.slice(deferred.length, -1);
   }
 
   /** Rolls back anything still open, then gives the connection back. Never throws. */
   async release(): Promise<void> {
     const runner = this.runner;
+    this.takePending(); // rolled back with the rest
     let failed: Error | undefined;
     if (runner.isTransactionActive && !runner.isReleased) {
       try {
@@ -162,6 +223,57 @@ export class BatchedTransaction {
     const discard = state(runner).releasePostgresConnection;
     const released = failed && typeof discard === 'function' ? discard.call(runner, failed) : runner.release();
     await released.catch(() => undefined);
+  }
+
+  /** `EXECUTE` of `text` with its values inlined, prepared on this connection first if need be;
+   *  undefined when it cannot travel that way (then it goes bound, in a round trip of its own). */
+  private async foldable(text: string, values: readonly unknown[]): Promise<string | undefined> {
+    if (text.includes(';') || !PREPARABLE.test(text) || unfoldable.has(text)) return undefined;
+    const texts = values.map(parameterText);
+    if (texts.some((value) => value === undefined)) return undefined;
+    const statement: PreparedStatement = { name: `f_${preparedName(text).slice(2)}`, sql: text };
+    if (!preparedOn.get(this.client)?.has(statement.name)) {
+      const done = preparedOn.get(this.client) ?? new Set<string>();
+      try {
+        // Before the deferred statements: PREPARE is not transactional, and it only fails for a
+        // statement that would fail bound too, so nothing of the transaction is lost by it
+        // failing, only that failure is reported by the statement itself (sent bound, below).
+        await this.send(['SAVEPOINT batched_prepare', `PREPARE ${statement.name} AS ${text}`, 'RELEASE SAVEPOINT batched_prepare']);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== '25P02') unfoldable.add(text); // not for an already aborted transaction
+        await this.send(['ROLLBACK TO SAVEPOINT batched_prepare', 'RELEASE SAVEPOINT batched_prepare']).catch(() => undefined);
+        return undefined;
+      }
+      done.add(statement.name);
+      preparedOn.set(this.client, done);
+    }
+    const parameters = texts.map((value) => (value === null ? 'NULL' : this.literal(value as string)));
+    return parameters.length === 0 ? `EXECUTE ${statement.name}` : `EXECUTE ${statement.name}(${parameters.join(', ')})`;
+  }
+
+  /** Sends the deferred statements ahead of a query made another way. */
+  private async flush(): Promise<void> {
+    const deferred = this.takePending();
+    if (deferred.length > 0) await this.sendCarrying(deferred, []);
+  }
+
+  private takePending(): string[] {
+    const deferred = this.pending;
+    this.pending = [];
+    this.restoreRunnerQuery?.();
+    this.restoreRunnerQuery = undefined;
+    return deferred;
+  }
+
+  /** One round trip of deferred statements + statements; a failure with deferred statements
+   *  aboard spoils the transaction (they may not have run). */
+  private async sendCarrying(deferred: readonly string[], statements: readonly string[]): Promise<QueryResult[]> {
+    try {
+      return await this.send([...deferred, ...statements]);
+    } catch (error) {
+      if (deferred.length > 0) this.spoiled = error;
+      throw error;
+    }
   }
 
   private async send(statements: readonly string[]): Promise<QueryResult[]> {
@@ -188,34 +300,4 @@ function setActive(runner: QueryRunner, active: boolean): void {
   const transaction = state(runner);
   transaction.isTransactionActive = active;
   transaction.transactionDepth = active ? 1 : 0;
-}
-
-/** A value inlineParameters() can put into SQL text. */
-export type SqlValue = string | number | boolean | null | Date | readonly string[];
-
-/**
- * Replaces $1..$n in a statement written for bound parameters by literals, so it can travel in a
- * multi-statement batch (the simple protocol has no parameters). Strings (and string arrays, and
- * dates as ISO text) go through `literal` (the driver's escapeLiteral); numbers must be finite;
- * every placeholder in the statement must have a value. Arrays become array literals of unknown
- * type ('{"a","b"}'), so the statement's own casts (`$1::uuid[]`) or, for EXECUTE, the prepared
- * statement's parameter types decide their type, as bound parameters would.
- */
-export function inlineParameters(sql: string, values: readonly SqlValue[], literal: (text: string) => string): string {
-  return sql.replace(/\$(\d+)/g, (_, digits: string) => {
-    const index = Number(digits) - 1;
-    if (index < 0 || index >= values.length) throw new RangeError(`no value for $${digits}`);
-    const value = values[index];
-    if (value === null) return 'NULL';
-    if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) throw new RangeError(`$${digits} is not a finite number`);
-      return String(value);
-    }
-    if (value instanceof Date) return literal(value.toISOString());
-    if (typeof value === 'string') return literal(value);
-    // An array literal of unknown type ('{"a","b"}'), so a cast or a prepared statement's
-    // parameter type decides what it is (a text[] would not convert to uuid[] implicitly).
-    return literal(`{${value.map((item) => `"${item.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`);
-  });
 }

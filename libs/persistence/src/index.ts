@@ -6,6 +6,7 @@ export * from './ensure-database';
 export * from './saga-data-source';
 export * from './saga-store';
 export * from './batched-transaction';
+export * from './parameter-text';
 export * from './prepared-query';
 export * from './entities/saga-instance.entity';
 export * from './entities/saga-step.entity';

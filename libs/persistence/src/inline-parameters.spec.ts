@@ -2,7 +2,7 @@
  * inlineParameters: statements written for bound parameters become literal SQL for a
  * multi-statement batch, every value through the given quoting function.
  */
-import { inlineParameters } from './batched-transaction';
+import { inlineParameters } from './parameter-text';
 
 const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
 

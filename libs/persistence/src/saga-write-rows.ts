@@ -7,7 +7,7 @@
  * was stored under, so it can be published from memory after the commit.
  */
 import { commandEnvelope, type CommandEnvelope, type Decision, type SagaState, type StepState } from '#saga/core';
-import type { SqlValue } from './batched-transaction';
+import type { SqlValue } from './parameter-text';
 
 export interface LoadedSaga {
   state: SagaState;
