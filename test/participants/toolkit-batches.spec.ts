@@ -94,6 +94,12 @@ async function stored(sagaId: string, direction: Direction): Promise<unknown> {
   return rows[0]?.outcome ?? null;
 }
 
+/** How many transactions wrote the dedupe records of these commands. */
+async function transactionsOf(specs: CommandSpec[]): Promise<number> {
+  const { rows } = await env.db.query('SELECT count(DISTINCT xmin::text)::int AS n FROM processed_commands WHERE saga_id = ANY($1)', [specs.map((spec) => spec.sagaId)]);
+  return rows[0].n as number;
+}
+
 /** What a command's processing amounts to, with its saga id left out so two sagas compare. */
 async function observed(spec: CommandSpec, result: ProcessResult) {
   const reply = result.kind === 'reply' ? { disposition: result.disposition, outcome: result.outcome, deadLetter: result.deadLetterReason ?? null } : result;
@@ -166,8 +172,7 @@ describe('a batch', () => {
       const queries = await env.roundTrips.during(async () => (results = await processor.processBatch(specs.map(accepted))));
       expect(results.map((result) => (result.kind === 'reply' ? result.disposition : result.kind))).toEqual(Array(10).fill('applied'));
       expect(queries.filter((text) => /\bCOMMIT\b/.test(text))).toHaveLength(1);
-      const { rows } = await env.db.query('SELECT count(DISTINCT xmin::text)::int AS transactions FROM processed_commands WHERE saga_id = ANY($1)', [specs.map((spec) => spec.sagaId)]);
-      expect(rows[0].transactions).toBe(1);
+      expect(await transactionsOf(specs)).toBe(1);
       for (const spec of specs) expect(await effects(spec.sagaId)).toEqual(['act']);
       return queries;
     };
@@ -220,12 +225,19 @@ describe('the consumer', () => {
     await dropVhost?.();
   });
 
-  it('commits the commands that arrive during a batch together, and one bad command fails alone', async () => {
+  /** Sends a command whose handler waits at a gate, and resolves once its batch holds its
+   *  transaction open: whatever arrives meanwhile waits for the next batch. */
+  async function holdABatchOpen(): Promise<{ firstReply: string; open: () => void }> {
     const first = action('gate');
     let open!: () => void;
     gates.set(first.sagaId, new Promise<void>((resolve) => (open = resolve)));
     const firstReply = await amqp.send(queue, first);
     await waitFor(async () => (await env.db.query('SELECT 1 FROM pg_stat_activity WHERE state = $1 AND query LIKE $2', ['idle in transaction', '%toolkit%'])).rowCount, 'the first batch to hold its transaction open');
+    return { firstReply, open };
+  }
+
+  it('commits the commands that arrive during a batch together, and one bad command fails alone', async () => {
+    const { firstReply, open } = await holdABatchOpen();
     const waiting = Array.from({ length: 12 }, (_, index) => action(index === 5 ? 'aborted' : 'write'));
     const replies = await Promise.all(waiting.map((spec) => amqp.send(queue, spec)));
     await new Promise((resolve) => setTimeout(resolve, 300)); // let them all arrive while the batch waits
@@ -240,26 +252,20 @@ describe('the consumer', () => {
     const parked = await amqp.nextDeadLetter(30_000); // it keeps failing on its own, never answered
     expect(String(parked.properties.headers?.[SagaHeaders.deadLetterReason])).toMatch(/^processing failed on 5 deliveries: .*current transaction is aborted/);
     expect(amqp.repliesFor(replies[5])).toEqual([]);
-    const { rows } = await env.db.query('SELECT count(DISTINCT xmin::text)::int AS transactions FROM processed_commands WHERE saga_id = ANY($1)', [good.map((spec) => spec.sagaId)]);
     // The batch failed once because of the bad command; the others then committed one by one
     // (11 transactions). Without the bad command they share one: see the next test.
-    expect(rows[0].transactions).toBe(11);
+    expect(await transactionsOf(good)).toBe(11);
   });
 
   it('answers a burst with fewer transactions than commands', async () => {
-    const first = action('gate');
-    let open!: () => void;
-    gates.set(first.sagaId, new Promise<void>((resolve) => (open = resolve)));
-    const firstReply = await amqp.send(queue, first);
-    await waitFor(async () => (await env.db.query('SELECT 1 FROM pg_stat_activity WHERE state = $1 AND query LIKE $2', ['idle in transaction', '%toolkit%'])).rowCount, 'the first batch to hold its transaction open');
+    const { firstReply, open } = await holdABatchOpen();
     const burst = Array.from({ length: 20 }, () => action('write'));
     const replies = await Promise.all(burst.map((spec) => amqp.send(queue, spec)));
     await new Promise((resolve) => setTimeout(resolve, 300));
     open();
     await amqp.reply(firstReply);
     for (const correlationId of replies) expect((await amqp.reply(correlationId)).classified.kind).toBe('success');
-    const { rows } = await env.db.query('SELECT count(DISTINCT xmin::text)::int AS transactions FROM processed_commands WHERE saga_id = ANY($1)', [burst.map((spec) => spec.sagaId)]);
-    expect(rows[0].transactions).toBe(1);
+    expect(await transactionsOf(burst)).toBe(1);
   });
 
   it('refuses a batch size it cannot honour', async () => {

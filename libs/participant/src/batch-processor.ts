@@ -139,8 +139,8 @@ async function inTransaction(processing: BatchProcessing, transaction: BatchedTr
 async function lockAndDecide(processing: BatchProcessing, transaction: BatchedTransaction, commands: readonly AcceptedCommand[]): Promise<ProcessingDecision[]> {
   return infra('look up processed commands', async () => {
     await transaction.prepare(Object.values(TOOLKIT_STATEMENTS)); // a round trip only on a connection's first command
-    const inLockOrder = commands.map(({ command }) => command).sort((a, b) => compare(stepLockKey(a), stepLockKey(b)));
-    const locks = inLockOrder.map((command) => lockStep(transaction, command));
+    const inLockOrder = commands.map(({ command }) => ({ command, key: stepLockKey(command) })).sort((a, b) => compare(a.key, b.key));
+    const locks = inLockOrder.map(({ command }) => lockStep(transaction, command));
     const lookups = commands.map(({ command }) => lookupPair(transaction, command));
     const results = await transaction.begin([INDEX_READS_ONLY, ...locks, ...lookups.flatMap((lookup) => lookup.statements), `SAVEPOINT ${HANDLER_SAVEPOINT}`]);
     const found = results.slice(1 + locks.length);
