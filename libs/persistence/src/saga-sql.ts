@@ -151,6 +151,31 @@ export const START_SAGA = `
   )
   SELECT ${OUTBOX_IDS} AS outbox`;
 
+/**
+ * START_SAGA for any number of new sagas in one statement (atomic without an explicit
+ * transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS), $3 history, $4
+ * outbox, $5 timers. Returns `outbox`. Any unique violation fails it whole and writes nothing.
+ */
+export const START_SAGAS = `
+  WITH saga AS (
+    INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
+                                idempotency_key, input_hash, version, created_at, updated_at)
+    SELECT id, definition_name, definition_version, status, coalesce(input, 'null'::jsonb), current_step, past_pivot, failure,
+           idempotency_key, input_hash, 1, created_at, created_at
+      FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, definition_name text, definition_version int, status text, input jsonb,
+                                              current_step int, past_pivot boolean, failure jsonb, idempotency_key text,
+                                              input_hash text, created_at timestamptz)
+  ), steps AS (
+    INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
+                            request, result, last_error, started_at, finished_at)
+    SELECT saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at
+      FROM jsonb_to_recordset($2::jsonb) AS v(saga_id uuid, ${STEP_COLUMNS})
+  ), history AS (${fill(HISTORY_INSERT, 3, 0, 0)}
+  ), outbox AS (${fill(OUTBOX_INSERT, 0, 4, 0)}
+  ), timers AS (${fill(TIMERS_INSERT, 0, 0, 5)}
+  )
+  SELECT ${OUTBOX_IDS} AS outbox`;
+
 /** Due timers, oldest first: a range scan of ix_saga_timers_fire_at, however many wait later. */
 export const DUE_TIMERS = 'SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2';
 

@@ -10,7 +10,8 @@
  *   saga's optimistic version and fails with ConcurrentSagaUpdateError if another writer got in.
  * - claimAndWrite is a whole reply batch in one statement for states the caller holds: strict
  *   inbox claim + writes with every saga's version checked; on any doubt it fails whole.
- * - insertNew stores a new saga and its first decision's effects in one statement.
+ * - insertNew stores a new saga and its first decision's effects in one statement; insertMany
+ *   any number of them in one statement, all or none.
  * - Both return the commands they wrote to the outbox (row id + envelope), for the caller to
  *   publish once the transaction committed; the rows stay until deleted after the broker's confirm.
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
@@ -21,11 +22,11 @@ import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
 import type { BatchedTransaction } from './batched-transaction';
 import { preparedQuery } from './prepared-query';
-import { stepRecords, writeParameters, writesSagaRow, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
+import { stepRecords, stepRows, writeParameters, writesSagaRow, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
 
 export type { CommandRouting, CommittedCommand, LoadedSaga, SagaWrite } from './saga-write-rows';
 export { writesSagaRow };
-import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGA, WRITE_DECISIONS } from './saga-sql';
+import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGA, START_SAGAS, WRITE_DECISIONS } from './saga-sql';
 
 export class ConcurrentSagaUpdateError extends Error {
   readonly code = 'CONCURRENT_SAGA_UPDATE';
@@ -38,6 +39,12 @@ export class ConcurrentSagaUpdateError extends Error {
 export interface NewSagaMeta {
   idempotencyKey: string | null;
   inputHash: string;
+}
+
+/** A saga to store: its first decision and what identifies its start. */
+export interface NewSaga {
+  decision: Decision;
+  meta: NewSagaMeta;
 }
 
 /** A saga as LOAD_SAGAS returns it (jsonb: times in epoch ms). */
@@ -150,6 +157,42 @@ export class SagaStore {
       JSON.stringify(rows.timers),
     ]);
     return rows.committed(result.outbox);
+  }
+
+  /** New sagas with their first decisions' effects, in ONE statement (all or none); returns
+   *  the commands written, for each saga in the order given. */
+  async insertMany(dataSource: DataSource, starts: NewSaga[], routing: CommandRouting): Promise<CommittedCommand[][]> {
+    const rows = new EffectRows(Date.now());
+    const sagas = starts.map(({ decision: { state }, meta }) => ({
+      id: state.id,
+      definition_name: state.name,
+      definition_version: state.version,
+      status: state.status,
+      input: state.input ?? null,
+      current_step: state.current,
+      past_pivot: state.pastPivot,
+      failure: state.failure ?? null,
+      idempotency_key: meta.idempotencyKey,
+      input_hash: meta.inputHash,
+      created_at: new Date(state.createdAt).toISOString(),
+    }));
+    const steps: unknown[] = [];
+    for (const { decision } of starts) {
+      steps.push(...stepRows(decision.state.id, decision.state.steps, decision.state.steps.map((_, position) => position)));
+      rows.add(decision, routing);
+    }
+    const [result] = await preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, START_SAGAS, [
+      JSON.stringify(sagas),
+      JSON.stringify(steps),
+      JSON.stringify(rows.history),
+      JSON.stringify(rows.outbox),
+      JSON.stringify(rows.timers),
+    ]);
+    const committed = rows.committed(result.outbox);
+    return starts.map(({ decision }) => {
+      const mine = new Set(decision.commands.map((command) => command.correlationId));
+      return committed.filter((command) => mine.has(command.envelope.properties.correlationId));
+    });
   }
 
   async applyDecision(manager: EntityManager, before: LoadedSaga, decision: Decision, routing: CommandRouting): Promise<CommittedCommand[]> {

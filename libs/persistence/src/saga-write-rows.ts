@@ -34,7 +34,7 @@ export interface CommandRouting {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-function stepRows(sagaId: string, steps: StepState[], positions: number[]): unknown[] {
+export function stepRows(sagaId: string, steps: StepState[], positions: number[]): unknown[] {
   return positions.map((position) => {
     const step = steps[position];
     return {

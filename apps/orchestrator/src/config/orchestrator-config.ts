@@ -21,6 +21,7 @@ export const orchestratorEnvSchema = z.object({
   OUTBOX_BATCH_SIZE: positiveInt(200),
   OUTBOX_CLAIM_AFTER_MS: positiveInt(2000),
   REPLY_BATCH_SIZE: positiveInt(64),
+  START_BATCH_SIZE: positiveInt(64),
   TIMER_POLL_MS: positiveInt(250),
   WAIT_MAX_MS: positiveInt(30_000),
   STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
@@ -40,6 +41,7 @@ export interface OrchestratorConfig {
   outboxBatchSize: number;
   outboxClaimAfterMs: number;
   replyBatchSize: number;
+  startBatchSize: number;
   timerPollMs: number;
   waitMaxMs: number;
   stateCacheSize: number;
@@ -70,6 +72,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     outboxBatchSize: e.OUTBOX_BATCH_SIZE,
     outboxClaimAfterMs: e.OUTBOX_CLAIM_AFTER_MS,
     replyBatchSize: e.REPLY_BATCH_SIZE,
+    startBatchSize: e.START_BATCH_SIZE,
     timerPollMs: e.TIMER_POLL_MS,
     waitMaxMs: e.WAIT_MAX_MS,
     stateCacheSize: e.STATE_CACHE_SIZE,

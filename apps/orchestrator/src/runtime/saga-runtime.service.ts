@@ -17,6 +17,7 @@
  * - A timer is handled by whoever deletes its row; everybody else skips it.
  * - Starting validates the input before anything is stored; an idempotency key with the same
  *   input returns the existing saga, with a different input a conflict (values, not throws).
+ *   Starts without a key that arrive together are stored by one statement (StartWriter).
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -30,6 +31,7 @@ import { OutboxPublisher } from './outbox-publisher.service';
 import { RuntimeSignals } from './runtime-signals';
 import { SagaMetrics } from './saga-metrics';
 import { SagaStateCache } from './saga-state-cache';
+import { StartWriter } from './start-writer';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 
 export type StartResult =
@@ -93,6 +95,7 @@ export class SagaRuntime {
   private readonly store = new SagaStore();
   private readonly routing: CommandRouting;
   private readonly cache: SagaStateCache;
+  private readonly starts: StartWriter;
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
@@ -105,6 +108,7 @@ export class SagaRuntime {
   ) {
     this.routing = { queueFor: (command) => registry.queueFor(command), replyTo: broker.names.replyQueue };
     this.cache = new SagaStateCache(config.stateCacheSize);
+    this.starts = new StartWriter(dataSource, this.store, this.routing, config.startBatchSize);
   }
 
   async start(name: string, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
@@ -126,8 +130,7 @@ export class SagaRuntime {
     const decision = decide(definition, null, event, Date.now());
     let committed: CommittedCommand[];
     try {
-      // One statement: atomic on its own, no BEGIN/COMMIT round trips.
-      committed = await this.store.insertNew(this.dataSource.manager, decision, { idempotencyKey, inputHash: hash }, this.routing);
+      committed = await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash } });
     } catch (error) {
       // Two requests with one key raced: the unique index let one in; answer like the loser came second.
       const raced = (error as { code?: string }).code === '23505' ? await existing(this.dataSource.manager) : undefined;

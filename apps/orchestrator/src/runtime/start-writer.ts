@@ -1,0 +1,46 @@
+/**
+ * Stores new sagas. Starts without an idempotency key that arrive while another start is being
+ * written share ONE statement (GroupCommit, SagaStore.insertMany): a burst of N starts costs one
+ * round trip and one commit instead of N. A start with an idempotency key is written on its own,
+ * so a duplicate key (unique violation 23505) is that request's answer alone.
+ *
+ * Guarantees:
+ * - write() resolves only after the statement that stored its saga committed, with exactly the
+ *   commands written for that saga (to publish now). The statement is atomic: the sagas of a
+ *   batch are all stored or none is.
+ * - A failed batch keeps nothing; each of its starts is then written alone, so one bad start
+ *   fails alone and every caller sees its own outcome.
+ * - One batch is written at a time, of at most `maxBatchSize` starts; a start never waits for a
+ *   batch to fill, only for the running one to finish. maxBatchSize 1: each start its own statement.
+ */
+import { GroupCommit, type CommandRouting, type CommittedCommand, type NewSaga, type SagaStore } from '#saga/persistence';
+import type { DataSource } from 'typeorm';
+
+export class StartWriter {
+  private readonly batcher: GroupCommit<NewSaga, CommittedCommand[]>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: SagaStore,
+    private readonly routing: CommandRouting,
+    maxBatchSize: number,
+  ) {
+    this.batcher = new GroupCommit<NewSaga, CommittedCommand[]>(
+      {
+        batch: async (starts) => (starts.length === 1 ? [await this.alone(starts[0])] : store.insertMany(dataSource, starts, routing)),
+        single: (start) => this.alone(start),
+      },
+      { key: (start) => start.decision.state.id, maxSize: maxBatchSize, maxBatches: 1 },
+    );
+  }
+
+  /** Stores one new saga; rejects with the database's error (23505 for a duplicate idempotency key). */
+  write(start: NewSaga): Promise<CommittedCommand[]> {
+    return start.meta.idempotencyKey === null ? this.batcher.submit(start) : this.alone(start);
+  }
+
+  private alone(start: NewSaga): Promise<CommittedCommand[]> {
+    // One statement: atomic on its own, no BEGIN/COMMIT round trips.
+    return this.store.insertNew(this.dataSource.manager, start.decision, start.meta, this.routing);
+  }
+}

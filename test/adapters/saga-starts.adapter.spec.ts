@@ -1,0 +1,160 @@
+/**
+ * Batched starts against the real PostgreSQL: SagaStore.insertMany and the orchestrator's
+ * StartWriter.
+ *
+ * Proves: insertMany stores each saga exactly as insertNew stores it alone (instance, steps,
+ * history, outbox, timers), returns each saga's own commands with their outbox ids, and writes
+ * nothing at all when one saga of the batch cannot be stored; StartWriter writes a burst of
+ * keyless starts with one statement, writes a start with an idempotency key on its own (its
+ * duplicate key is its own error), redoes a failed batch start by start so only the bad one
+ * fails, and with maxBatchSize 1 never batches.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { commandRoutes, decide, validateDefinition } from '#saga/core';
+import { openSagaDataSource, SagaStore, type CommandRouting, type NewSaga } from '#saga/persistence';
+import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
+import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
+import { StartWriter } from '../../apps/orchestrator/src/runtime/start-writer';
+import { createTestDatabase, runId } from '../support/infra';
+
+const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
+const routes = commandRoutes(demoCatalog('saga'));
+const routing: CommandRouting = { queueFor: (command) => routes.get(command)!.queue, replyTo: 'saga.replies' };
+/** Far in the future, so these timers are never due for anyone. */
+const NOW = Date.UTC(2100, 0, 1);
+const inputs = [
+  { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120.5, note: 'ring twice' },
+  { customerId: 'ç-ü "quoted" \\ back', items: [{ sku: 'sku-2', quantity: 1 }, { sku: 'sku-3', quantity: 7 }], amount: 0.1 },
+  { customerId: 'c-3', items: [{ sku: 'sku-1', quantity: 1 }], amount: 99999999.99, note: null },
+];
+
+const newSaga = (input: unknown, idempotencyKey: string | null = null, now = NOW): NewSaga => ({
+  decision: decide(definition, null, { type: 'START', sagaId: randomUUID(), input }, now),
+  meta: { idempotencyKey, inputHash: `hash-${JSON.stringify(input).length}` },
+});
+
+describe('Batched saga starts on PostgreSQL', () => {
+  const store = new SagaStore();
+  let ds: DataSource;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await createTestDatabase(runId(), 'starts');
+    drop = db.drop;
+    ds = await openSagaDataSource(db.url, 4);
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await drop?.();
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  /** Everything stored about one saga, with its id and the row serials taken out. */
+  async function stored(id: string): Promise<unknown> {
+    const q = (sql: string) => ds.query(sql, [id]);
+    const rows = {
+      instance: await q('SELECT * FROM saga_instances WHERE id = $1'),
+      steps: await q('SELECT * FROM saga_steps WHERE saga_id = $1 ORDER BY position'),
+      history: await q('SELECT saga_id, type, failure_type, at, step, direction, attempt, reason, detail FROM saga_history WHERE saga_id = $1 ORDER BY id'),
+      outbox: await q('SELECT saga_id, queue, body, properties FROM saga_outbox WHERE saga_id = $1 ORDER BY id'),
+      timers: await q('SELECT * FROM saga_timers WHERE saga_id = $1 ORDER BY id'),
+    };
+    for (const row of rows.outbox) delete row.properties.timestamp; // the envelope's send time, in seconds
+    return JSON.parse(JSON.stringify(rows).replaceAll(id, '<saga>'));
+  }
+
+  const count = async (id: string): Promise<number> => Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE id = $1', [id]))[0].n);
+
+  it('insertMany stores every saga exactly as insertNew stores it alone', async () => {
+    for (const input of inputs) {
+      const [keyAlone, keyTogether] = [`key-${randomUUID()}`, `key-${randomUUID()}`];
+      const alone = newSaga(input, keyAlone);
+      const together = [newSaga(input, keyTogether), newSaga(input, null), newSaga(inputs[0], null)];
+      // decide() is deterministic for one input and time: the same content under other saga ids.
+      await store.insertNew(ds.manager, alone.decision, alone.meta, routing);
+      await store.insertMany(ds, together, routing);
+      const expected = JSON.parse(JSON.stringify(await stored(alone.decision.state.id)).replaceAll(keyAlone, '<key>'));
+      expect(JSON.parse(JSON.stringify(await stored(together[0].decision.state.id)).replaceAll(keyTogether, '<key>'))).toEqual(expected);
+      expect(await stored(together[1].decision.state.id)).toEqual({ ...expected, instance: [{ ...expected.instance[0], idempotency_key: null }] });
+    }
+  });
+
+  it('insertMany returns each saga its own commands, under the outbox rows that hold them', async () => {
+    const starts = inputs.map((input) => newSaga(input));
+    const committed = await store.insertMany(ds, starts, routing);
+    expect(committed).toHaveLength(3);
+    for (const [index, { decision }] of starts.entries()) {
+      expect(committed[index].map((command) => command.envelope.properties.correlationId)).toEqual(decision.commands.map((command) => command.correlationId));
+      const [row] = await ds.query('SELECT id::text AS id, properties FROM saga_outbox WHERE saga_id = $1', [decision.state.id]);
+      expect(committed[index]).toEqual([{ outboxId: row.id, envelope: expect.objectContaining({ queue: 'saga.order', properties: row.properties }) }]);
+    }
+  });
+
+  it('insertMany writes nothing at all when one saga of the batch cannot be stored', async () => {
+    const existing = newSaga(inputs[0]);
+    await store.insertMany(ds, [existing], routing);
+    const fresh = [newSaga(inputs[1]), newSaga(inputs[2])];
+    const clash: NewSaga = { decision: existing.decision, meta: existing.meta }; // its id is taken
+    await expect(store.insertMany(ds, [...fresh, clash], routing)).rejects.toMatchObject({ code: '23505' });
+    for (const { decision } of fresh) {
+      expect(await count(decision.state.id)).toBe(0);
+      expect(await ds.query('SELECT 1 FROM saga_steps WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_outbox WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_history WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_timers WHERE saga_id = $1', [decision.state.id])).toEqual([]);
+    }
+  });
+
+  it('StartWriter stores a burst of keyless starts with one statement after the first', async () => {
+    const writer = new StartWriter(ds, store, routing, 64);
+    const many = jest.spyOn(store, 'insertMany');
+    const alone = jest.spyOn(store, 'insertNew');
+    const starts = Array.from({ length: 20 }, (_, index) => newSaga(inputs[index % 3]));
+    const committed = await Promise.all(starts.map((start) => writer.write(start)));
+    // The first start finds nobody writing and goes at once; the 19 that arrive meanwhile share the next statement.
+    expect(alone).toHaveBeenCalledTimes(1);
+    expect(many).toHaveBeenCalledTimes(1);
+    expect(many.mock.calls[0][1]).toHaveLength(19);
+    for (const [index, start] of starts.entries()) {
+      expect(await count(start.decision.state.id)).toBe(1);
+      expect(committed[index].map((command) => command.envelope.body.id)).toEqual([`${start.decision.state.id}/create-order/action`]);
+    }
+  });
+
+  it('StartWriter: a batch that fails is redone start by start, and only the bad start fails', async () => {
+    const writer = new StartWriter(ds, store, routing, 64);
+    const existing = newSaga(inputs[0]);
+    await writer.write(existing);
+    const many = jest.spyOn(store, 'insertMany');
+    const blocker = newSaga(inputs[1]);
+    const good = [newSaga(inputs[1]), newSaga(inputs[2])];
+    const clash: NewSaga = { decision: existing.decision, meta: existing.meta }; // its id is taken
+    const outcomes = await Promise.allSettled([blocker, ...good, clash].map((start) => writer.write(start)));
+    expect(many).toHaveBeenCalledTimes(1); // the batch of three failed ...
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
+    for (const { decision } of [blocker, ...good]) expect(await count(decision.state.id)).toBe(1); // ... and the good ones then went alone
+  });
+
+  it('StartWriter writes a start with an idempotency key on its own: a duplicate key is its own unique violation', async () => {
+    const writer = new StartWriter(ds, store, routing, 64);
+    const many = jest.spyOn(store, 'insertMany');
+    const key = `key-${randomUUID()}`;
+    const outcomes = await Promise.allSettled([newSaga(inputs[0], key), newSaga(inputs[1]), newSaga(inputs[0], key), newSaga(inputs[2])].map((start) => writer.write(start)));
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => (outcome as PromiseRejectedResult).reason.code)).toEqual(['23505']);
+    for (const call of many.mock.calls) expect(call[1].every((start) => start.meta.idempotencyKey === null)).toBe(true);
+    expect(Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE idempotency_key = $1', [key]))[0].n)).toBe(1);
+  });
+
+  it('StartWriter with maxBatchSize 1 writes every start with its own statement', async () => {
+    const writer = new StartWriter(ds, store, routing, 1);
+    const many = jest.spyOn(store, 'insertMany');
+    const alone = jest.spyOn(store, 'insertNew');
+    const starts = Array.from({ length: 5 }, () => newSaga(inputs[0]));
+    await Promise.all(starts.map((start) => writer.write(start)));
+    expect(many).not.toHaveBeenCalled();
+    expect(alone).toHaveBeenCalledTimes(5);
+    for (const { decision } of starts) expect(await count(decision.state.id)).toBe(1);
+  });
+});
