@@ -68,14 +68,14 @@ describe('Batched saga starts on PostgreSQL', () => {
 
   const count = async (id: string): Promise<number> => Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE id = $1', [id]))[0].n);
 
-  it('insertMany stores every saga exactly as insertNew stores it alone', async () => {
+  it('insertMany stores every saga of a batch exactly as insertNew stores one alone', async () => {
     for (const input of inputs) {
       const [keyAlone, keyTogether] = [`key-${randomUUID()}`, `key-${randomUUID()}`];
       const alone = newSaga(input, keyAlone);
       const together = [newSaga(input, keyTogether), newSaga(input, null), newSaga(inputs[0], null)];
       // decide() is deterministic for one input and time: the same content under other saga ids.
       await store.insertNew(ds.manager, alone.decision, alone.meta, routing);
-      await store.insertMany(ds, together, routing);
+      await store.insertMany(ds.manager, together, routing);
       const expected = JSON.parse(JSON.stringify(await stored(alone.decision.state.id)).replaceAll(keyAlone, '<key>'));
       expect(JSON.parse(JSON.stringify(await stored(together[0].decision.state.id)).replaceAll(keyTogether, '<key>'))).toEqual(expected);
       expect(await stored(together[1].decision.state.id)).toEqual({ ...expected, instance: [{ ...expected.instance[0], idempotency_key: null }] });
@@ -84,7 +84,7 @@ describe('Batched saga starts on PostgreSQL', () => {
 
   it('insertMany returns each saga its own commands, under the outbox rows that hold them', async () => {
     const starts = inputs.map((input) => newSaga(input));
-    const committed = await store.insertMany(ds, starts, routing);
+    const committed = await store.insertMany(ds.manager, starts, routing);
     expect(committed).toHaveLength(3);
     for (const [index, { decision }] of starts.entries()) {
       expect(committed[index].map((command) => command.envelope.properties.correlationId)).toEqual(decision.commands.map((command) => command.correlationId));
@@ -95,10 +95,10 @@ describe('Batched saga starts on PostgreSQL', () => {
 
   it('insertMany writes nothing at all when one saga of the batch cannot be stored', async () => {
     const existing = newSaga(inputs[0]);
-    await store.insertMany(ds, [existing], routing);
+    await store.insertMany(ds.manager, [existing], routing);
     const fresh = [newSaga(inputs[1]), newSaga(inputs[2])];
     const clash: NewSaga = { decision: existing.decision, meta: existing.meta }; // its id is taken
-    await expect(store.insertMany(ds, [...fresh, clash], routing)).rejects.toMatchObject({ code: '23505' });
+    await expect(store.insertMany(ds.manager, [...fresh, clash], routing)).rejects.toMatchObject({ code: '23505' });
     for (const { decision } of fresh) {
       expect(await count(decision.state.id)).toBe(0);
       expect(await ds.query('SELECT 1 FROM saga_steps WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_outbox WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_history WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_timers WHERE saga_id = $1', [decision.state.id])).toEqual([]);
@@ -113,9 +113,8 @@ describe('Batched saga starts on PostgreSQL', () => {
     const committed = await Promise.all(starts.map((start) => writer.write(start)));
     // The first two starts find a free slot (two batches run at once) and go at once; the 18 that
     // arrive meanwhile share the next statement.
-    expect(alone).toHaveBeenCalledTimes(2);
-    expect(many).toHaveBeenCalledTimes(1);
-    expect(many.mock.calls[0][1]).toHaveLength(18);
+    expect(many.mock.calls.map(([, batch]) => batch.length)).toEqual([1, 1, 18]);
+    expect(alone).not.toHaveBeenCalled();
     for (const [index, start] of starts.entries()) {
       expect(await count(start.decision.state.id)).toBe(1);
       expect(committed[index].map((command) => command.envelope.body.id)).toEqual([`${start.decision.state.id}/create-order/action`]);
@@ -131,10 +130,16 @@ describe('Batched saga starts on PostgreSQL', () => {
     const good = [newSaga(inputs[1]), newSaga(inputs[2])];
     const clash: NewSaga = { decision: existing.decision, meta: existing.meta }; // its id is taken
     const outcomes = await Promise.allSettled([blocker, ...good, clash].map((start) => writer.write(start)));
-    expect(many).toHaveBeenCalledTimes(1); // the batch of three failed ...
+    // One batch (with the clash) failed; each of its starts was then written alone.
+    const batches = many.mock.calls.map(([, batch]) => batch);
+    const failed = batches.filter((batch) => batch.length > 1);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toContain(clash);
+    const idOf = (start: NewSaga) => start.decision.state.id;
+    for (const start of failed[0]) expect(batches.filter((batch) => batch.length === 1 && idOf(batch[0]) === idOf(start))).toHaveLength(1);
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
-    for (const { decision } of [blocker, ...good]) expect(await count(decision.state.id)).toBe(1); // ... and the good ones then went alone
+    for (const { decision } of [blocker, ...good]) expect(await count(decision.state.id)).toBe(1);
   });
 
   it('StartWriter writes a start with an idempotency key on its own: a duplicate key is its own unique violation', async () => {
@@ -144,7 +149,8 @@ describe('Batched saga starts on PostgreSQL', () => {
     const outcomes = await Promise.allSettled([newSaga(inputs[0], key), newSaga(inputs[1]), newSaga(inputs[0], key), newSaga(inputs[2])].map((start) => writer.write(start)));
     expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => (outcome as PromiseRejectedResult).reason.code)).toEqual(['23505']);
-    for (const call of many.mock.calls) expect(call[1].every((start) => start.meta.idempotencyKey === null)).toBe(true);
+    // Each keyed start was a statement of its own.
+    expect(many.mock.calls.filter(([, batch]) => batch.some((start) => start.meta.idempotencyKey === key)).map(([, batch]) => batch.length)).toEqual([1, 1]);
     expect(Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE idempotency_key = $1', [key]))[0].n)).toBe(1);
   });
 
@@ -154,8 +160,8 @@ describe('Batched saga starts on PostgreSQL', () => {
     const alone = jest.spyOn(store, 'insertNew');
     const starts = Array.from({ length: 5 }, () => newSaga(inputs[0]));
     await Promise.all(starts.map((start) => writer.write(start)));
-    expect(many).not.toHaveBeenCalled();
-    expect(alone).toHaveBeenCalledTimes(5);
+    expect(many.mock.calls.map(([, batch]) => batch.length)).toEqual([1, 1, 1, 1, 1]);
+    expect(alone).not.toHaveBeenCalled();
     for (const { decision } of starts) expect(await count(decision.state.id)).toBe(1);
   });
 });

@@ -8,7 +8,7 @@
  * - LOCK_SAGAS locks in id order, so two transactions locking overlapping sets never deadlock.
  * - LOAD_SAGAS runs after the lock, in a statement of its own: it sees every commit made before
  *   the locks were granted (a statement's snapshot predates its own lock wait).
- * - WRITE_DECISIONS and START_SAGA are single statements: all their rows commit together or not
+ * - WRITE_DECISIONS and START_SAGAS are single statements: all their rows commit together or not
  *   at all; WRITE_DECISIONS updates a saga only if its optimistic version still matches and
  *   reports how many it updated. Both return the outbox ids they wrote, keyed by correlation id,
  *   so the caller can publish those commands after the commit and delete the rows.
@@ -131,29 +131,8 @@ export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
 );
 
 /**
- * A new saga with its steps and the effects of its first decision, in one statement (atomic
- * without an explicit transaction). $1..$11 the instance, $12 steps, $13 history, $14 outbox,
- * $15 timers. Returns `outbox`. A duplicate idempotency key fails with 23505 and writes nothing.
- */
-export const START_SAGA = `
-  WITH saga AS (
-    INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
-                                idempotency_key, input_hash, version, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)
-  ), steps AS (
-    INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
-                            request, result, last_error, started_at, finished_at)
-    SELECT $1, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at
-      FROM jsonb_to_recordset($12::jsonb) AS v(${STEP_COLUMNS})
-  ), history AS (${fill(HISTORY_INSERT, 13, 0, 0)}
-  ), outbox AS (${fill(OUTBOX_INSERT, 0, 14, 0)}
-  ), timers AS (${fill(TIMERS_INSERT, 0, 0, 15)}
-  )
-  SELECT ${OUTBOX_IDS} AS outbox`;
-
-/**
- * START_SAGA for any number of new sagas in one statement (atomic without an explicit
- * transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS), $3 history, $4
+ * New sagas with their steps and the effects of their first decisions, in one statement (atomic
+ * without an explicit transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS), $3 history, $4
  * outbox, $5 timers. Returns `outbox`. Any unique violation fails it whole and writes nothing.
  */
 export const START_SAGAS = `

@@ -10,8 +10,8 @@
  *   saga's optimistic version and fails with ConcurrentSagaUpdateError if another writer got in.
  * - claimAndWrite is a whole reply batch in one statement for states the caller holds: strict
  *   inbox claim + writes with every saga's version checked; on any doubt it fails whole.
- * - insertNew stores a new saga and its first decision's effects in one statement; insertMany
- *   any number of them in one statement, all or none.
+ * - insertMany stores any number of new sagas with their first decisions' effects in one
+ *   statement, all or none; insertNew is insertMany of one.
  * - Both return the commands they wrote to the outbox (row id + envelope), for the caller to
  *   publish once the transaction committed; the rows stay until deleted after the broker's confirm.
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
@@ -22,11 +22,11 @@ import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
 import type { BatchedTransaction } from './batched-transaction';
 import { preparedQuery } from './prepared-query';
-import { stepRecords, stepRows, writeParameters, writesSagaRow, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
+import { stepRows, writeParameters, writesSagaRow, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
 
 export type { CommandRouting, CommittedCommand, LoadedSaga, SagaWrite } from './saga-write-rows';
 export { writesSagaRow };
-import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGA, START_SAGAS, WRITE_DECISIONS } from './saga-sql';
+import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGAS, WRITE_DECISIONS } from './saga-sql';
 
 export class ConcurrentSagaUpdateError extends Error {
   readonly code = 'CONCURRENT_SAGA_UPDATE';
@@ -62,8 +62,6 @@ interface SagaJson {
   updatedAt: number;
   steps: StepState[] | null;
 }
-
-const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
 
 function toLoaded(saga: SagaJson): LoadedSaga {
   const state: SagaState = {
@@ -134,34 +132,12 @@ export class SagaStore {
   }
 
   async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, routing: CommandRouting): Promise<CommittedCommand[]> {
-    const { state } = decision;
-    const rows = new EffectRows(Date.now());
-    rows.add(decision, routing);
-    // Outside a transaction (one statement is atomic) it runs as a prepared statement.
-    const run = (values: unknown[]) => (manager.queryRunner ? manager.query(START_SAGA, values) : preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(manager.connection, START_SAGA, values));
-    const [result]: { outbox: { id: string; correlationId: string }[] }[] = await run([
-      state.id,
-      state.name,
-      state.version,
-      state.status,
-      JSON.stringify(state.input ?? null),
-      state.current,
-      state.pastPivot,
-      json(state.failure),
-      meta.idempotencyKey,
-      meta.inputHash,
-      new Date(state.createdAt),
-      stepRecords(state.id, state.steps, state.steps.map((_, position) => position)),
-      JSON.stringify(rows.history),
-      JSON.stringify(rows.outbox),
-      JSON.stringify(rows.timers),
-    ]);
-    return rows.committed(result.outbox);
+    return (await this.insertMany(manager, [{ decision, meta }], routing))[0];
   }
 
   /** New sagas with their first decisions' effects, in ONE statement (all or none); returns
    *  the commands written, for each saga in the order given. */
-  async insertMany(dataSource: DataSource, starts: NewSaga[], routing: CommandRouting): Promise<CommittedCommand[][]> {
+  async insertMany(manager: EntityManager, starts: NewSaga[], routing: CommandRouting): Promise<CommittedCommand[][]> {
     const rows = new EffectRows(Date.now());
     const sagas = starts.map(({ decision: { state }, meta }) => ({
       id: state.id,
@@ -181,13 +157,11 @@ export class SagaStore {
       steps.push(...stepRows(decision.state.id, decision.state.steps, decision.state.steps.map((_, position) => position)));
       rows.add(decision, routing);
     }
-    const [result] = await preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, START_SAGAS, [
-      JSON.stringify(sagas),
-      JSON.stringify(steps),
-      JSON.stringify(rows.history),
-      JSON.stringify(rows.outbox),
-      JSON.stringify(rows.timers),
-    ]);
+    const params = [JSON.stringify(sagas), JSON.stringify(steps), JSON.stringify(rows.history), JSON.stringify(rows.outbox), JSON.stringify(rows.timers)];
+    // Outside a transaction (one statement is atomic) it runs as a prepared statement.
+    const [result]: { outbox: { id: string; correlationId: string }[] }[] = manager.queryRunner
+      ? await manager.query(START_SAGAS, params)
+      : await preparedQuery(manager.connection, START_SAGAS, params);
     const committed = rows.committed(result.outbox);
     return starts.map(({ decision }) => {
       const mine = new Set(decision.commands.map((command) => command.correlationId));

@@ -1,5 +1,5 @@
 /**
- * The rows one write statement carries for a set of decisions (saga-sql.ts: START_SAGA,
+ * The rows one write statement carries for a set of decisions (saga-sql.ts: START_SAGAS,
  * WRITE_DECISIONS), one array per table, and the commands it wrote to the outbox.
  *
  * Guarantees: a saga row is written only when its state changed (or, asked to check every
@@ -53,8 +53,6 @@ export function stepRows(sagaId: string, steps: StepState[], positions: number[]
     };
   });
 }
-
-export const stepRecords = (sagaId: string, steps: StepState[], positions: number[]): string => JSON.stringify(stepRows(sagaId, steps, positions));
 
 /** The rows of one statement's worth of decisions, one array per table. */
 export class EffectRows {
