@@ -1,10 +1,10 @@
 /**
  * validateDefinition: each load-time rule yields a clear message at the right path, every problem
- * is reported at once, and the shipped place-order saga is accepted.
+ * is reported at once, and an order-like saga with a pivot (the lib's test saga) is accepted.
  */
 import { InvalidDefinitionError, type DefinitionProblem } from '../errors';
-import { placeOrderSaga } from '../../../../apps/orchestrator/src/definitions/built-in/place-order.saga';
 import { catalog, step, testCatalog } from '../testing/fixtures';
+import { orderSaga } from '../testing/order-saga';
 import type { StepDefinition } from './saga-definition';
 import { MAX_TIMEOUT_MS, validateDefinition } from './validate-definition';
 
@@ -27,8 +27,8 @@ const withStep = (index: number, patch: Record<string, unknown>, steps: StepDefi
   base(steps.map((s, i) => (i === index ? { ...s, ...patch } : s)));
 
 describe('validateDefinition', () => {
-  it('accepts the shipped place-order saga and returns it as is', () => {
-    const raw = structuredClone(placeOrderSaga);
+  it('accepts the place-order test saga and returns it as is', () => {
+    const raw = structuredClone(orderSaga);
     expect(validateDefinition(raw, catalog)).toBe(raw);
   });
 

@@ -1,18 +1,17 @@
 /**
- * Shared spec fixtures: the shipped place-order saga with its demo catalog, a valid input for
- * it, and a tiny builder for ad-hoc definitions over a generic test catalog.
+ * Shared spec fixtures: the lib's own place-order test saga with its catalog (order-saga.ts), a
+ * valid input for it, and a tiny builder for ad-hoc definitions over a generic test catalog.
  *
  * Guarantees: every definition returned here has passed validateDefinition, so specs exercise
  * the engine only with definitions the loader would accept.
  */
-import { placeOrderSaga } from '../../../../apps/orchestrator/src/definitions/built-in/place-order.saga';
-import { demoCatalog } from '../../../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import type { ParticipantCatalog } from '../definition/participant-catalog';
 import type { SagaDefinition, StepDefinition } from '../definition/saga-definition';
 import { validateDefinition } from '../definition/validate-definition';
+import { orderCatalog, orderSaga } from './order-saga';
 
-export const catalog: ParticipantCatalog = demoCatalog('test');
-export const placeOrder: SagaDefinition = validateDefinition(structuredClone(placeOrderSaga), catalog, 'place-order');
+export const catalog: ParticipantCatalog = orderCatalog('test');
+export const placeOrder: SagaDefinition = validateDefinition(structuredClone(orderSaga), catalog, 'place-order');
 
 export const orderInput = { customerId: 'c1', items: [{ sku: 'A', quantity: 2 }], amount: 10 };
 
