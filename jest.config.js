@@ -10,6 +10,7 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
     '^#saga/core$': '<rootDir>/libs/saga-core/src',
+    '^#saga/batching$': '<rootDir>/libs/batching/src',
     '^#saga/messaging$': '<rootDir>/libs/messaging/src',
     '^#saga/persistence$': '<rootDir>/libs/persistence/src',
     '^#saga/participant$': '<rootDir>/libs/participant/src',

@@ -1,6 +1,6 @@
 /**
  * Batched starts against the real PostgreSQL: SagaStore.insertMany and the orchestrator's
- * StartWriter.
+ * StartWriter over SagaCommitter.start.
  *
  * Proves: insertMany stores each saga exactly as insertNew stores it alone (instance, steps,
  * history, outbox, timers), returns each saga's own commands with their outbox ids, and writes
@@ -11,8 +11,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { commandRoutes, decide, validateDefinition } from '#saga/core';
-import { openSagaDataSource, SagaStore, type CommandRouting, type NewSaga } from '#saga/persistence';
+import { commandEnvelope, commandRoutes, decide, validateDefinition } from '#saga/core';
+import { openSagaDataSource, SagaCommitter, SagaStore, type NewSaga, type ToOutbox } from '#saga/persistence';
 import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
 import { StartWriter } from '../../apps/orchestrator/src/runtime/start-writer';
@@ -20,7 +20,7 @@ import { createTestDatabase, runId } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
-const routing: CommandRouting = { queueFor: (command) => routes.get(command)!.queue, replyTo: 'saga.replies' };
+const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 /** Far in the future, so these timers are never due for anyone. */
 const NOW = Date.UTC(2100, 0, 1);
 const inputs = [
@@ -66,6 +66,12 @@ describe('Batched saga starts on PostgreSQL', () => {
     return JSON.parse(JSON.stringify(rows).replaceAll(id, '<saga>'));
   }
 
+  /** A StartWriter over a committer whose every statement (SagaCommitter.start) is recorded. */
+  function startWriter(maxBatchSize: number) {
+    const committer = new SagaCommitter(ds, { toOutbox: routing, stateCacheSize: 0 });
+    return { writer: new StartWriter(committer, maxBatchSize), many: jest.spyOn(committer, 'start') };
+  }
+
   const count = async (id: string): Promise<number> => Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE id = $1', [id]))[0].n);
 
   it('insertMany stores every saga of a batch exactly as insertNew stores one alone', async () => {
@@ -106,15 +112,12 @@ describe('Batched saga starts on PostgreSQL', () => {
   });
 
   it('StartWriter stores a burst of keyless starts with one statement after the first two', async () => {
-    const writer = new StartWriter(ds, store, routing, 64);
-    const many = jest.spyOn(store, 'insertMany');
-    const alone = jest.spyOn(store, 'insertNew');
+    const { writer, many } = startWriter(64);
     const starts = Array.from({ length: 20 }, (_, index) => newSaga(inputs[index % 3]));
     const committed = await Promise.all(starts.map((start) => writer.write(start)));
     // The first two starts find a free slot (two batches run at once) and go at once; the 18 that
     // arrive meanwhile share the next statement.
-    expect(many.mock.calls.map(([, batch]) => batch.length)).toEqual([1, 1, 18]);
-    expect(alone).not.toHaveBeenCalled();
+    expect(many.mock.calls.map(([batch]) => batch.length)).toEqual([1, 1, 18]);
     for (const [index, start] of starts.entries()) {
       expect(await count(start.decision.state.id)).toBe(1);
       expect(committed[index].map((command) => command.envelope.body.id)).toEqual([`${start.decision.state.id}/create-order/action`]);
@@ -122,16 +125,16 @@ describe('Batched saga starts on PostgreSQL', () => {
   });
 
   it('StartWriter: a batch that fails is redone start by start, and only the bad start fails', async () => {
-    const writer = new StartWriter(ds, store, routing, 64);
+    const { writer, many } = startWriter(64);
     const existing = newSaga(inputs[0]);
     await writer.write(existing);
-    const many = jest.spyOn(store, 'insertMany');
+    many.mockClear();
     const blocker = newSaga(inputs[1]);
     const good = [newSaga(inputs[1]), newSaga(inputs[2])];
     const clash: NewSaga = { decision: existing.decision, meta: existing.meta }; // its id is taken
     const outcomes = await Promise.allSettled([blocker, ...good, clash].map((start) => writer.write(start)));
     // One batch (with the clash) failed; each of its starts was then written alone.
-    const batches = many.mock.calls.map(([, batch]) => batch);
+    const batches = many.mock.calls.map(([batch]) => batch);
     const failed = batches.filter((batch) => batch.length > 1);
     expect(failed).toHaveLength(1);
     expect(failed[0]).toContain(clash);
@@ -143,25 +146,21 @@ describe('Batched saga starts on PostgreSQL', () => {
   });
 
   it('StartWriter writes a start with an idempotency key on its own: a duplicate key is its own unique violation', async () => {
-    const writer = new StartWriter(ds, store, routing, 64);
-    const many = jest.spyOn(store, 'insertMany');
+    const { writer, many } = startWriter(64);
     const key = `key-${randomUUID()}`;
     const outcomes = await Promise.allSettled([newSaga(inputs[0], key), newSaga(inputs[1]), newSaga(inputs[0], key), newSaga(inputs[2])].map((start) => writer.write(start)));
     expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => (outcome as PromiseRejectedResult).reason.code)).toEqual(['23505']);
     // Each keyed start was a statement of its own.
-    expect(many.mock.calls.filter(([, batch]) => batch.some((start) => start.meta.idempotencyKey === key)).map(([, batch]) => batch.length)).toEqual([1, 1]);
+    expect(many.mock.calls.filter(([batch]) => batch.some((start) => start.meta.idempotencyKey === key)).map(([batch]) => batch.length)).toEqual([1, 1]);
     expect(Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE idempotency_key = $1', [key]))[0].n)).toBe(1);
   });
 
   it('StartWriter with maxBatchSize 1 writes every start with its own statement', async () => {
-    const writer = new StartWriter(ds, store, routing, 1);
-    const many = jest.spyOn(store, 'insertMany');
-    const alone = jest.spyOn(store, 'insertNew');
+    const { writer, many } = startWriter(1);
     const starts = Array.from({ length: 5 }, () => newSaga(inputs[0]));
     await Promise.all(starts.map((start) => writer.write(start)));
-    expect(many.mock.calls.map(([, batch]) => batch.length)).toEqual([1, 1, 1, 1, 1]);
-    expect(alone).not.toHaveBeenCalled();
+    expect(many.mock.calls.map(([batch]) => batch.length)).toEqual([1, 1, 1, 1, 1]);
     for (const { decision } of starts) expect(await count(decision.state.id)).toBe(1);
   });
 });

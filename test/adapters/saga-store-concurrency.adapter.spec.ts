@@ -11,8 +11,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
-import { commandRoutes, decide, validateDefinition, type Decision } from '#saga/core';
-import { openSagaDataSource, SagaStore, type CommandRouting, type LoadedSaga } from '#saga/persistence';
+import { commandEnvelope, commandRoutes, decide, validateDefinition, type Decision } from '#saga/core';
+import { openSagaDataSource, SagaStore, type ToOutbox, type LoadedSaga } from '#saga/persistence';
 import { DUE_TIMERS } from '../../libs/persistence/src/saga-sql';
 import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
@@ -20,7 +20,7 @@ import { createTestDatabase, runId, waitFor } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
-const routing: CommandRouting = { queueFor: (command) => routes.get(command)!.queue, replyTo: 'saga.replies' };
+const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 const input = { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1 }], amount: 10 };
 const NOW = Date.UTC(2100, 0, 1);
 

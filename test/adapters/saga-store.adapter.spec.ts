@@ -14,8 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { commandRoutes, decide, validateDefinition, type Decision, type SagaEvent, type SagaState } from '#saga/core';
-import { BatchedTransaction, ConcurrentSagaUpdateError, openSagaDataSource, sagaDataSourceOptions, SagaStore, type CommandRouting, type LoadedSaga } from '#saga/persistence';
+import { commandEnvelope, commandRoutes, decide, validateDefinition, type Decision, type SagaEvent, type SagaState } from '#saga/core';
+import { PipelinedSession, ConcurrentSagaUpdateError, openSagaDataSource, sagaDataSourceOptions, SagaStore, type ToOutbox, type LoadedSaga } from '#saga/persistence';
 import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
 import { LOCK_SAGAS } from '../../libs/persistence/src/saga-sql';
@@ -23,7 +23,7 @@ import { createTestDatabase, runId } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
-const routing: CommandRouting = { queueFor: (command) => routes.get(command)!.queue, replyTo: 'saga.replies' };
+const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 const input = { customerId: 'c-42', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120.5, note: 'ring twice' };
 /** Far in the future, so these timers are never due for anyone. */
 const NOW = Date.UTC(2100, 0, 1);
@@ -197,7 +197,7 @@ describe('SagaStore on PostgreSQL', () => {
       expect([...loaded.sagas.keys()].sort()).toEqual([...ids].sort());
       const writes = ids.map((id) => {
         const before = loaded.sagas.get(id)!;
-        return { before, decision: replied(before.state, 'create-order', { orderId: id }, NOW + 100) };
+        return { kind: 'decision' as const, before, decision: replied(before.state, 'create-order', { orderId: id }, NOW + 100) };
       });
       return { writes, committed: await store.writeDecisions(manager, writes, routing) };
     });
@@ -208,13 +208,13 @@ describe('SagaStore on PostgreSQL', () => {
   it('beginBatch + commitBatch: two round trips lock, read, claim, write and commit a batch; a stale version writes nothing', async () => {
     const ids = [(await start()).state.id, (await start()).state.id];
     const missing = randomUUID();
-    const transaction = await BatchedTransaction.open(ds);
+    const transaction = await PipelinedSession.open(ds);
     let committed;
     try {
       const loaded = await store.beginBatch(transaction, [...ids, missing], [...ids, missing].map((id) => ({ key: `${id}/create-order/action/1`, sagaId: id })));
       expect([...loaded.sagas.keys()].sort()).toEqual([...ids].sort());
       expect(loaded.claimed).toEqual(new Set(ids.map((id) => `${id}/create-order/action/1`))); // none for the missing saga
-      const writes = ids.map((id) => ({ before: loaded.sagas.get(id)!, decision: replied(loaded.sagas.get(id)!.state, 'create-order', { orderId: id }, NOW + 100) }));
+      const writes = ids.map((id) => ({ kind: 'decision' as const, before: loaded.sagas.get(id)!, decision: replied(loaded.sagas.get(id)!.state, 'create-order', { orderId: id }, NOW + 100) }));
       committed = await store.commitBatch(transaction, writes, routing);
       for (const { decision } of writes) expect(await load(decision.state.id)).toStrictEqual({ state: decision.state, version: 2 });
     } finally {
@@ -227,10 +227,10 @@ describe('SagaStore on PostgreSQL', () => {
     const stale = (await ds.transaction((manager) => store.loadForUpdate(manager, ids[0])))!;
     await ds.transaction((manager) => store.applyDecision(manager, stale, replied(stale.state, 'reserve-inventory', { reservationId: ids[0] }, NOW + 200), routing));
     const before = await snapshot(ids[0]);
-    const again = await BatchedTransaction.open(ds);
+    const again = await PipelinedSession.open(ds);
     try {
       await store.beginBatch(again, [ids[0]], []);
-      await expect(store.commitBatch(again, [{ before: stale, decision: replied(stale.state, 'reserve-inventory', { reservationId: 'other' }, NOW + 300) }], routing)).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
+      await expect(store.commitBatch(again, [{ kind: 'decision' as const, before: stale, decision: replied(stale.state, 'reserve-inventory', { reservationId: 'other' }, NOW + 300) }], routing)).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
     } finally {
       await again.release();
     }
@@ -249,7 +249,7 @@ describe('SagaStore on PostgreSQL', () => {
       await control.query('SET plan_cache_mode = force_generic_plan');
       await control.query(`PREPARE lock_control AS ${LOCK_SAGAS}`);
       for (let i = 0; i < 2; i++) {
-        const transaction = await BatchedTransaction.open(single);
+        const transaction = await PipelinedSession.open(single);
         try {
           await store.beginBatch(transaction, [id], []);
           await store.commitBatch(transaction, [], routing);
@@ -288,8 +288,8 @@ describe('SagaStore on PostgreSQL', () => {
       store.writeDecisions(
         manager,
         [
-          { before: freshA, decision: replied(freshA.state, 'create-order', { orderId: a }, NOW + 200) },
-          { before: staleB, decision: replied(staleB.state, 'create-order', { orderId: 'other' }, NOW + 200) },
+          { kind: 'decision' as const, before: freshA, decision: replied(freshA.state, 'create-order', { orderId: a }, NOW + 200) },
+          { kind: 'decision' as const, before: staleB, decision: replied(staleB.state, 'create-order', { orderId: 'other' }, NOW + 200) },
         ],
         routing,
       ),

@@ -45,9 +45,11 @@ const probe = defineAction<{ mode: string }, unknown>('probe.act', {
         await manager.query('SELECT 1 / 0').catch(() => undefined); // leaves the transaction aborted
         return ok({ done: true });
       case 'plans': {
-        // The plan the toolkit's lookup gets in this transaction, and, for comparison, the one a
-        // copy of it prepared and run with the server's defaults would keep in the plan cache.
+        // The plan the toolkit's lookup gets under the toolkit's planner setting, and, for
+        // comparison, the one a copy of it prepared and run with the server's defaults would keep
+        // in the plan cache.
         const explain = async (name: string) => ((await manager.query(`EXPLAIN EXECUTE ${name}('a', 'b')`)) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
+        await manager.query('SET LOCAL enable_seqscan = off');
         const inToolkit = await explain('toolkit_lookup');
         await manager.query('SET LOCAL enable_seqscan = on');
         const prepared: unknown[] = await manager.query(`SELECT 1 FROM pg_prepared_statements WHERE name = 'probe_lookup'`);
@@ -55,6 +57,8 @@ const probe = defineAction<{ mode: string }, unknown>('probe.act', {
         for (let i = 0; i < 6; i++) await manager.query(`EXECUTE probe_lookup('a', 'b')`); // enough runs for the plan cache to settle
         return ok({ inToolkit, cached: await explain('probe_lookup') });
       }
+      case 'planner':
+        return ok({ seqscan: ((await manager.query('SHOW enable_seqscan')) as { enable_seqscan: string }[])[0].enable_seqscan });
       case 'unstorable':
         await effect(manager, sagaId, 'act');
         return ok({ text: 'nul \u0000 inside' }); // JSON carries it, jsonb refuses it
@@ -143,8 +147,23 @@ describe('round trips per command (the toolkit itself)', () => {
       compensation: ['applied', 3],
       tombstone: ['recorded', 2],
     });
-    expect(first[0]).toMatch(/^BEGIN ISOLATION LEVEL READ COMMITTED;\nSET LOCAL enable_seqscan = off;\nEXECUTE toolkit_lock_step\(23146, '.*'\);\nEXECUTE toolkit_lookup\('.*', '.*'\);\nSAVEPOINT participant_handler$/s);
-    expect(first[1]).toMatch(/^EXECUTE toolkit_insert_processed\(.*\);\nCOMMIT$/s);
+    expect(first[0]).toMatch(
+      /^BEGIN ISOLATION LEVEL READ COMMITTED;\nSELECT set_config\('saga_toolkit.seqscan', current_setting\('enable_seqscan'\), true\);\nSET LOCAL enable_seqscan = off;\nEXECUTE toolkit_lock_step\('23146', '.*'\);\nEXECUTE toolkit_lookup\('.*', '.*'\);\nSELECT set_config\('enable_seqscan', current_setting\('saga_toolkit.seqscan'\), true\);\nSAVEPOINT participant_handler$/s,
+    );
+    expect(first[1]).toMatch(/^RELEASE SAVEPOINT participant_handler;\nEXECUTE toolkit_insert_processed\(.*\);\nCOMMIT$/s);
+  });
+});
+
+describe('planner settings', () => {
+  it("price sequential scans out for the toolkit's own statements only, unless the service opts its handlers in", async () => {
+    const seqscan = (result: ProcessResult) => (result.kind === 'reply' && result.outcome.kind === 'success' ? (result.outcome.result as { seqscan: string }).seqscan : undefined);
+    expect(seqscan((await run(action('planner'))).result)).toBe('on');
+    const optedIn = new CommandProcessor({ dataSource: env.dataSource, handlers: new HandlerRegistry([probe, undo]), indexReadsForHandlers: true });
+    expect(seqscan(await optedIn.process(...commandMessage(action('planner'))))).toBe('off');
+    // The session's own setting is what handlers get back, whatever it is.
+    await env.dataSource.query('SET enable_seqscan = off'); // the pool's one connection
+    expect(seqscan((await run(action('planner'))).result)).toBe('off');
+    await env.dataSource.query('SET enable_seqscan = on');
   });
 });
 

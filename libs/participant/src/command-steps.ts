@@ -1,7 +1,7 @@
 /**
- * The pieces of handling one command that the single-command path (processor.ts) and the
- * group-commit path (batch-processor.ts) share: checking a message before any transaction,
- * the handler's context, running the handler, and building the result the consumer sends.
+ * The steps of handling one command around the pipeline's transaction (command-pipeline.ts):
+ * checking a message before any transaction, the handler's context, running the handler, and
+ * building the result the consumer sends.
  *
  * Guarantees:
  * - accept() never touches the database: a malformed message, an unknown pattern or a direction
@@ -17,8 +17,10 @@
  */
 import { readCommand, type IncomingCommand, type ReplyOutcome } from '#saga/core';
 import type { AmqpLogger } from '#saga/messaging';
-import { isDatabaseUnavailable, type BatchedTransaction } from '#saga/persistence';
+import { isDatabaseUnavailable } from '#saga/persistence';
+import type { EntityManager } from 'typeorm';
 import { ProcessingInfrastructureError } from './errors';
+import type { HandlerStatements } from './handler-statements';
 import type { AppliedAction, CommandContext, CompensationContext, HandlerRegistry, ParticipantHandler } from './handlers';
 import { fail, retry, ToolkitCodes, type HandlerOutcome, type StoredOutcome } from './outcomes';
 import type { NewProcessedCommand } from './processed-commands';
@@ -53,20 +55,6 @@ export interface AcceptedCommand {
 
 export type Acceptance = AcceptedCommand | { kind: 'dead-letter'; reason: string };
 
-/**
- * Prepared statements (the toolkit's and context.query's) are parsed once per connection and,
- * after a few runs, planned once too (PostgreSQL's generic plan). A generic plan cached while a
- * table was small would be a sequential scan, kept until the table is analysed, which with
- * autovacuum off is never: every command would then read the whole table. With sequential scans
- * priced out, the cached plan reads through the indexes whatever the table's size. Re-planning
- * every run (force_custom_plan) would also be safe, but cost ~15 % of the database's CPU.
- * For this transaction only.
- */
-export const INDEX_READS_ONLY = 'SET LOCAL enable_seqscan = off';
-
-/** The savepoint that a handler's writes are discarded to when its outcome is not kept. */
-export const HANDLER_SAVEPOINT = 'participant_handler';
-
 export function accept(handlers: HandlerRegistry, content: Buffer, properties: AmqpProperties): Acceptance {
   const read = readCommand(content, properties);
   if (!read.ok) return { kind: 'dead-letter', reason: `malformed command: ${read.reason}` };
@@ -80,7 +68,7 @@ export function accept(handlers: HandlerRegistry, content: Buffer, properties: A
 }
 
 /** What the handler gets: the command's address, the transaction's manager and query. */
-export function handlerContext(transaction: BatchedTransaction, command: IncomingCommand, action?: AppliedAction): CommandContext {
+export function handlerContext(statements: HandlerStatements, manager: EntityManager, command: IncomingCommand, action?: AppliedAction): CommandContext {
   const context: CommandContext = {
     sagaId: command.sagaId,
     step: command.step,
@@ -88,8 +76,8 @@ export function handlerContext(transaction: BatchedTransaction, command: Incomin
     messageId: command.messageId,
     pattern: command.pattern,
     expiresAt: command.expiresAt,
-    manager: transaction.manager,
-    query: (sql, params) => transaction.preparedQuery(sql, params ?? []),
+    manager,
+    query: (sql, params) => statements.query(sql, params ?? []),
   };
   return action === undefined ? context : ({ ...context, action } as CompensationContext);
 }

@@ -19,7 +19,7 @@
  * - The queue is declared with exactly the arguments the orchestrator uses (declareTopology), so
  *   either side may start first.
  * - Group commit: commands that arrive while a batch is being processed are processed together
- *   in ONE transaction (batch-processor.ts), at most `maxBatchSize`, at most one per (saga id,
+ *   in ONE transaction (command-pipeline.ts), at most `maxBatchSize`, at most one per (saga id,
  *   step), one batch at a time; a batch that fails is retried command by command, so each
  *   message gets its own outcome. With maxBatchSize 1, commands are processed concurrently
  *   (up to prefetch), each in a transaction of its own.
@@ -28,12 +28,13 @@
  */
 import { replyBody } from '#saga/core';
 import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type PoisonError, type TopologyNames } from '#saga/messaging';
-import { GroupCommit, isDatabaseUnavailable } from '#saga/persistence';
+import { GroupCommit } from '#saga/batching';
+import { isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import type { DataSource } from 'typeorm';
 import { ConsumerStateError, ParticipantConfigError } from './errors';
 import { HandlerRegistry, type ParticipantHandler } from './handlers';
-import { MAX_BATCH_COMMANDS } from './batch-processor';
+import { MAX_BATCH_COMMANDS } from './command-pipeline';
 import { CommandProcessor, type AcceptedCommand, type ProcessResult } from './processor';
 import { stepLockKey } from './processed-commands';
 
@@ -57,6 +58,9 @@ export interface ParticipantConsumerOptions {
    *  MAX_BATCH_COMMANDS). Handlers of a batch run one after another: a handler that waits long
    *  (on a remote call, say) holds up the others, so such a service should set 1. */
   maxBatchSize?: number;
+  /** Handlers' own statements also run with sequential scans priced out (default false; the
+   *  toolkit's own statements always do). For services whose handlers read by key only. */
+  indexReadsForHandlers?: boolean;
   /** How long stop() waits for in-flight messages (default 10 s). */
   shutdownTimeoutMs?: number;
   logger?: AmqpLogger;
@@ -98,7 +102,13 @@ export class ParticipantConsumer {
     }
     const registry = new HandlerRegistry(options.handlers);
     const names = topologyNames(options.amqpPrefix);
-    const processor = new CommandProcessor({ dataSource: options.dataSource, handlers: registry, clock: options.clock, logger: options.logger });
+    const processor = new CommandProcessor({
+      dataSource: options.dataSource,
+      handlers: registry,
+      clock: options.clock,
+      logger: options.logger,
+      indexReadsForHandlers: options.indexReadsForHandlers,
+    });
     const client = await AmqpClient.connect({
       url: options.amqpUrl,
       connectionName: options.connectionName,

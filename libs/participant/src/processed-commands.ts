@@ -1,6 +1,6 @@
 /**
  * SQL for the inbox table (processed_commands) and the per-step lock, as statements the toolkit
- * batches into its two round trips per command (libs/persistence batched-transaction.ts sends
+ * batches into its two round trips per command (libs/persistence pipelined-session.ts sends
  * each batch as ONE simple-protocol query). The statements are prepared once per connection and
  * run as EXECUTE with the values inlined as literals, so they are not parsed or planned again.
  *
@@ -15,7 +15,7 @@
  *   earlier versions took with bound parameters, so old and new processes exclude each other.
  * - Every value that comes from a message (saga id, step, pattern, message ids, data) reaches
  *   the SQL only as an EXECUTE argument quoted by the pg driver's escapeLiteral (see
- *   libs/persistence batched-transaction.ts); the attempt is checked to be an integer first.
+ *   libs/persistence pipelined-session.ts); the attempt is checked to be an integer first.
  *   JSON goes in as a jsonb argument of JSON.stringify's output, as a bound parameter did.
  * - The store statement returns the outcome as PostgreSQL stored it: replies are always built
  *   from the stored form, so a first reply and its replays are identical.
@@ -30,7 +30,7 @@ import type { StoredOutcome } from './outcomes';
 export const ADVISORY_LOCK_NAMESPACE = 0x5a6a;
 
 /** Builds the EXECUTE of a prepared statement with its values inlined as literals, quoted by the
- *  driver (BatchedTransaction.execute; never hand-rolled). */
+ *  driver (PipelinedSession.execute; never hand-rolled). */
 export interface StatementRunner {
   execute(statement: PreparedStatement, values: readonly SqlValue[]): string;
 }
@@ -102,15 +102,6 @@ export function lookupPair(runner: StatementRunner, command: { sagaId: string; s
       const counterpart = rows.find((row) => row.message_id === other);
       return { existing: existing && toStored(existing), counterpart: counterpart && toStored(counterpart) };
     },
-  };
-}
-
-/** The lock on (saga id, step), then the records of this message and of its counterpart. */
-export function lockAndLookup(runner: StatementRunner, command: { sagaId: string; step: string; direction: Direction }): Batch<ProcessedPair> {
-  const lookup = lookupPair(runner, command);
-  return {
-    statements: [lockStep(runner, command), ...lookup.statements],
-    read: (results) => lookup.read(results.slice(1)),
   };
 }
 

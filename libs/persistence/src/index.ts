@@ -1,13 +1,20 @@
 /**
- * Public entry of the persistence library: the TypeORM data source, entities and migrations,
- * and the saga store used inside the runtime's transactions.
+ * Public entry of the persistence library (`#saga/persistence`): the TypeORM data source,
+ * entities and migrations; the committer, the one owner of the saga write path, and the stores
+ * whose statements it runs; the pipelined SQL session the participant toolkit builds on.
  */
 export * from './ensure-database';
 export * from './saga-data-source';
+export * from './saga-committer';
 export * from './saga-store';
-export * from './batched-transaction';
-export * from './parameter-text';
-export * from './prepared-query';
+export * from './saga-state-cache';
+export * from './outbox-store';
+export { writesSagaRow, versionAfter } from './saga-write-rows';
+export * from './sql/pipelined-session';
+export * from './sql/sql-value';
+export { preparedQuery } from './sql/prepared-query';
+export { preparedStatementStats, DEFAULT_PREPARED_CAPACITY } from './sql/prepared-cache';
+export * from './sql/typeorm-bridge';
 export * from './entities/saga-instance.entity';
 export * from './entities/saga-step.entity';
 export * from './entities/saga-history.entity';
@@ -16,4 +23,3 @@ export * from './entities/inbox-record.entity';
 export * from './entities/saga-timer.entity';
 export * from './database-unavailable';
 export * from './pool-client-guard';
-export * from './group-commit';

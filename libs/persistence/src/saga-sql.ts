@@ -155,10 +155,17 @@ export const START_SAGAS = `
   )
   SELECT ${OUTBOX_IDS} AS outbox`;
 
+/** Deletes timer $1 if no one else holds it. SKIP LOCKED: a timer another replica is firing right
+ *  now is not waited for; if that replica rolls back, the row is still there and fires later. */
+export const CLAIM_TIMER =
+  'DELETE FROM saga_timers WHERE id = (SELECT id FROM saga_timers WHERE id = $1 FOR UPDATE SKIP LOCKED) RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event';
+
+export const POSTPONE_TIMER = 'UPDATE saga_timers SET fire_at = $2 WHERE id = $1';
+
 /** Due timers, oldest first: a range scan of ix_saga_timers_fire_at, however many wait later. */
 export const DUE_TIMERS = 'SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2';
 
-/** The reply batch's statements, prepared once per connection (BatchedTransaction.prepare). */
+/** The reply batch's statements, prepared once per connection (PipelinedSession.prepare). */
 export const BATCH_STATEMENTS = {
   lock: { name: 'saga_batch_lock', sql: LOCK_SAGAS },
   load: { name: 'saga_batch_load', sql: LOAD_SAGAS },

@@ -1,6 +1,7 @@
 /**
- * Reads and writes saga state inside a caller's transaction (the runtime owns the transaction),
- * for one saga or a batch of them with the same statements (saga-sql.ts).
+ * The statements of the saga tables, for one saga or a batch of them with the same statements
+ * (saga-sql.ts). The committer (saga-committer.ts) is the one caller on the write path: it owns
+ * the transactions and chooses the strategy; this file only runs statements inside them.
  *
  * Guarantees:
  * - lockMany / loadForUpdate take the sagas' row locks (in id order): events of one saga apply one
@@ -12,21 +13,21 @@
  *   inbox claim + writes with every saga's version checked; on any doubt it fails whole.
  * - insertMany stores any number of new sagas with their first decisions' effects in one
  *   statement, all or none; insertNew is insertMany of one.
- * - Both return the commands they wrote to the outbox (row id + envelope), for the caller to
- *   publish once the transaction committed; the rows stay until deleted after the broker's confirm.
+ * - Both return the commands they wrote to the outbox (row id + envelope; the envelope is made by
+ *   the caller's `toOutbox`), for the caller to publish once the transaction committed; the rows
+ *   stay until deleted after the broker's confirm (outbox-store.ts).
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
  */
 import type { Decision, HistoryEntry, SagaState, SagaStatus, StepState } from '#saga/core';
 import type { DataSource, EntityManager } from 'typeorm';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
-import type { BatchedTransaction } from './batched-transaction';
-import { preparedQuery } from './prepared-query';
-import { stepRows, writeParameters, writesSagaRow, EffectRows, type CommandRouting, type CommittedCommand, type LoadedSaga, type SagaWrite } from './saga-write-rows';
+import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CLAIM_TIMER, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, POSTPONE_TIMER, START_SAGAS, WRITE_DECISIONS } from './saga-sql';
+import { stepRows, writeParameters, EffectRows, type CommittedCommand, type LoadedSaga, type SagaWrite, type ToOutbox } from './saga-write-rows';
+import type { PipelinedSession } from './sql/pipelined-session';
+import { preparedQuery } from './sql/prepared-query';
 
-export type { CommandRouting, CommittedCommand, LoadedSaga, SagaWrite } from './saga-write-rows';
-export { writesSagaRow };
-import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, START_SAGAS, WRITE_DECISIONS } from './saga-sql';
+export type { CommittedCommand, LoadedSaga, SagaWrite, ToOutbox } from './saga-write-rows';
 
 export class ConcurrentSagaUpdateError extends Error {
   readonly code = 'CONCURRENT_SAGA_UPDATE';
@@ -96,12 +97,12 @@ export function asStored(state: SagaState): SagaState {
 }
 
 /** Runs a WRITE_DECISIONS and turns its version-check failure into ConcurrentSagaUpdateError. */
-async function concurrentUpdateChecked<T>(writes: SagaWrite[], write: () => Promise<T>): Promise<T> {
+async function concurrentUpdateChecked<T>(writes: readonly SagaWrite[], write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
     if (String((error as Error)?.message).includes(CONCURRENT_UPDATE_MARK)) {
-      throw new ConcurrentSagaUpdateError(writes.filter((item) => item.before).map((item) => item.decision.state.id));
+      throw new ConcurrentSagaUpdateError(writes.flatMap((item) => (item.kind === 'decision' ? [item.decision.state.id] : [])));
     }
     throw error;
   }
@@ -131,14 +132,14 @@ export class SagaStore {
     return manager.findOne(SagaInstanceEntity, { where: { definitionName: name, idempotencyKey: key } });
   }
 
-  async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, routing: CommandRouting): Promise<CommittedCommand[]> {
-    return (await this.insertMany(manager, [{ decision, meta }], routing))[0];
+  async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, toOutbox: ToOutbox): Promise<CommittedCommand[]> {
+    return (await this.insertMany(manager, [{ decision, meta }], toOutbox))[0];
   }
 
   /** New sagas with their first decisions' effects, in ONE statement (all or none); returns
    *  the commands written, for each saga in the order given. */
-  async insertMany(manager: EntityManager, starts: NewSaga[], routing: CommandRouting): Promise<CommittedCommand[][]> {
-    const rows = new EffectRows(Date.now());
+  async insertMany(manager: EntityManager, starts: readonly NewSaga[], toOutbox: ToOutbox): Promise<CommittedCommand[][]> {
+    const rows = new EffectRows(toOutbox);
     const sagas = starts.map(({ decision: { state }, meta }) => ({
       id: state.id,
       definition_name: state.name,
@@ -155,7 +156,7 @@ export class SagaStore {
     const steps: unknown[] = [];
     for (const { decision } of starts) {
       steps.push(...stepRows(decision.state.id, decision.state.steps, decision.state.steps.map((_, position) => position)));
-      rows.add(decision, routing);
+      rows.addEffects(decision);
     }
     const params = [JSON.stringify(sagas), JSON.stringify(steps), JSON.stringify(rows.history), JSON.stringify(rows.outbox), JSON.stringify(rows.timers)];
     // Outside a transaction (one statement is atomic) it runs as a prepared statement.
@@ -169,13 +170,13 @@ export class SagaStore {
     });
   }
 
-  async applyDecision(manager: EntityManager, before: LoadedSaga, decision: Decision, routing: CommandRouting): Promise<CommittedCommand[]> {
-    return this.writeDecisions(manager, [{ before, decision }], routing);
+  async applyDecision(manager: EntityManager, before: LoadedSaga, decision: Decision, toOutbox: ToOutbox): Promise<CommittedCommand[]> {
+    return this.writeDecisions(manager, [{ kind: 'decision', before, decision }], toOutbox);
   }
 
   /** Writes every decision in one statement; see the file header for the guarantees. */
-  async writeDecisions(manager: EntityManager, writes: SagaWrite[], routing: CommandRouting | undefined): Promise<CommittedCommand[]> {
-    const { rows, params } = writeParameters(writes, routing);
+  async writeDecisions(manager: EntityManager, writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, toOutbox);
     if (rows.empty) return [];
     const [result]: { outbox: { id: string; correlationId: string }[] }[] = await concurrentUpdateChecked(writes, () => manager.query(WRITE_DECISIONS, params));
     return rows.committed(result.outbox);
@@ -185,11 +186,11 @@ export class SagaStore {
    * The first round trip of a reply batch: BEGIN, lock the sagas among `ids` that exist (id
    * order), read them and claim the inbox keys, in ONE multi-statement batch.
    */
-  async beginBatch(transaction: BatchedTransaction, ids: string[], inbox: { key: string; sagaId: string }[]): Promise<{ sagas: Map<string, LoadedSaga>; claimed: Set<string> }> {
-    await transaction.prepare(Object.values(BATCH_STATEMENTS)); // a round trip only on a connection's first batch
-    const [, loaded] = await transaction.begin([
-      transaction.execute(BATCH_STATEMENTS.lock, [ids]),
-      transaction.execute(BATCH_STATEMENTS.load, [ids, inbox.map((item) => item.key), inbox.map((item) => item.sagaId)]),
+  async beginBatch(session: PipelinedSession, ids: string[], inbox: { key: string; sagaId: string }[]): Promise<{ sagas: Map<string, LoadedSaga>; claimed: Set<string> }> {
+    await session.prepare(Object.values(BATCH_STATEMENTS)); // a round trip only on a connection's first batch
+    const [, loaded] = await session.begin([
+      session.execute(BATCH_STATEMENTS.lock, [ids]),
+      session.execute(BATCH_STATEMENTS.load, [ids, inbox.map((item) => item.key), inbox.map((item) => item.sagaId)]),
     ]);
     const row = loaded.rows[0] as { claimed: string[]; sagas: SagaJson[] };
     return { sagas: new Map(row.sagas.map((saga) => [saga.id, toLoaded(saga)])), claimed: new Set(row.claimed) };
@@ -201,27 +202,27 @@ export class SagaStore {
    * checking every saga's version whether its state changed or not. Throws (nothing written) on
    * a key already claimed (23505) or a stale version (ConcurrentSagaUpdateError).
    */
-  async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: SagaWrite[], routing: CommandRouting): Promise<CommittedCommand[]> {
-    const { rows, params } = writeParameters(writes, routing, true);
+  async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, toOutbox, true);
     const claim = [inbox.map((item) => item.key), inbox.map((item) => item.sagaId)];
     const [written] = await concurrentUpdateChecked(writes, () => preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]));
     return rows.committed(written.outbox);
   }
 
   /** The second round trip of a reply batch: every decision's writes and COMMIT, in ONE batch. */
-  async commitBatch(transaction: BatchedTransaction, writes: SagaWrite[], routing: CommandRouting): Promise<CommittedCommand[]> {
-    const { rows, params } = writeParameters(writes, routing);
+  async commitBatch(session: PipelinedSession, writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, toOutbox);
     if (rows.empty) {
-      await transaction.commit([]);
+      await session.commit([]);
       return [];
     }
-    const [written] = await concurrentUpdateChecked(writes, () => transaction.commit([transaction.execute(BATCH_STATEMENTS.write, params)]));
+    const [written] = await concurrentUpdateChecked(writes, () => session.commit([session.execute(BATCH_STATEMENTS.write, params)]));
     return rows.committed((written.rows[0] as { outbox: { id: string; correlationId: string }[] }).outbox);
   }
 
   async appendHistory(manager: EntityManager, sagaId: string, entries: HistoryEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.writeDecisions(manager, [{ before: null, decision: { state: { id: sagaId } as SagaState, history: entries, commands: [], timers: [], cancelTimers: [] } }], undefined);
+    await this.writeDecisions(manager, [{ kind: 'history', sagaId, entries }], undefined);
   }
 
   async claimInbox(manager: EntityManager, messageKey: string, sagaId: string): Promise<boolean> {
@@ -230,13 +231,19 @@ export class SagaStore {
   }
 
   async claimTimer(manager: EntityManager, id: string): Promise<SagaTimerEntity | null> {
-    const [rows]: [SagaTimerEntity[], number] = await manager.query(
-      // SKIP LOCKED: a timer another replica is firing right now is not waited for; if that
-      // replica rolls back, the row is still there and the next poll fires it.
-      'DELETE FROM saga_timers WHERE id = (SELECT id FROM saga_timers WHERE id = $1 FOR UPDATE SKIP LOCKED) RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event',
-      [id],
-    );
+    const [rows]: [SagaTimerEntity[], number] = await manager.query(CLAIM_TIMER, [id]);
     return rows[0] ?? null;
+  }
+
+  /** Puts a timer whose handling failed back, to fire at `fireAt`. */
+  async postponeTimer(manager: EntityManager, id: string, fireAt: number): Promise<void> {
+    await manager.query(POSTPONE_TIMER, [id, new Date(fireAt)]);
+  }
+
+  /** Sagas in COMPENSATION_FAILED (waiting for an operator). */
+  async countStuck(manager: EntityManager): Promise<number> {
+    const [row]: { n: number }[] = await manager.query(`SELECT count(*)::int AS n FROM saga_instances WHERE status = 'COMPENSATION_FAILED'`);
+    return row.n;
   }
 
   async dueTimers(manager: EntityManager, now: number, limit: number): Promise<SagaTimerEntity[]> {

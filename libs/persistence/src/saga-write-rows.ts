@@ -1,16 +1,19 @@
 /**
- * The rows one write statement carries for a set of decisions (saga-sql.ts: START_SAGAS,
+ * The rows one write statement carries for a set of writes (saga-sql.ts: START_SAGAS,
  * WRITE_DECISIONS), one array per table, and the commands it wrote to the outbox.
  *
  * Guarantees: a saga row is written only when its state changed (or, asked to check every
- * saga, always: with the version it was read at), and then only its changed step rows; every command gets its wire envelope here, once, and is returned with the outbox id it
- * was stored under, so it can be published from memory after the commit.
+ * saga, always: with the version it was read at), and then only its changed step rows; a
+ * history-only write touches no saga row. Commands arrive already in their wire form (the
+ * caller's `toOutbox`: persistence knows nothing of AMQP) and are returned with the outbox id
+ * they were stored under, so they can be published from memory after the commit.
  */
-import { commandEnvelope, type CommandEnvelope, type Decision, type SagaState, type StepState } from '#saga/core';
-import type { SqlValue } from './parameter-text';
+import type { CommandEnvelope, Decision, HistoryEntry, OutgoingCommand, SagaState, StepState } from '#saga/core';
+import type { SqlValue } from './sql/sql-value';
 
 export interface LoadedSaga {
   state: SagaState;
+  /** The optimistic version of the saga row this state was read at (or committed as). */
   version: number;
 }
 
@@ -20,17 +23,12 @@ export interface CommittedCommand {
   envelope: CommandEnvelope;
 }
 
-/** One decision to write; `before` null means effects only (history, outbox, timers), no state. */
-export interface SagaWrite {
-  before: LoadedSaga | null;
-  decision: Decision;
-}
+/** Turns a command the engine decided into the message stored in the outbox and published. */
+export type ToOutbox = (command: OutgoingCommand) => CommandEnvelope;
 
-/** Where commands go: resolves a command name to its queue, and the queue replies come back to. */
-export interface CommandRouting {
-  queueFor(command: string): string;
-  replyTo: string;
-}
+/** One write of a statement: a decision about a saga read at `before`, or history entries alone
+ *  (a duplicate reply, a parked malformed reply) that change nothing else. */
+export type SagaWrite = { kind: 'decision'; before: LoadedSaga; decision: Decision } | { kind: 'history'; sagaId: string; entries: HistoryEntry[] };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -54,7 +52,7 @@ export function stepRows(sagaId: string, steps: StepState[], positions: number[]
   });
 }
 
-/** The rows of one statement's worth of decisions, one array per table. */
+/** The rows of one statement's worth of writes, one array per table. */
 export class EffectRows {
   readonly sagas: unknown[] = [];
   readonly steps: unknown[] = [];
@@ -62,15 +60,21 @@ export class EffectRows {
   readonly outbox: unknown[] = [];
   readonly cancelTimers: string[] = [];
   readonly timers: unknown[] = [];
-  readonly envelopes = new Map<string, CommandEnvelope>();
+  private readonly envelopes = new Map<string, CommandEnvelope>();
 
-  constructor(private readonly now: number) {}
+  constructor(private readonly toOutbox: ToOutbox | undefined) {}
 
-  add(decision: Decision, routing: CommandRouting | undefined): void {
+  addHistory(sagaId: string, entries: readonly HistoryEntry[]): void {
+    for (const entry of entries) this.history.push({ ...entry, saga_id: sagaId, at: new Date(entry.at).toISOString() });
+  }
+
+  /** History, outbox rows and timers of a decision (not its saga and step rows). */
+  addEffects(decision: Decision): void {
     const sagaId = decision.state.id;
-    for (const entry of decision.history) this.history.push({ ...entry, saga_id: sagaId, at: new Date(entry.at).toISOString() });
+    this.addHistory(sagaId, decision.history);
     for (const command of decision.commands) {
-      const envelope = commandEnvelope(command, routing!.queueFor(command.command), routing!.replyTo, this.now);
+      if (!this.toOutbox) throw new Error('commands to write but no way to turn them into outbox messages');
+      const envelope = this.toOutbox(command);
       this.envelopes.set(envelope.properties.correlationId, envelope);
       this.outbox.push({ saga_id: sagaId, queue: envelope.queue, body: envelope.body, properties: envelope.properties });
     }
@@ -87,23 +91,28 @@ export class EffectRows {
   }
 }
 
-/** Whether a write stores the saga's row (and so checks and bumps its version): when its state
- *  changed, or always with `checkEvery` (a `before` from a cache must be proven current). */
+/** Whether a decision stores the saga's row (and so checks and bumps its version): when its
+ *  state changed, or always with `checkEvery` (a `before` from a cache must be proven current). */
 export function writesSagaRow(before: LoadedSaga, state: SagaState, checkEvery = false): boolean {
   return checkEvery || JSON.stringify(state) !== JSON.stringify(before.state);
 }
 
-/** The rows and the seven WRITE_DECISIONS parameters of a set of decisions. */
-export function writeParameters(writes: SagaWrite[], routing: CommandRouting | undefined, checkEvery = false): { rows: EffectRows; params: SqlValue[] } {
-  const rows = new EffectRows(Date.now());
-  for (const { before, decision } of writes) {
+/** The rows and the seven WRITE_DECISIONS parameters of a set of writes. */
+export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined, checkEvery = false): { rows: EffectRows; params: SqlValue[] } {
+  const rows = new EffectRows(toOutbox);
+  for (const write of writes) {
+    if (write.kind === 'history') {
+      rows.addHistory(write.sagaId, write.entries);
+      continue;
+    }
+    const { before, decision } = write;
     const { state } = decision;
-    if (before && writesSagaRow(before, state, checkEvery)) {
+    if (writesSagaRow(before, state, checkEvery)) {
       rows.sagas.push({ id: state.id, status: state.status, current_step: state.current, past_pivot: state.pastPivot, failure: state.failure ?? null, updated_at: new Date(state.updatedAt).toISOString(), version: before.version });
       const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
       rows.steps.push(...stepRows(state.id, state.steps, changed));
     }
-    rows.add(decision, routing);
+    rows.addEffects(decision);
   }
   const params: SqlValue[] = [
     JSON.stringify(rows.sagas),
@@ -117,3 +126,7 @@ export function writeParameters(writes: SagaWrite[], routing: CommandRouting | u
   return { rows, params };
 }
 
+/** The version a saga row has after `decision` was committed over `before`. */
+export function versionAfter(before: LoadedSaga, state: SagaState, checkEvery = false): number {
+  return before.version + (writesSagaRow(before, state, checkEvery) ? 1 : 0);
+}

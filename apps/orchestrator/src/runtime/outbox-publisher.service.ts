@@ -14,7 +14,7 @@
  */
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { preparedQuery, type CommittedCommand } from '#saga/persistence';
+import { OutboxStore, type CommittedCommand } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { BrokerService } from './broker.service';
 import { publishCommand } from './command-publishing';
@@ -27,6 +27,7 @@ const DELETE_RETRY_MS = 1_000;
 export class OutboxPublisher implements OnModuleDestroy {
   private readonly logger = new Logger('OutboxPublisher');
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly outbox = new OutboxStore();
   private confirmed: string[] = [];
   private deleteTimer: NodeJS.Timeout | undefined;
   private deleting: Promise<void> | undefined;
@@ -76,7 +77,7 @@ export class OutboxPublisher implements OnModuleDestroy {
     this.confirmed = [];
     this.deleting = (async () => {
       try {
-        await preparedQuery(this.dataSource, 'DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])', [ids]);
+        await this.outbox.deletePublished(this.dataSource, ids);
       } catch (error) {
         this.confirmed.push(...ids);
         this.logger.warn(`Deleting ${ids.length} published outbox rows failed, retrying: ${(error as Error).message}`);

@@ -15,6 +15,7 @@
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { OutboxStore } from '#saga/persistence';
 import type { Options } from 'amqplib';
 import type { DataSource } from 'typeorm';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
@@ -22,17 +23,11 @@ import { BrokerService } from './broker.service';
 import { publishCommand } from './command-publishing';
 import { WakeableLoop } from './wakeable-loop';
 
-interface OutboxRow {
-  id: string;
-  queue: string;
-  body: Record<string, unknown>;
-  properties: Options.Publish;
-}
-
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('OutboxRelay');
   private readonly loop: WakeableLoop;
+  private readonly outbox = new OutboxStore();
   published = 0;
 
   constructor(
@@ -53,18 +48,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
     if (!this.broker.client.connected) return false;
     const batch = this.config.outboxBatchSize;
     const count = await this.dataSource.transaction(async (manager) => {
-      // Claim and delete in one statement; the delete only becomes visible if every publish is
+      // Claimed and deleted in one statement; the delete only becomes visible if every publish is
       // confirmed and the transaction commits, otherwise the rows come back untouched.
-      const [rows]: [OutboxRow[], number] = await manager.query(
-        `DELETE FROM saga_outbox WHERE id IN (
-           SELECT id FROM saga_outbox WHERE created_at < now() - make_interval(secs => $2::double precision / 1000)
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, queue, body, properties`,
-        [batch, this.config.outboxClaimAfterMs],
-      );
-      if (rows.length === 0) return 0;
-      rows.sort((a, b) => Number(a.id) - Number(b.id));
-      await Promise.all(rows.map((row) => publishCommand(this.broker, this.logger, row.queue, row.body, row.properties)));
+      const rows = await this.outbox.claimUnpublished(manager, batch, this.config.outboxClaimAfterMs);
+      await Promise.all(rows.map((row) => publishCommand(this.broker, this.logger, row.queue, row.body, row.properties as Options.Publish)));
       return rows.length;
     });
     this.published += count;

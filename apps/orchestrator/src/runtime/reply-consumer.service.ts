@@ -17,11 +17,12 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
 import { deadLetter, OversizedMessageError, type PoisonError } from '#saga/messaging';
-import { GroupCommit, isDatabaseUnavailable } from '#saga/persistence';
+import { GroupCommit } from '#saga/batching';
+import { isDatabaseUnavailable, type CommitOutcome } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { BrokerService } from './broker.service';
-import { SagaRuntime, type HandleResult, type ReplyItem } from './saga-runtime.service';
+import { SagaRuntime, type ReplyItem } from './saga-runtime.service';
 
 /** Batches in flight at once: one commits while the next is read and decided. */
 const BATCHES_IN_FLIGHT = 2;
@@ -37,15 +38,15 @@ function poisonReason(error: PoisonError): string {
 @Injectable()
 export class ReplyConsumer implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReplyConsumer');
-  private readonly batcher: GroupCommit<ReplyItem, HandleResult>;
+  private readonly batcher: GroupCommit<ReplyItem, CommitOutcome>;
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     private readonly broker: BrokerService,
     private readonly runtime: SagaRuntime,
   ) {
-    this.batcher = new GroupCommit<ReplyItem, HandleResult>(
-      { batch: (items) => runtime.handleReplies(items), single: (item) => runtime.handle(item.sagaId, item.event, { inboxKey: item.inboxKey }) },
+    this.batcher = new GroupCommit<ReplyItem, CommitOutcome>(
+      { batch: (items) => runtime.handleReplies(items), single: async (item) => (await runtime.handleReplies([item]))[0] },
       { key: (item) => item.sagaId, maxSize: config.replyBatchSize, maxBatches: BATCHES_IN_FLIGHT },
     );
   }

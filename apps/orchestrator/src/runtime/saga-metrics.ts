@@ -9,6 +9,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Decision, FailureType, SagaEvent } from '#saga/core';
+import { OutboxStore, preparedStatementStats, SagaStore } from '#saga/persistence';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 
@@ -56,8 +57,7 @@ export class SagaMetrics {
       help: 'Sagas in COMPENSATION_FAILED, waiting for an operator',
       registers: [this.registry],
       async collect() {
-        const [row] = await dataSource.query(`SELECT count(*)::int AS n FROM saga_instances WHERE status = 'COMPENSATION_FAILED'`);
-        this.set(row.n);
+        this.set(await new SagaStore().countStuck(dataSource.manager));
       },
     });
     new Gauge({
@@ -65,8 +65,18 @@ export class SagaMetrics {
       help: 'Commands committed but not yet published',
       registers: [this.registry],
       async collect() {
-        const [row] = await dataSource.query('SELECT count(*)::int AS n FROM saga_outbox');
-        this.set(row.n);
+        this.set(await new OutboxStore().backlog(dataSource.manager));
+      },
+    });
+    new Gauge({
+      name: 'saga_prepared_statements',
+      help: 'SQL statements this process prepared on its pooled connections, and evicted to keep each connection under its bound (counts since start)',
+      labelNames: ['event'],
+      registers: [this.registry],
+      collect() {
+        const stats = preparedStatementStats();
+        this.set({ event: 'prepared' }, stats.prepared);
+        this.set({ event: 'evicted' }, stats.evicted);
       },
     });
   }

@@ -1,8 +1,8 @@
 /**
- * Stores new sagas. Starts without an idempotency key that arrive while another start is being
- * written share ONE statement (GroupCommit, SagaStore.insertMany): a burst of N starts costs one
- * round trip and one commit instead of N. A start with an idempotency key is written on its own,
- * so a duplicate key (unique violation 23505) is that request's answer alone.
+ * Stores new sagas through the committer. Starts without an idempotency key that arrive while
+ * another start is being written share ONE statement (GroupCommit over SagaCommitter.start): a
+ * burst of N starts costs one round trip and one commit instead of N. A start with an idempotency
+ * key is written on its own, so a duplicate key (unique violation 23505) is that request's answer.
  *
  * Guarantees:
  * - write() resolves only after the statement that stored its saga committed, with exactly the
@@ -14,8 +14,8 @@
  *   `maxBatchSize` starts; a start never waits for a batch to fill, only for a running one to
  *   finish when two are running. maxBatchSize 1: each start its own statement.
  */
-import { GroupCommit, type CommandRouting, type CommittedCommand, type NewSaga, type SagaStore } from '#saga/persistence';
-import type { DataSource } from 'typeorm';
+import { GroupCommit } from '#saga/batching';
+import type { CommittedCommand, NewSaga, SagaCommitter } from '#saga/persistence';
 
 /** With one batch at a time, starts queued behind a running commit: measured slower than two. */
 const BATCHES_IN_FLIGHT = 2;
@@ -24,13 +24,11 @@ export class StartWriter {
   private readonly batcher: GroupCommit<NewSaga, CommittedCommand[]>;
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly store: SagaStore,
-    private readonly routing: CommandRouting,
+    private readonly committer: SagaCommitter,
     maxBatchSize: number,
   ) {
     this.batcher = new GroupCommit<NewSaga, CommittedCommand[]>(
-      { batch: (starts) => store.insertMany(dataSource.manager, starts, routing), single: (start) => this.alone(start) },
+      { batch: (starts) => committer.start(starts), single: (start) => this.alone(start) },
       { key: (start) => start.decision.state.id, maxSize: maxBatchSize, maxBatches: BATCHES_IN_FLIGHT },
     );
   }
@@ -40,8 +38,7 @@ export class StartWriter {
     return start.meta.idempotencyKey === null ? this.batcher.submit(start) : this.alone(start);
   }
 
-  private alone(start: NewSaga): Promise<CommittedCommand[]> {
-    // One statement: atomic on its own, no BEGIN/COMMIT round trips.
-    return this.store.insertNew(this.dataSource.manager, start.decision, start.meta, this.routing);
+  private async alone(start: NewSaga): Promise<CommittedCommand[]> {
+    return (await this.committer.start([start]))[0]; // one statement: atomic on its own
   }
 }

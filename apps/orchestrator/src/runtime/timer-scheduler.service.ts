@@ -1,7 +1,7 @@
 /**
  * Fires due timers (attempt timeouts, retry backoffs, saga deadlines) into the runtime.
  *
- * Guarantees (SPEC S7): a timer fires once across all replicas, because handling it starts by
+ * Guarantees (docs/semantics.md S7): a timer fires once across all replicas, because handling it starts by
  * deleting its row (locked FOR UPDATE SKIP LOCKED, so replicas never wait on each other) in the
  * same transaction as the saga update; a crash before commit leaves the row in place and it
  * fires again later. Finding due timers is an index range scan on fire_at, never a full scan. Wakes exactly when a newly set timer is due, and
@@ -46,12 +46,12 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     const due = await this.store.dueTimers(this.dataSource.manager, Date.now(), BATCH);
     for (const timer of due) {
       try {
-        await this.runtime.handle(timer.sagaId, timer.event as unknown as SagaEvent, { timerId: timer.id });
+        await this.runtime.fireTimer({ id: timer.id, sagaId: timer.sagaId, event: timer.event as unknown as SagaEvent });
       } catch (error) {
         // One timer that cannot be handled (say its saga's definition version was unloaded) must
         // not hold up the others: it is put back a little later and keeps being logged.
         this.logger.error(`Timer ${timer.id} failed, retrying in ${FAILED_TIMER_DELAY_MS} ms: ${(error as Error).message}`);
-        await this.dataSource.query('UPDATE saga_timers SET fire_at = $2 WHERE id = $1', [timer.id, new Date(Date.now() + FAILED_TIMER_DELAY_MS)]);
+        await this.store.postponeTimer(this.dataSource.manager, timer.id, Date.now() + FAILED_TIMER_DELAY_MS);
       }
     }
     return due.length === BATCH;

@@ -1,10 +1,12 @@
 /**
- * BatchedTransaction.defer against real PostgreSQL: deferred statements run first and in order,
+ * The participant toolkit's savepoint folding (HandlerStatements over a PipelinedSession) against
+ * real PostgreSQL: deferred statements run first and in order,
  * riding along with the next prepared query; a value folded into SQL text reads back exactly as
  * the same value bound by the driver; what cannot be folded still runs (bound, after a flush);
  * a failed round trip carrying deferred statements spoils the transaction.
  */
-import { BatchedTransaction } from '#saga/persistence';
+import { PipelinedSession } from '#saga/persistence';
+import { HandlerStatements } from '../../libs/participant/src/handler-statements';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, runId } from '../support/infra';
@@ -39,13 +41,13 @@ afterAll(async () => {
   await drop?.();
 });
 
-async function inTransaction<T>(work: (transaction: BatchedTransaction) => Promise<T>): Promise<T> {
-  const transaction = await BatchedTransaction.open(dataSource);
+async function inTransaction<T>(work: (transaction: HandlerStatements, session: PipelinedSession) => Promise<T>): Promise<T> {
+  const session = await PipelinedSession.open(dataSource);
   try {
-    await transaction.begin([]);
-    return await work(transaction);
+    await session.begin([]);
+    return await work(new HandlerStatements(session), session);
   } finally {
-    await transaction.release();
+    await session.release();
   }
 }
 
@@ -67,12 +69,12 @@ const TRICKY = [
 const READ_BACK = 'SELECT $1::text AS a, $2::text AS b, $3::int AS c, $4::numeric AS d, $5::numeric AS e, $6::boolean AS f, $7::text AS g, $8::text AS h, $9::jsonb AS i, $10::text[] AS j, $11::numeric[] AS k, $12::text[] AS l';
 
 it('folds the next prepared query with the deferred statements, values reading back as bound ones do', async () => {
-  const bound = await inTransaction((transaction) => transaction.preparedQuery(READ_BACK, TRICKY));
+  const bound = await inTransaction((_, session) => session.bound(READ_BACK, TRICKY)); // the driver's own binding
   sent.length = 0;
   const folded = await inTransaction(async (transaction) => {
     transaction.defer([`SET LOCAL application_name = 'deferred'`]);
-    const rows = await transaction.preparedQuery<Record<string, unknown>>(READ_BACK, TRICKY);
-    const [name] = await transaction.preparedQuery<{ application_name: string }>('SHOW application_name', []);
+    const rows = await transaction.query<Record<string, unknown>>(READ_BACK, TRICKY);
+    const [name] = await transaction.query<{ application_name: string }>('SHOW application_name', []);
     return { rows, name };
   });
   expect(folded.rows).toEqual(bound);
@@ -82,12 +84,12 @@ it('folds the next prepared query with the deferred statements, values reading b
 });
 
 it('sends what cannot be folded bound, after the deferred statements, in order', async () => {
-  const rows = await inTransaction(async (transaction) => {
+  const rows = await inTransaction(async (transaction, session) => {
     transaction.defer(['INSERT INTO notes (note) VALUES (\'first\')']);
-    await transaction.preparedQuery('INSERT INTO notes (note) VALUES ($1::text)', [new Date(0)]); // a Date: bound
+    await transaction.query('INSERT INTO notes (note) VALUES ($1::text)', [new Date(0)]); // a Date: bound
     transaction.defer(['INSERT INTO notes (note) VALUES (\'third\')']);
-    await transaction.manager.query('INSERT INTO notes (note) VALUES ($1)', ['fourth']); // through TypeORM: flushed first
-    return transaction.preparedQuery<{ note: string }>('SELECT note FROM notes ORDER BY id', []);
+    await session.manager.query('INSERT INTO notes (note) VALUES ($1)', ['fourth']); // through TypeORM: flushed first
+    return transaction.query<{ note: string }>('SELECT note FROM notes ORDER BY id', []);
   });
   expect(rows.map((row) => row.note)).toEqual(['first', expect.stringMatching(/^1970-01-01/), 'third', 'fourth']);
 });
@@ -95,11 +97,11 @@ it('sends what cannot be folded bound, after the deferred statements, in order',
 it('is spoiled by a failed round trip that carried deferred statements, and will not commit', async () => {
   await inTransaction(async (transaction) => {
     transaction.defer(['INSERT INTO notes (note) VALUES (NULL)']); // violates NOT NULL
-    await expect(transaction.preparedQuery('SELECT $1::int AS one', [1])).rejects.toThrow(/null value/);
+    await expect(transaction.query('SELECT $1::int AS one', [1])).rejects.toThrow(/null value/);
     expect(transaction.spoiledByDeferred).toBe(true);
     await expect(transaction.commit([])).rejects.toThrow('not committed: a round trip carrying deferred statements failed');
   });
-  const unchanged = await inTransaction((transaction) => transaction.preparedQuery<{ n: number }>('SELECT count(*)::int AS n FROM notes WHERE note IS NULL', []));
+  const unchanged = await inTransaction((transaction) => transaction.query<{ n: number }>('SELECT count(*)::int AS n FROM notes WHERE note IS NULL', []));
   expect(unchanged[0].n).toBe(0);
 });
 
@@ -108,7 +110,7 @@ it('sends a statement PostgreSQL cannot PREPARE bound, after the deferred statem
   sent.length = 0;
   await inTransaction(async (transaction) => {
     transaction.defer([`SET LOCAL application_name = 'kept'`]);
-    await expect(transaction.preparedQuery(text, [null])).rejects.toThrow(/could not determine data type of parameter \$1/);
+    await expect(transaction.query(text, [null])).rejects.toThrow(/could not determine data type of parameter \$1/);
     expect(transaction.spoiledByDeferred).toBe(false); // the deferred statement ran on its own
   });
   const prepare = sent.findIndex((sql) => sql.includes('PREPARE f_'));

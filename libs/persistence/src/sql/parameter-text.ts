@@ -8,8 +8,7 @@
  * as the driver quotes it); returns `undefined` for anything else (dates, buffers, typed arrays,
  * objects with toPostgres, class instances, NaN, nested arrays, NUL characters), which the
  * caller must then send as a bound parameter. Never throws for a value it declines.
- * - inlineParameters() (the runtime's and toolkit's own statements) puts only the value types it
- *   lists into SQL text, every string through the given `literal` (the driver's escapeLiteral).
+ * Only the pipelined session turns these texts into SQL (as quoted EXECUTE arguments).
  */
 
 export type ParameterText = string | null;
@@ -59,34 +58,4 @@ function json(value: object): string | undefined {
   } catch {
     return undefined; // a BigInt or a cycle: the driver reports it
   }
-}
-
-/** A value inlineParameters() can put into SQL text. */
-export type SqlValue = string | number | boolean | null | Date | readonly string[];
-
-/**
- * Replaces $1..$n in a statement written for bound parameters by literals, so it can travel in a
- * multi-statement batch (the simple protocol has no parameters). Strings (and string arrays, and
- * dates as ISO text) go through `literal` (the driver's escapeLiteral); numbers must be finite;
- * every placeholder in the statement must have a value. Arrays become array literals of unknown
- * type ('{"a","b"}'), so the statement's own casts (`$1::uuid[]`) or, for EXECUTE, the prepared
- * statement's parameter types decide their type, as bound parameters would.
- */
-export function inlineParameters(sql: string, values: readonly SqlValue[], literal: (text: string) => string): string {
-  return sql.replace(/\$(\d+)/g, (_, digits: string) => {
-    const index = Number(digits) - 1;
-    if (index < 0 || index >= values.length) throw new RangeError(`no value for $${digits}`);
-    const value = values[index];
-    if (value === null) return 'NULL';
-    if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) throw new RangeError(`$${digits} is not a finite number`);
-      return String(value);
-    }
-    if (value instanceof Date) return literal(value.toISOString());
-    if (typeof value === 'string') return literal(value);
-    // An array literal of unknown type ('{"a","b"}'), so a cast or a prepared statement's
-    // parameter type decides what it is (a text[] would not convert to uuid[] implicitly).
-    return literal(`{${value.map((item) => `"${item.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`);
-  });
 }

@@ -1,6 +1,6 @@
 /**
  * The last committed state of running sagas this process wrote, so a reply batch can skip the
- * lock-and-read round trip (SagaStore.claimAndWrite) and commit in one.
+ * lock-and-read round trip (the committer's held path, SagaStore.claimAndWrite) and commit in one.
  *
  * Guarantees:
  * - A cached entry is only a guess: every write based on it checks the saga's version in the
@@ -12,7 +12,8 @@
  *   Capacity 0 turns the cache off.
  */
 import { isTerminal, type SagaState } from '#saga/core';
-import { asStored, type LoadedSaga } from '#saga/persistence';
+import { asStored } from './saga-store';
+import type { LoadedSaga } from './saga-write-rows';
 
 export class SagaStateCache {
   private readonly entries = new Map<string, LoadedSaga>();

@@ -1,7 +1,7 @@
 /**
  * Group commit: items that arrive while others are being handled are handed over together, so
  * one transaction (one lock round, one read, one write, one COMMIT) serves many of them. Used
- * by the orchestrator's reply consumer (key: saga id) and the participant toolkit (key: saga id
+ * by the orchestrator's reply consumer (key: saga id), its start writer and the participant toolkit (key: saga id
  * and step). With one item at a time it adds no wait at all: an item never waits for a batch
  * to fill, only for a running batch to finish.
  *

@@ -1,0 +1,79 @@
+/**
+ * Which statements each pooled connection has prepared with SQL PREPARE, bounded: a participant
+ * whose handlers send ever new SQL texts must not grow a connection's prepared statements (and
+ * the server's memory for them) without end.
+ *
+ * Guarantees:
+ * - At most `capacity` names per connection; making room evicts the least recently used, and
+ *   the caller sends their DEALLOCATE (the names come back from admit()).
+ * - The knowledge dies with the connection (WeakMap), as the server's statements do.
+ * - Counters for a metric: statements prepared and evicted by this process, since it started.
+ */
+
+export const DEFAULT_PREPARED_CAPACITY = 256;
+
+const stats = { prepared: 0, evicted: 0 };
+
+/** Statements prepared and evicted by this process (all connections), for a metric. */
+export function preparedStatementStats(): { prepared: number; evicted: number } {
+  return { ...stats };
+}
+
+export class PreparedCache {
+  private static readonly byConnection = new WeakMap<object, PreparedCache>();
+  /** Insertion order is recency order: a use moves the name to the end. */
+  private readonly names = new Set<string>();
+
+  private constructor(readonly capacity: number) {}
+
+  static of(connection: object, capacity = DEFAULT_PREPARED_CAPACITY): PreparedCache {
+    let cache = PreparedCache.byConnection.get(connection);
+    if (!cache) {
+      if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`prepared statement capacity must be a positive integer, got ${capacity}`);
+      cache = new PreparedCache(capacity);
+      PreparedCache.byConnection.set(connection, cache);
+    }
+    return cache;
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  /** Marks `name` as just used; false when it is not prepared on this connection. */
+  touch(name: string): boolean {
+    if (!this.names.delete(name)) return false;
+    this.names.add(name);
+    return true;
+  }
+
+  /**
+   * Room for `incoming` (names about to be prepared): the names to DEALLOCATE first, already
+   * removed here. Never evicts one of `keep` (statements the caller is about to use).
+   */
+  makeRoom(incoming: number, keep: ReadonlySet<string>): string[] {
+    const evicted: string[] = [];
+    for (const name of this.names) {
+      if (this.names.size - evicted.length + incoming <= this.capacity) break;
+      if (keep.has(name)) continue;
+      evicted.push(name);
+    }
+    for (const name of evicted) this.names.delete(name);
+    return evicted;
+  }
+
+  /** Records names a round trip prepared. */
+  added(prepared: readonly string[]): void {
+    for (const name of prepared) this.names.add(name);
+    stats.prepared += prepared.length;
+  }
+
+  /** Counts names a round trip deallocated (already removed by makeRoom). */
+  deallocated(count: number): void {
+    stats.evicted += count;
+  }
+}
