@@ -25,7 +25,6 @@ import { waitFor } from '../support/infra';
 import { TestSystem, type SagaBody } from './system-harness';
 import { TOY_MODE_ERROR, TOY_QUEUE, ToyParticipant, writeToyDefinitions } from './toy-participant';
 
-const DLQ = 'saga.dead-letter';
 const REPLIES = 'saga.replies';
 const LIMIT = 1024 * 1024;
 
