@@ -9,7 +9,7 @@ export { decideProcessing, settleOutcome, NEVER_APPLIED_REASON } from './decisio
 export type { StoredCommand, DecisionInput, ProcessingDecision, Settlement } from './decision';
 export { CommandProcessor } from './processor';
 export type { ProcessResult, Disposition, AmqpProperties, CommandProcessorOptions, AcceptedCommand, Acceptance } from './processor';
-export { MAX_BATCH_COMMANDS } from './batch-processor';
+export { MAX_BATCH_COMMANDS } from './command-pipeline';
 export { ParticipantConsumer, DEFAULT_MAX_BATCH_SIZE, DEFAULT_PARTICIPANT_PREFETCH } from './consumer';
 export type { ParticipantConsumerOptions } from './consumer';
 export * from './participant.module';
@@ -17,3 +17,4 @@ export * from './service-config';
 export { ProcessedCommands1763700000000 } from './migrations/1763700000000-ProcessedCommands';
 export { ADVISORY_LOCK_NAMESPACE } from './processed-commands';
 export * from './participant-service';
+export * from './nest';
