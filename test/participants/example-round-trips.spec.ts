@@ -7,19 +7,19 @@
  * command, whatever its outcome, and still answers exactly what the service specs expect.
  */
 import type { Direction } from '#saga/core';
-import { CommandProcessor, HandlerRegistry, ProcessedCommands1763700000000, type ParticipantHandler, type ProcessResult } from '#saga/participant';
+import { CommandProcessor, controllerHandlers, HandlerRegistry, ProcessedCommands1763700000000, type ParticipantHandler, type ProcessResult } from '#saga/participant';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { INVENTORY_ENTITIES } from '../../apps/inventory-service/src/entities';
-import { inventoryHandlers } from '../../apps/inventory-service/src/inventory.handlers';
+import { InventoryController } from '../../apps/inventory-service/src/inventory.controller';
 import { CreateInventory1763700000100 } from '../../apps/inventory-service/src/migrations/1763700000100-CreateInventory';
 import { SeedStock1763700000200 } from '../../apps/inventory-service/src/migrations/1763700000200-SeedStock';
 import { ORDER_ENTITIES } from '../../apps/order-service/src/entities';
 import { CreateOrders1763700000100 } from '../../apps/order-service/src/migrations/1763700000100-CreateOrders';
-import { orderHandlers } from '../../apps/order-service/src/order.handlers';
+import { OrderController } from '../../apps/order-service/src/order.controller';
 import { PAYMENT_ENTITIES } from '../../apps/payment-service/src/entities';
 import { CreatePayments1763700000100 } from '../../apps/payment-service/src/migrations/1763700000100-CreatePayments';
-import { paymentHandlers } from '../../apps/payment-service/src/payment.handlers';
+import { PaymentController } from '../../apps/payment-service/src/payment.controller';
 import { createTestDatabase, runId } from '../support/infra';
 import type { CommandSpec } from './harness';
 import { commandMessage, RoundTrips } from './processor-harness';
@@ -62,7 +62,7 @@ beforeAll(async () => {
   db = new Client({ connectionString: database.url });
   await db.connect();
   roundTrips = RoundTrips.watch(db);
-  processor = new CommandProcessor({ dataSource, handlers: new HandlerRegistry(counted([...orderHandlers(), ...inventoryHandlers(), ...paymentHandlers()])) });
+  processor = new CommandProcessor({ dataSource, handlers: new HandlerRegistry(counted(await controllerHandlers([OrderController, InventoryController, PaymentController]))) });
 });
 
 afterAll(async () => {

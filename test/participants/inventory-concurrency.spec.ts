@@ -8,10 +8,10 @@
  * every sku is exactly on hand minus what the successful, unreleased reservations hold), and
  * on_hand - available matches the RESERVED reservation items.
  */
-import { CommandProcessor, HandlerRegistry, ProcessedCommands1763700000000, type ProcessResult } from '#saga/participant';
+import { CommandProcessor, controllerHandlers, HandlerRegistry, ProcessedCommands1763700000000, type ProcessResult } from '#saga/participant';
 import { DataSource } from 'typeorm';
 import { INVENTORY_ENTITIES } from '../../apps/inventory-service/src/entities';
-import { inventoryHandlers, type ReserveResult } from '../../apps/inventory-service/src/inventory.handlers';
+import { InventoryController, type ReserveResult } from '../../apps/inventory-service/src/inventory.controller';
 import { CreateInventory1763700000100 } from '../../apps/inventory-service/src/migrations/1763700000100-CreateInventory';
 import { createTestDatabase, runId } from '../support/infra';
 import type { CommandSpec } from './harness';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   });
   await dataSource.initialize();
   await dataSource.runMigrations();
-  processor = new CommandProcessor({ dataSource, handlers: new HandlerRegistry(inventoryHandlers()) });
+  processor = new CommandProcessor({ dataSource, handlers: new HandlerRegistry(await controllerHandlers([InventoryController])) });
 });
 
 afterAll(async () => {

@@ -7,14 +7,14 @@
  * ORDER_ALREADY_APPROVED), never an error; two payment.refund handlers racing on one payment
  * (the toolkit's dedupe bypassed) refund it once and both report that same refund.
  */
-import { CommandProcessor, HandlerRegistry, ProcessedCommands1763700000000, type CompensationHandler } from '#saga/participant';
+import { CommandProcessor, controllerHandlers, HandlerRegistry, ProcessedCommands1763700000000, type CompensationHandler } from '#saga/participant';
 import { DataSource } from 'typeorm';
 import { ORDER_ENTITIES } from '../../apps/order-service/src/entities';
 import { CreateOrders1763700000100 } from '../../apps/order-service/src/migrations/1763700000100-CreateOrders';
-import { orderHandlers } from '../../apps/order-service/src/order.handlers';
+import { OrderController } from '../../apps/order-service/src/order.controller';
 import { PAYMENT_ENTITIES } from '../../apps/payment-service/src/entities';
 import { CreatePayments1763700000100 } from '../../apps/payment-service/src/migrations/1763700000100-CreatePayments';
-import { paymentHandlers } from '../../apps/payment-service/src/payment.handlers';
+import { PaymentController } from '../../apps/payment-service/src/payment.controller';
 import { createTestDatabase, runId } from '../support/infra';
 import type { CommandSpec } from './harness';
 import { commandMessage } from './processor-harness';
@@ -34,7 +34,7 @@ beforeAll(async () => {
   });
   await dataSource.initialize();
   await dataSource.runMigrations();
-  processor = new CommandProcessor({ dataSource, handlers: new HandlerRegistry([...orderHandlers(), ...paymentHandlers()]) });
+  processor = new CommandProcessor({ dataSource, handlers: new HandlerRegistry(await controllerHandlers([OrderController, PaymentController])) });
 });
 
 afterAll(async () => {
@@ -72,7 +72,7 @@ it('lets exactly one of a racing approve and reject win, the other answering fro
 });
 
 it('refunds a payment once when two refunds race, both reporting the same refund', async () => {
-  const refund = paymentHandlers().find((handler) => handler.pattern === 'payment.refund') as CompensationHandler;
+  const refund = (await controllerHandlers([PaymentController])).find((handler) => handler.pattern === 'payment.refund') as CompensationHandler;
   const payments = Array.from({ length: 30 }, (_, index) => `race-payment-${index}`);
   for (const paymentId of payments) {
     expect(await answer({ sagaId: paymentId, step: 'charge-payment', direction: 'action', pattern: 'payment.charge', data: { paymentId, customerId: 'c', amount: 12.5 } })).toBe('ok CHARGED');

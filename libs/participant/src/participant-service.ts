@@ -1,21 +1,21 @@
 /**
  * A whole participant service from a small spec: validated configuration, its own PostgreSQL
- * database (created when missing, migrations run on start, never synchronize) and the toolkit
- * consuming `<prefix>.<queueSuffix>`. The example services are one spec each.
+ * database (created when missing, migrations run on start, never synchronize) and its saga
+ * controllers served by SagaTransport on `<prefix>.<queueSuffix>`, started the Nest way:
+ * `NestFactory.createMicroservice(module, { strategy })`. The example services are one spec each.
  *
- * Guarantees: the consumer starts only after the migrations ran and stops before the database
- * connection closes (ParticipantModule); bootstrap never exits the process, it rejects.
+ * Guarantees: the transport starts consuming only after every module initialised (migrations
+ * ran) and stops before the DataSource closes (SagaTransport.close runs before Nest's shutdown
+ * hooks); bootstrap never exits the process, it rejects (and closes what it opened).
  */
-import { guardPoolClient } from '#saga/persistence';
-import { ConsoleLogger, type DynamicModule, type INestApplicationContext, Module } from '@nestjs/common';
+import { ensureDatabase, guardPoolClient } from '#saga/persistence';
+import { ConsoleLogger, type DynamicModule, type INestMicroservice, Module, type Type } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
-import { ensureDatabase } from '#saga/persistence';
 import type { DataSource, MigrationInterface } from 'typeorm';
-import type { ParticipantHandler } from './handlers';
 import { ProcessedCommands1763700000000 } from './migrations/1763700000000-ProcessedCommands';
-import { ParticipantModule } from './participant.module';
+import { SagaTransport } from './nest/saga-transport';
 import { resolveServiceConfig, type ParticipantServiceConfig, type ServiceBootstrapOptions } from './service-config';
 
 export interface ParticipantServiceSpec {
@@ -30,7 +30,8 @@ export interface ParticipantServiceSpec {
   entities: NonNullable<TypeOrmModuleOptions['entities']>;
   /** The service's own migrations; the toolkit's processed_commands migration runs first. */
   migrations: (new () => MigrationInterface)[];
-  handlers: () => ParticipantHandler[];
+  /** Controllers whose @MessagePattern / @SagaCompensation methods handle the saga commands. */
+  controllers: Type[];
 }
 
 const CONFIG_KEY = 'participantService';
@@ -65,7 +66,7 @@ export function serviceDataSourceOptions(spec: ParticipantServiceSpec, databaseU
 
 @Module({})
 export class ParticipantServiceModule {
-  static forRoot(spec: ParticipantServiceSpec, config: ParticipantServiceConfig, clock?: () => number): DynamicModule {
+  static forRoot(spec: ParticipantServiceSpec, config: ParticipantServiceConfig): DynamicModule {
     return {
       module: ParticipantServiceModule,
       imports: [
@@ -75,38 +76,41 @@ export class ParticipantServiceModule {
           inject: [ConfigService],
           useFactory: (configService: ConfigService) => serviceDataSourceOptions(spec, configService.getOrThrow<ParticipantServiceConfig>(CONFIG_KEY).databaseUrl),
         }),
-        ParticipantModule.forRootAsync({
-          inject: [ConfigService, getDataSourceToken(spec.name)],
-          useFactory: (configService: ConfigService, dataSource: DataSource) => {
-            const resolved = configService.getOrThrow<ParticipantServiceConfig>(CONFIG_KEY);
-            return {
-              amqpUrl: resolved.amqpUrl,
-              amqpPrefix: resolved.amqpPrefix,
-              queue: serviceQueue(spec, resolved),
-              connectionName: spec.name,
-              dataSource,
-              handlers: spec.handlers(),
-              ...(clock ? { clock } : {}),
-            };
-          },
-        }),
       ],
+      controllers: spec.controllers,
     };
   }
 }
 
-/** Starts the service in-process (its main.ts, tests, scripts); resolves once it consumes. */
+/** Starts the service in-process (its main.ts, tests, scripts); resolves once it consumes.
+ *  The caller decides about signals (main.ts: `app.enableShutdownHooks()`). */
 export async function bootstrapParticipantService(
   spec: ParticipantServiceSpec,
   overrides: Partial<ParticipantServiceConfig> = {},
   options: ServiceBootstrapOptions = {},
-): Promise<INestApplicationContext> {
+): Promise<INestMicroservice> {
   const config = resolveParticipantServiceConfig(spec, process.env, overrides);
   await ensureDatabase(config.databaseUrl);
-  const app = await NestFactory.createApplicationContext(ParticipantServiceModule.forRoot(spec, config, options.clock), {
+  let app: INestMicroservice | undefined;
+  const strategy = new SagaTransport({
+    amqpUrl: config.amqpUrl,
+    amqpPrefix: config.amqpPrefix,
+    queue: serviceQueue(spec, config),
+    connectionName: spec.name,
+    dataSource: () => app!.get<DataSource>(getDataSourceToken(spec.name)),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  app = await NestFactory.createMicroservice(ParticipantServiceModule.forRoot(spec, config), {
+    strategy,
     logger: options.logger ?? ['error', 'warn'],
     abortOnError: false,
   });
+  try {
+    await app.listen();
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   if (options.logger !== false) {
     new ConsoleLogger(spec.name).log(`ready: consuming ${serviceQueue(spec, config)} (database ${new URL(config.databaseUrl).pathname.slice(1)})`);
   }

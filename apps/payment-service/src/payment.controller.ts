@@ -1,10 +1,18 @@
 /**
- * payment.charge (action) and payment.refund (its compensation).
+ * payment-service's saga commands: payment.charge (action) and payment.refund (its undo). An
+ * ordinary Nest controller served by SagaTransport.
  *
- * Each command is ONE parameterised SQL statement sent through `context.query` (a prepared statement, parsed once per connection), inside
- * the toolkit's transaction: one round trip, whatever the outcome.
+ * What the toolkit guarantees around every method: one (saga id, step) at a time (advisory
+ * lock); a redelivered or retried command is answered from its stored outcome, never re-run; an
+ * action that arrives after its undo is refused; an expired command is not run; what the method
+ * writes through `saga.query`/`saga.manager` commits together with the command's dedupe record,
+ * or not at all (discarded on fail()); the reply is confirmed before the message is acked.
+ * Return ok()/fail()/retry(); a throw rolls the command back and answers it retryable.
  *
- * Guarantees:
+ * Each command is ONE parameterised SQL statement through `saga.query` (a prepared statement,
+ * parsed once per connection): one round trip, whatever the outcome.
+ *
+ * Guarantees of the handlers:
  * - A charge above the customer's limit (customer_limits, else DEFAULT_CHARGE_LIMIT; compared
  *   exactly, as numeric) fails DECLINED, naming the amount and the limit, and stores no payment
  *   (the insert only runs within the limit).
@@ -15,20 +23,13 @@
  *   changes nothing and reports the same refund (amount, status, refundedAt). A missing payment
  *   fails PAYMENT_NOT_FOUND.
  */
-import { defineAction, defineCompensation, fail, ok, type ParticipantHandler } from '#saga/participant';
-import { z } from 'zod';
+import { Controller, UsePipes } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { fail, ok, SagaCompensation, SagaContext, SagaValidationPipe, toDto, type HandlerOutcome } from '#saga/participant';
 import type { PaymentStatus } from './entities';
+import { ChargeDto, PaymentIdDto } from './payment.dto';
 
 export const DEFAULT_CHARGE_LIMIT = 10_000;
-
-const cents = (value: number) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-6;
-
-export const chargeSchema = z.object({
-  paymentId: z.string().min(1),
-  customerId: z.string().min(1),
-  amount: z.number().positive().lt(1e12).refine(cents, 'at most two decimals'),
-});
-export type ChargeCommand = z.infer<typeof chargeSchema>;
 
 export interface ChargeResult {
   paymentId: string;
@@ -39,8 +40,6 @@ export interface ChargeResult {
 export interface RefundResult extends ChargeResult {
   refundedAt: string;
 }
-
-const chargeResultSchema = z.object({ paymentId: z.string(), amount: z.number(), status: z.string() });
 
 export const PaymentCodes = {
   declined: 'DECLINED',
@@ -90,28 +89,26 @@ interface RefundRow {
   refunded_at: Date | null;
 }
 
-const charge = defineAction('payment.charge', {
-  schema: chargeSchema,
-  handle: async (command: ChargeCommand, { query }) => {
-    const [row]: ChargeRow[] = await query(CHARGE_SQL, [command.paymentId, command.customerId, command.amount, DEFAULT_CHARGE_LIMIT]);
+@Controller()
+@UsePipes(SagaValidationPipe)
+export class PaymentController {
+  @MessagePattern('payment.charge')
+  async charge(@Payload() command: ChargeDto, @Ctx() saga: SagaContext): Promise<HandlerOutcome<ChargeResult>> {
+    const [row] = await saga.query<ChargeRow>(CHARGE_SQL, [command.paymentId, command.customerId, command.amount, DEFAULT_CHARGE_LIMIT]);
     if (!row.allowed) {
       const limit = row.custom === null ? DEFAULT_CHARGE_LIMIT : Number(row.custom);
       return fail(PaymentCodes.declined, `amount ${command.amount} is above the limit ${limit} of customer ${command.customerId}`);
     }
     if (row.inserted === 0) return fail(PaymentCodes.paymentExists, `payment ${command.paymentId} already exists`);
-    return ok<ChargeResult>({ paymentId: command.paymentId, amount: command.amount, status: 'CHARGED' });
-  },
-});
+    return ok({ paymentId: command.paymentId, amount: command.amount, status: 'CHARGED' });
+  }
 
-const refund = defineCompensation('payment.refund', 'payment.charge', {
-  handle: async (_data: unknown, { query, action }) => {
-    const { paymentId } = chargeResultSchema.parse(action.result);
-    const [payment]: (RefundRow | undefined)[] = await query(REFUND_SQL, [paymentId]);
+  /** Refunds the payment the action made (its stored result). */
+  @SagaCompensation('payment.refund', { undoes: 'payment.charge' })
+  async refund(@Ctx() saga: SagaContext): Promise<HandlerOutcome<RefundResult>> {
+    const { paymentId } = toDto(PaymentIdDto, saga.action.result);
+    const [payment] = await saga.query<RefundRow | undefined>(REFUND_SQL, [paymentId]);
     if (!payment || payment.refunded_at === null) return fail(PaymentCodes.notFound, `payment ${paymentId} does not exist`);
-    return ok<RefundResult>({ paymentId, amount: Number(payment.amount), status: payment.status, refundedAt: payment.refunded_at.toISOString() });
-  },
-});
-
-export function paymentHandlers(): ParticipantHandler[] {
-  return [charge, refund];
+    return ok({ paymentId, amount: Number(payment.amount), status: payment.status, refundedAt: payment.refunded_at.toISOString() });
+  }
 }
