@@ -4,20 +4,21 @@
  * their own (savepoint folding).
  *
  * Guarantees:
+ * - A handler statement that can be prepared, with values that have the text the driver would
+ *   bind, goes as EXECUTE of a statement prepared once per connection: ONE round trip, the
+ *   first time too (the PREPARE rides along); anything else goes bound, unnamed.
  * - Deferred statements (defer()) run before anything else the transaction runs, in order: they
- *   travel with the handler's next `query()` when that statement can be prepared and its values
- *   have the text the driver would bind (it then goes as EXECUTE of a statement prepared once
- *   per connection), else just before it in a round trip of their own; they travel with the
- *   COMMIT otherwise; a query through the QueryRunner (the handler's `manager`) flushes them
- *   first. A failed round trip that carried them spoils the transaction: whether they ran is
- *   unknown, so commit() refuses.
+ *   travel with the handler's next `query()` when it goes as EXECUTE, else just before it in a
+ *   round trip of their own; with the COMMIT otherwise; a query through the QueryRunner (the
+ *   handler's `manager`) flushes them first. A failed round trip that carried them spoils the
+ *   transaction: whether they ran is unknown, so commit() refuses.
  * - A handler statement PostgreSQL refuses to PREPARE is sent bound (and never folded again),
  *   so it fails or succeeds exactly as it would have bound; a refused PREPARE leaves the
  *   transaction usable (the session prepares in a savepoint).
  * - Statement texts are cached per connection with a bound (the session's prepared cache), so
  *   handlers that send ever new texts do not grow a connection's prepared statements.
  */
-import { beforeRunnerQueries, PipelinedSession, type PreparedStatement } from '#saga/persistence';
+import { beforeRunnerQueries, PipelinedSession, PrepareRefusedError, type PreparedStatement } from '#saga/persistence';
 import { createHash } from 'node:crypto';
 import type { QueryResult } from 'pg';
 
@@ -50,10 +51,21 @@ export class HandlerStatements {
 
   /** One parameterised handler statement in the transaction (what `context.query` runs). */
   async query<Row>(text: string, values: readonly unknown[]): Promise<Row[]> {
-    const folded = await this.foldable(text, values);
-    if (folded !== undefined) {
-      const results = await this.carrying([folded]);
-      return results[results.length - 1].rows as Row[];
+    if (PipelinedSession.preparable(text) && !unfoldable.has(text)) {
+      const deferred = this.take();
+      try {
+        const results = await this.session.executeAfter(foldedStatement(text), values, deferred);
+        if (results !== undefined) return results[results.length - 1].rows as Row[];
+        this.putBack(deferred); // a value with no SQL text: nothing was sent
+      } catch (error) {
+        if (!(error instanceof PrepareRefusedError)) {
+          if (deferred.length > 0) this.spoiled = error;
+          throw error;
+        }
+        this.putBack(deferred); // nothing of the round trip ran but the refused PREPARE
+        if (unfoldable.size >= UNFOLDABLE_LIMIT) unfoldable.clear();
+        unfoldable.add(text);
+      }
     }
     await this.flush();
     return this.session.bound<Row>(text, values);
@@ -71,24 +83,6 @@ export class HandlerStatements {
     this.take();
   }
 
-  /** `EXECUTE` of `text` with its values, prepared on this connection first if need be;
-   *  undefined when it cannot travel that way. */
-  private async foldable(text: string, values: readonly unknown[]): Promise<string | undefined> {
-    if (!PipelinedSession.preparable(text) || unfoldable.has(text) || !PipelinedSession.inlinable(values)) return undefined;
-    const statement = foldedStatement(text);
-    try {
-      // Before the deferred statements: PREPARE is not transactional, and it only fails for a
-      // statement that would fail bound too; that failure is then reported by the statement itself.
-      await this.session.prepare([statement]);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === '25P02') return undefined; // the transaction was already aborted
-      if (unfoldable.size >= UNFOLDABLE_LIMIT) unfoldable.clear();
-      unfoldable.add(text);
-      return undefined;
-    }
-    return this.session.executeText(statement, values);
-  }
-
   private async flush(): Promise<void> {
     if (this.pending.length > 0) await this.carrying([]);
   }
@@ -102,6 +96,12 @@ export class HandlerStatements {
       if (deferred.length > 0) this.spoiled = error;
       throw error;
     }
+  }
+
+  private putBack(deferred: readonly string[]): void {
+    if (deferred.length === 0) return;
+    this.pending.unshift(...deferred);
+    this.restoreRunner ??= beforeRunnerQueries(this.session.queryRunner, () => this.flush());
   }
 
   private take(): string[] {

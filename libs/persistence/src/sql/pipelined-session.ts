@@ -43,6 +43,15 @@ export interface PreparedStatement {
 /** Statements SQL PREPARE accepts. */
 const PREPARABLE = /^\s*(select|insert|update|delete|with|values|merge)\b/i;
 
+/** PostgreSQL refused to PREPARE a statement (it would fail bound too); nothing else ran. */
+export class PrepareRefusedError extends Error {
+  readonly code = 'PREPARE_REFUSED';
+  constructor(name: string, cause: unknown) {
+    super(`PostgreSQL refused to prepare ${name}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'PrepareRefusedError';
+  }
+}
+
 export class PipelinedSession {
   private uncertain: Error | undefined;
   private readonly cache: PreparedCache;
@@ -118,6 +127,43 @@ export class PipelinedSession {
     }
   }
 
+  /**
+   * `statements` then the EXECUTE of `statement` with `values`, in ONE round trip, preparing
+   * `statement` first in the same round trip if this connection has not (in a savepoint of its
+   * own, so a refusal leaves the transaction usable). Returns the results of `statements` and of
+   * the EXECUTE; undefined when a value has no SQL text (nothing sent). Throws PrepareRefusedError
+   * when PostgreSQL refused the PREPARE: then nothing else of the round trip ran.
+   */
+  async executeAfter(statement: PreparedStatement, values: readonly unknown[], statements: readonly string[]): Promise<QueryResult[] | undefined> {
+    if (!this.inTransaction) throw new Error('the transaction is not open');
+    const args = this.argumentsOf(values);
+    if (args === undefined) return undefined;
+    const execute = args.length === 0 ? `EXECUTE ${statement.name}` : `EXECUTE ${statement.name}(${args.join(', ')})`;
+    if (this.cache.touch(statement.name)) return this.send([...statements, execute]);
+    const evicted = this.cache.makeRoom(1, new Set([statement.name]));
+    if (evicted.length > 0) {
+      await this.certain(() => this.send(evicted.map((name) => `DEALLOCATE ${name}`)));
+      this.cache.deallocated(evicted.length);
+    }
+    const prepare = ['SAVEPOINT pipelined_prepare', `PREPARE ${statement.name} AS ${statement.sql}`, 'RELEASE SAVEPOINT pipelined_prepare'];
+    try {
+      const results = await this.send([...prepare, ...statements, execute]);
+      this.cache.added([statement.name]);
+      return results.slice(prepare.length);
+    } catch (error) {
+      // 25P02: the transaction was aborted before this round trip, so nothing of it ran.
+      if ((error as { code?: unknown }).code === '25P02') throw error;
+      // Rolling back to the savepoint works only if the failure came before its release: the PREPARE.
+      const refused = await this.send(['ROLLBACK TO SAVEPOINT pipelined_prepare', 'RELEASE SAVEPOINT pipelined_prepare']).then(
+        () => true,
+        () => false,
+      );
+      if (refused) throw new PrepareRefusedError(statement.name, error);
+      this.cache.added([statement.name]); // prepared; what failed came after it
+      throw error;
+    }
+  }
+
   /** The EXECUTE of a prepared statement with these values, for a batch. */
   execute(statement: PreparedStatement, values: readonly SqlValue[]): string {
     const text = this.executeText(statement, values);
@@ -129,13 +175,20 @@ export class PipelinedSession {
   /** As execute(), or undefined when a value has no text the driver would bind it as. */
   executeText(statement: PreparedStatement, values: readonly unknown[]): string | undefined {
     if (!this.cache.touch(statement.name)) throw new Error(`${statement.name} is not prepared on this connection`);
+    const args = this.argumentsOf(values);
+    if (args === undefined) return undefined;
+    return args.length === 0 ? `EXECUTE ${statement.name}` : `EXECUTE ${statement.name}(${args.join(', ')})`;
+  }
+
+  /** Each value as the text the driver would bind, quoted; undefined if one has none. */
+  private argumentsOf(values: readonly unknown[]): string[] | undefined {
     const args: string[] = [];
     for (const value of values) {
       const text = parameterText(value);
       if (text === undefined) return undefined;
       args.push(text === null ? 'NULL' : this.literal(text));
     }
-    return args.length === 0 ? `EXECUTE ${statement.name}` : `EXECUTE ${statement.name}(${args.join(', ')})`;
+    return args;
   }
 
   /** BEGIN + statements in one round trip; returns the results of the statements. */
