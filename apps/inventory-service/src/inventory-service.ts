@@ -21,4 +21,6 @@ export const inventoryService: ParticipantServiceSpec = {
   entities: INVENTORY_ENTITIES,
   migrations: [CreateInventory1763700000100, SeedStock1763700000200],
   controllers: [InventoryController],
+  // Its handlers read by key only: their prepared plans stay on the indexes as tables grow.
+  indexReadsForHandlers: true,
 };

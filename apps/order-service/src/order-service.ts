@@ -19,4 +19,6 @@ export const orderService: ParticipantServiceSpec = {
   entities: ORDER_ENTITIES,
   migrations: [CreateOrders1763700000100],
   controllers: [OrderController],
+  // Its handlers read by key only: their prepared plans stay on the indexes as tables grow.
+  indexReadsForHandlers: true,
 };

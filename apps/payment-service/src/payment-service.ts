@@ -20,4 +20,6 @@ export const paymentService: ParticipantServiceSpec = {
   entities: PAYMENT_ENTITIES,
   migrations: [CreatePayments1763700000100],
   controllers: [PaymentController],
+  // Its handlers read by key only: their prepared plans stay on the indexes as tables grow.
+  indexReadsForHandlers: true,
 };

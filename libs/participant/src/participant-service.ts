@@ -32,6 +32,9 @@ export interface ParticipantServiceSpec {
   migrations: (new () => MigrationInterface)[];
   /** Controllers whose @MessagePattern / @SagaCompensation methods handle the saga commands. */
   controllers: Type[];
+  /** Every handler statement reads by key: let them too run with sequential scans priced out
+   *  (see command-pipeline.ts; off unless set). */
+  indexReadsForHandlers?: boolean;
 }
 
 const CONFIG_KEY = 'participantService';
@@ -97,6 +100,7 @@ export async function bootstrapParticipantService(
     amqpPrefix: config.amqpPrefix,
     queue: serviceQueue(spec, config),
     connectionName: spec.name,
+    indexReadsForHandlers: spec.indexReadsForHandlers ?? false,
     dataSource: () => app!.get<DataSource>(getDataSourceToken(spec.name)),
     ...(options.clock ? { clock: options.clock } : {}),
   });
