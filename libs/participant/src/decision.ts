@@ -109,11 +109,12 @@ export function settleOutcome(direction: Direction, outcome: HandlerOutcome): Se
   switch (outcome.kind) {
     case 'success':
       return { kind: 'apply', outcome: { kind: 'success', result: outcome.result ?? null } };
-    case 'failure':
+    case 'failure': {
       // A failed action is terminal: remember the answer. A failed undo must stay retryable
       // (by the orchestrator or an operator), so it is not remembered.
       const failure = { kind: 'failure' as const, code: outcome.code, message: outcome.message };
       return direction === 'action' ? { kind: 'record-only', outcome: failure } : { kind: 'rollback', outcome: failure };
+    }
     case 'retryable':
       return { kind: 'rollback', outcome: { kind: 'retryable', code: outcome.code, message: outcome.message } };
   }

@@ -43,6 +43,7 @@ export interface SagaTransportOptions extends Omit<ParticipantConsumerOptions, '
   dataSource: DataSource | (() => DataSource);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- the events map type Nest's own Server declares
 export class SagaTransport extends Server<Record<string, Function>, SagaTransportStatus> implements CustomTransportStrategy {
   private consumer: ParticipantConsumer | undefined;
   private stopped: Promise<void> | undefined;
