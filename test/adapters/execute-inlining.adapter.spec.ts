@@ -309,4 +309,23 @@ describe('the prepared-statement cache, through the session', () => {
       { preparedCapacity: 3 },
     );
   });
+
+  it('refuses more statements at once than the bound, and follows a lower bound asked for later', async () => {
+    await withSession(
+      async (session) => {
+        await expect(session.prepare([statement(7), statement(8), statement(9), statement(10)])).rejects.toThrow(/4 statements at once exceed the bound of 3/);
+        expect(await preparedOnServer(session)).toEqual(['cache_s3', 'cache_s5', 'cache_s6']);
+      },
+      small,
+      { preparedCapacity: 3 },
+    );
+    await withSession(
+      async (session) => {
+        await session.prepare([statement(7)]);
+        expect(await preparedOnServer(session)).toEqual(['cache_s7']);
+      },
+      small,
+      { preparedCapacity: 1 },
+    );
+  });
 });

@@ -5,7 +5,8 @@
  *
  * Guarantees:
  * - At most `capacity` names per connection; making room evicts the least recently used, and
- *   the caller sends their DEALLOCATE (the names come back from admit()).
+ *   the caller sends their DEALLOCATE (the names come back from makeRoom()); a caller needing
+ *   more statements at once than the bound is refused (RangeError), never let past it.
  * - The knowledge dies with the connection (WeakMap), as the server's statements do.
  * - Counters for a metric: statements prepared and evicted by this process, since it started.
  */
@@ -24,16 +25,23 @@ export class PreparedCache {
   /** Insertion order is recency order: a use moves the name to the end. */
   private readonly names = new Set<string>();
 
-  private constructor(readonly capacity: number) {}
+  private constructor(private bound: number) {}
 
+  /** The connection's cache, bounded from now on by `capacity` (the latest caller's bound wins;
+   *  a lower one takes effect at the next prepare). */
   static of(connection: object, capacity = DEFAULT_PREPARED_CAPACITY): PreparedCache {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`prepared statement capacity must be a positive integer, got ${capacity}`);
     let cache = PreparedCache.byConnection.get(connection);
     if (!cache) {
-      if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`prepared statement capacity must be a positive integer, got ${capacity}`);
       cache = new PreparedCache(capacity);
       PreparedCache.byConnection.set(connection, cache);
     }
+    cache.bound = capacity;
     return cache;
+  }
+
+  get capacity(): number {
+    return this.bound;
   }
 
   has(name: string): boolean {
@@ -56,6 +64,8 @@ export class PreparedCache {
    * removed here. Never evicts one of `keep` (statements the caller is about to use).
    */
   makeRoom(incoming: number, keep: ReadonlySet<string>): string[] {
+    const needed = Math.max(incoming, keep.size);
+    if (needed > this.bound) throw new RangeError(`${needed} statements at once exceed the bound of ${this.bound} prepared statements per connection`);
     const evicted: string[] = [];
     for (const name of this.names) {
       if (this.names.size - evicted.length + incoming <= this.capacity) break;
