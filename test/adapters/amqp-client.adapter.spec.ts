@@ -1,5 +1,5 @@
 /**
- * AmqpClient publishing and consuming against the real RabbitMQ (SPEC S4: confirmed persistent
+ * AmqpClient publishing and consuming against the real RabbitMQ (docs/semantics.md S4: confirmed persistent
  * publishes, ack only after the work is done, a bad message never loops).
  *
  * Proves: publish resolves once the broker has the message (it is in the durable queue,

@@ -1,6 +1,6 @@
 /**
  * The outbox relay of an in-process orchestrator when RabbitMQ is unreachable or refuses a
- * message (SPEC S4: a command is committed first and published at least once, never lost).
+ * message (docs/semantics.md S4: a command is committed first and published at least once, never lost).
  *
  * Proves: with the orchestrator's broker connection force-closed and kept out (vhost access
  * taken away), sagas still start, the relay keeps running but the rows stay in the outbox,

@@ -1,5 +1,5 @@
 /**
- * Bounded deliveries that survive crashes (SPEC S4: a message never loops), on the real RabbitMQ
+ * Bounded deliveries that survive crashes (docs/semantics.md S4: a message never loops), on the real RabbitMQ
  * with the queue arguments of topology.ts.
  *
  * Proves:

@@ -1,6 +1,6 @@
 /**
  * Two orchestrator replicas (two in-process apps) sharing one PostgreSQL database and one
- * RabbitMQ vhost (SPEC S7: an outbox row is published by one replica, a timer fires once).
+ * RabbitMQ vhost (docs/semantics.md S7: an outbox row is published by one replica, a timer fires once).
  *
  * Proves: 300 old outbox rows committed at once by a third connection (a replica that died
  * before publishing them), claimed by both relays polling every 100 ms, are published exactly

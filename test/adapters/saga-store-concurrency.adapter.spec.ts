@@ -1,5 +1,5 @@
 /**
- * SagaStore under concurrency, on the real PostgreSQL (SPEC S7: events of one saga apply one at
+ * SagaStore under concurrency, on the real PostgreSQL (docs/semantics.md S7: events of one saga apply one at
  * a time, a timer fires once, a reply is handled once), plus the timer queries.
  *
  * Proves: loadForUpdate takes the row lock (a second transaction's loadForUpdate waits, seen

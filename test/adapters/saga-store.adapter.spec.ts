@@ -1,5 +1,5 @@
 /**
- * SagaStore against the real PostgreSQL (SPEC S4): what the pure engine decides is stored and
+ * SagaStore against the real PostgreSQL (docs/semantics.md S4): what the pure engine decides is stored and
  * read back unchanged, and one decision is committed whole or not at all.
  *
  * Proves: migrations build the schema on a fresh database (synchronize off; the entities match

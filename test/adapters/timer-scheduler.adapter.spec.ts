@@ -3,7 +3,7 @@
  * sagas defined in JSON (SAGA_DEFINITIONS_DIR) whose participant never answers: the test reads
  * its queue and plays it.
  *
- * Proves (SPEC S3, S4): an unanswered command's timeout timer fires at its time
+ * Proves (docs/semantics.md S3, S4): an unanswered command's timeout timer fires at its time
  * (ATTEMPT_TIMED_OUT in GET /sagas/{id}), the retry is sent with the same message id and body
  * and a new correlation id; when attempts run out the step's outcome is UNKNOWN and its
  * compensation is sent (with a null result); answering it compensates the saga and leaves no

@@ -1,5 +1,5 @@
 /**
- * The orchestrator's broker topology and dead-lettering, on the real RabbitMQ (SPEC S4: a
+ * The orchestrator's broker topology and dead-lettering, on the real RabbitMQ (docs/semantics.md S4: a
  * malformed or unroutable message never loops, it is parked with the reason).
  *
  * Proves: declareTopology creates durable quorum queues with the delivery limit and

@@ -1,5 +1,5 @@
 /**
- * Cancelling a running saga over REST (SPEC S2): the step in flight is treated as possibly
+ * Cancelling a running saga over REST (docs/semantics.md S2): the step in flight is treated as possibly
  * applied and undone; the participant, which sees the action and then its undo, ends with the
  * order rejected. A second cancel is refused with 409 and recorded in the history.
  */

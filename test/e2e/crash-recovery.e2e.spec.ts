@@ -1,5 +1,5 @@
 /**
- * SIGKILL in the middle of 200 running sagas (SPEC S4, S7): the orchestrator process is killed
+ * SIGKILL in the middle of 200 running sagas (docs/semantics.md S4, S7): the orchestrator process is killed
  * while sagas are mid-flight, started again, and every saga must end COMPLETED or COMPENSATED
  * with no participant effect applied twice. Prints how long the run took and sagas/second.
  */

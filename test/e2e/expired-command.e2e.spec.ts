@@ -1,5 +1,5 @@
 /**
- * Message expiry (SPEC S3/S4) with the real example participants: the inventory service runs
+ * Message expiry (docs/semantics.md S3/S4) with the real example participants: the inventory service runs
  * with its clock ten minutes ahead, so every command it receives has already expired by its
  * clock. It refuses each one with EXPIRED and executes nothing (no reservation, stock
  * untouched, nothing stored for dedupe); the orchestrator retries, then fails the step as not

@@ -1,5 +1,5 @@
 /**
- * SPEC S2/S3/S5 end to end, against the real PostgreSQL and RabbitMQ, with a participant that
+ * docs/semantics.md S2/S3/S5 end to end, against the real PostgreSQL and RabbitMQ, with a participant that
  * answers as each saga's input scripts it (test/support/scripted-participant.ts). Every test
  * checks the saga (status, steps, history, exception log) and what the participant received.
  * The sagas are JSON definitions whose steps take their timeout and retry policies from the

@@ -1,5 +1,5 @@
 /**
- * Poison and unroutable messages never loop (SPEC S4), on the real RabbitMQ and PostgreSQL, for
+ * Poison and unroutable messages never loop (docs/semantics.md S4), on the real RabbitMQ and PostgreSQL, for
  * both consumers of saga traffic: a toolkit participant's command queue (`saga.toy`) and the
  * orchestrator's reply queue (`saga.replies`).
  *

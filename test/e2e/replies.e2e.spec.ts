@@ -1,5 +1,5 @@
 /**
- * Replies that must change nothing (SPEC S4): a duplicated reply, a late reply for an attempt
+ * Replies that must change nothing (docs/semantics.md S4): a duplicated reply, a late reply for an attempt
  * that is not current, a reply for an unknown saga, and malformed replies, which go to the
  * dead-letter queue with the reason instead of looping.
  */

@@ -1,5 +1,5 @@
 /**
- * A command whose participant queue has disappeared is not lost (SPEC S4): the relay publishes
+ * A command whose participant queue has disappeared is not lost (docs/semantics.md S4): the relay publishes
  * with `mandatory`, the broker returns it, and it is parked in the dead-letter queue with the
  * reason and its original queue, where an operator can see and replay it.
  */

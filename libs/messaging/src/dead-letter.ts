@@ -1,5 +1,5 @@
 /**
- * Parking a message that cannot be processed (SPEC S4: never loop, keep the reason).
+ * Parking a message that cannot be processed (docs/semantics.md S4: never loop, keep the reason).
  *
  * Guarantees: the original body and properties are kept; headers gain the reason and the queue
  * the message came from (x-dead-letter-reason, x-dead-letter-source), and lose the broker's

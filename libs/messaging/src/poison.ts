@@ -1,5 +1,5 @@
 /**
- * When a consumed message counts as poison (SPEC S4: a message never loops).
+ * When a consumed message counts as poison (docs/semantics.md S4: a message never loops).
  *
  * Guarantees:
  * - A message whose handler failed is poison once it has failed on `poisonAfter` deliveries,

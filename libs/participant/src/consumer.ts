@@ -7,7 +7,7 @@
  *   was confirmed by the broker; anything failing before that requeues the message, and the
  *   redelivery is answered from the dedupe record.
  * - The reply goes to the command's `replyTo` carrying only its `correlationId` (JSON, persistent).
- * - Never looping (SPEC S4): a malformed command, an unknown pattern, a direction mismatch and
+ * - Never looping (docs/semantics.md S4): a malformed command, an unknown pattern, a direction mismatch and
  *   an oversized body are dead-lettered at once with the reason; a command whose processing
  *   keeps failing (e.g. the database refuses its commit) after DEFAULT_POISON_AFTER failed
  *   deliveries, counted by the broker too, with the last error; one that crashes the process on

@@ -1,5 +1,5 @@
 /**
- * The participant's decisions, as pure functions of what the database said (SPEC S3, S4):
+ * The participant's decisions, as pure functions of what the database said (docs/semantics.md S3, S4):
  * decideProcessing looks at the dedupe record, the counterpart record of the same (saga id, step)
  * and the expiry; settleOutcome says what to keep of a handler's outcome.
  *

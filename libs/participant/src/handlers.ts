@@ -2,7 +2,7 @@
  * How a service declares the commands it handles: each pattern is either an action or the
  * compensation (undo) of one named action pattern. Handlers receive the command data and a
  * context whose `manager` is bound to the toolkit's open transaction, so everything the handler
- * writes commits together with the dedupe record of the command (SPEC S4), or not at all.
+ * writes commits together with the dedupe record of the command (docs/semantics.md S4), or not at all.
  *
  * Guarantees:
  * - A registry never holds two handlers for one pattern, and every compensation names an action

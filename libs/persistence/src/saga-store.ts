@@ -5,9 +5,9 @@
  *
  * Guarantees:
  * - lockMany / loadForUpdate take the sagas' row locks (in id order): events of one saga apply one
- *   at a time (SPEC S7); loadMany reads after the locks and claims the batch's inbox keys with it.
+ *   at a time (docs/semantics.md S7); loadMany reads after the locks and claims the batch's inbox keys with it.
  * - writeDecisions writes state, changed steps, history, outbox rows and timers of any number of
- *   decisions in ONE statement, so they commit together or not at all (SPEC S4); it checks each
+ *   decisions in ONE statement, so they commit together or not at all (docs/semantics.md S4); it checks each
  *   saga's optimistic version and fails with ConcurrentSagaUpdateError if another writer got in.
  * - claimAndWrite is a whole reply batch in one statement for states the caller holds: strict
  *   inbox claim + writes with every saga's version checked; on any doubt it fails whole.

@@ -2,7 +2,7 @@
  * Publishes the commands of a committed transaction straight from memory, then deletes their
  * outbox rows in batches: the happy path costs no extra transaction and no polling delay.
  *
- * Guarantees (SPEC S4):
+ * Guarantees (docs/semantics.md S4):
  * - Called only after the commit that wrote the rows, so nothing is published that may roll back.
  * - A row is deleted only after the broker confirmed its command. If publishing fails (broker
  *   down, nack) or the process dies first, the row stays and the outbox relay publishes it once

@@ -3,7 +3,7 @@
  * and the broker's confirm, the broker was down, or it nacked. (On the happy path the writer
  * publishes from memory right after its commit: outbox-publisher.service.ts.)
  *
- * Guarantees (SPEC S4, S7):
+ * Guarantees (docs/semantics.md S4, S7):
  * - Only rows older than OUTBOX_CLAIM_AFTER_MS are claimed, so the relay does not race the
  *   writer's own publish; if it does (a confirm slower than that), the command goes out twice,
  *   which the deterministic message ids make harmless. Never lost: at-least-once.

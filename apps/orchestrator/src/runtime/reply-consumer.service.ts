@@ -1,7 +1,7 @@
 /**
  * Consumes participant replies from `<prefix>.replies` and feeds them to the runtime.
  *
- * Guarantees (SPEC S4):
+ * Guarantees (docs/semantics.md S4):
  * - A reply is acked only after the transaction it caused committed (the AMQP client acks when
  *   this handler resolves). Replies arriving together share one transaction (GroupCommit, keyed by saga id).
  * - A reply that cannot be read (not JSON, no correlation id of ours, neither response nor err,

@@ -1,5 +1,5 @@
 /**
- * The participant's inbox: one row per command message id it answered for good (SPEC S4).
+ * The participant's inbox: one row per command message id it answered for good (docs/semantics.md S4).
  *
  * Guarantees: message_id (deterministic from saga id, step, direction) is the primary key, so a
  * command is recorded at most once; (saga_id, step, direction) is unique too, which is how an

@@ -1,6 +1,6 @@
 /**
  * The transactional outbox: commands committed with the state change that produced them, then
- * published by the relay (SPEC S4). A row is deleted only after the broker confirmed it.
+ * published by the relay (docs/semantics.md S4). A row is deleted only after the broker confirmed it.
  */
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 

@@ -1,11 +1,11 @@
 /**
- * The append-only history of a saga (SPEC S5). Rows are only ever inserted.
+ * The append-only history of a saga (docs/semantics.md S5). Rows are only ever inserted.
  *
  * Guarantees: `id` is a sequence, so ordering by id is the order events were committed.
  */
 import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-/** The failure types of SPEC S5 (FailureType in the core); the database refuses any other. */
+/** The failure types of docs/semantics.md S5 (FailureType in the core); the database refuses any other. */
 export const FAILURE_TYPE_CHECK = `"failure_type" IN ('timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator')`;
 
 @Entity({ name: 'saga_history' })

@@ -1,5 +1,5 @@
 /**
- * validateInput / compileInputSchema: every field error with a readable path (SPEC S6: HTTP 400
+ * validateInput / compileInputSchema: every field error with a readable path (docs/semantics.md S6: HTTP 400
  * with the field errors), the JSON Schema dialect the definition type documents (2020-12, or
  * draft-07 when declared), and per-schema caching.
  */

@@ -1,5 +1,5 @@
 /**
- * Saga input validation against the definition's JSON Schema (SPEC S6: validated before
+ * Saga input validation against the definition's JSON Schema (docs/semantics.md S6: validated before
  * anything is stored).
  *
  * Guarantees: reports every field error (not just the first) as { field, message } with a

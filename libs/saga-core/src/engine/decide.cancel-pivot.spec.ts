@@ -1,6 +1,6 @@
 /**
- * decide(): cancel and the saga deadline (SPEC S2: RUNNING → COMPENSATING, the in-flight step
- * counts as possibly applied), and the pivot (SPEC S1: once it succeeds, never compensate; later
+ * decide(): cancel and the saga deadline (docs/semantics.md S2: RUNNING → COMPENSATING, the in-flight step
+ * counts as possibly applied), and the pivot (docs/semantics.md S1: once it succeeds, never compensate; later
  * steps are retried until they succeed; cancel is rejected).
  */
 import { orderInput, placeOrder, saga, step, type StepOverrides } from '../testing/fixtures';

@@ -1,6 +1,6 @@
 /**
- * decide(): compensations retried within their budget (SPEC S3), COMPENSATION_FAILED as a terminal
- * status that no later event changes (SPEC S2), late/duplicate replies and stale timers (SPEC S4).
+ * decide(): compensations retried within their budget (docs/semantics.md S3), COMPENSATION_FAILED as a terminal
+ * status that no later event changes (docs/semantics.md S2), late/duplicate replies and stale timers (docs/semantics.md S4).
  */
 import { DEFAULT_COMPENSATION_RETRY } from '../definition/saga-definition';
 import { orderInput, placeOrder, saga, step } from '../testing/fixtures';

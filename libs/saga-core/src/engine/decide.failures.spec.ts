@@ -1,5 +1,5 @@
 /**
- * decide(): step outcomes of SPEC S3 — business failure, retryable errors, expired commands,
+ * decide(): step outcomes of docs/semantics.md S3 — business failure, retryable errors, expired commands,
  * timeouts with an unknown outcome — and which steps a rollback compensates (applied or possibly
  * applied ones only, in reverse order, each once).
  */
@@ -67,7 +67,7 @@ describe('decide: business failure', () => {
     given(placeOrder).start(orderInput).replyFailure('INVALID').expectCommand('order.create').expectNoCommand().expectStatus('COMPENSATED');
   });
 
-  it('records failure entries with type, time, reason, step, direction and attempt (SPEC S5)', () => {
+  it('records failure entries with type, time, reason, step, direction and attempt (docs/semantics.md S5)', () => {
     const script = given(placeOrder).start(orderInput).advanceTime(7).replyFailure('INVALID', 'bad order');
     expect(script.history.find((h) => h.type === 'STEP_FAILED')).toEqual({
       type: 'STEP_FAILED',

@@ -1,5 +1,5 @@
 /**
- * decide(): the happy path of the shipped place-order saga (SPEC S2 RUNNING → COMPLETED, S4 ids),
+ * decide(): the happy path of the shipped place-order saga (docs/semantics.md S2 RUNNING → COMPLETED, S4 ids),
  * payload templating, purity (the input state is never mutated), determinism and misuse errors.
  */
 import { commandMessageId, correlationIdFor } from '../protocol/message-ids';

@@ -2,7 +2,7 @@
  * Property tests of decide() over random definitions (1–6 steps, optional pivot, random budgets
  * and timeouts) and random event sequences (replies of every kind, timeouts, retry timers, late
  * and duplicate replies, stale timers, cancels, deadlines), each drained until nothing is in
- * flight. The invariants themselves live in testing/saga-simulator.ts (SPEC S2, S3, S4).
+ * flight. The invariants themselves live in testing/saga-simulator.ts (docs/semantics.md S2, S3, S4).
  */
 import fc from 'fast-check';
 import { scenarioArb } from '../testing/saga-arbitraries';

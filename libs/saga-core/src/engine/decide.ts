@@ -1,12 +1,12 @@
 /**
  * The saga engine: decide(definition, state, event, now) → { state, commands, timers, history }.
  *
- * Guarantees (SPEC S2, S3):
+ * Guarantees (docs/semantics.md S2, S3):
  * - Pure: no I/O, no clock (time is the `now` argument), no randomness; the given state is
  *   never mutated. The same inputs always give the same decision.
  * - An event about an attempt that is not the one in flight changes nothing but the history
  *   (late replies) or nothing at all (stale timers).
- * - Outcomes follow SPEC S3: success → applied; failure → not applied; retryable/expired → retried,
+ * - Outcomes follow docs/semantics.md S3: success → applied; failure → not applied; retryable/expired → retried,
  *   then treated as failure; timeouts → retried, then outcome UNKNOWN and compensated. A step
  *   without a compensation is never left UNKNOWN: it is retried until it answers.
  * - After the pivot succeeded the saga never compensates; later steps retry until they succeed.

@@ -54,7 +54,7 @@ export type HistoryType =
   | 'OPERATOR_ACTION';
 
 /**
- * The kind of a failure entry in the exception log (SPEC S5): what went wrong, as a person
+ * The kind of a failure entry in the exception log (docs/semantics.md S5): what went wrong, as a person
  * triaging a saga would sort it.
  * - timeout: no reply in time (an attempt, or the saga deadline)
  * - business: the participant refused for a business reason (or a non-retryable error code)

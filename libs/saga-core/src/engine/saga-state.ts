@@ -2,7 +2,7 @@
  * The state of one saga instance, as the engine sees it. Plain JSON-compatible data: the
  * persistence layer stores it and gives it back unchanged.
  *
- * Guarantees: status names are SPEC S2's; a step's status says exactly whether its action may
+ * Guarantees: status names are docs/semantics.md S2's; a step's status says exactly whether its action may
  * have been applied (SUCCEEDED, UNKNOWN) and so whether a rollback must undo it.
  */
 import type { Direction } from '../protocol/message-ids';

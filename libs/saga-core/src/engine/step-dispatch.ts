@@ -3,10 +3,10 @@
  *
  * Guarantees:
  * - The action payload is rendered once, at the first attempt, and reused verbatim on retries;
- *   the message id is the same on every attempt (SPEC S4), only the attempt number changes.
+ *   the message id is the same on every attempt (docs/semantics.md S4), only the attempt number changes.
  * - Every sent attempt gets exactly one timeout timer, set a short grace period after the
  *   command's expiry: a participant never executes a command after its expiry, and its
- *   "expired" answer (not applied, SPEC S3) still arrives while the attempt is current, instead
+ *   "expired" answer (not applied, docs/semantics.md S3) still arrives while the attempt is current, instead
  *   of racing the timeout and leaving the outcome unknown.
  * - A compensation's payload is built from what its action returned (null if unknown).
  * - A command's payload never aliases the state: editing one cannot change the other.

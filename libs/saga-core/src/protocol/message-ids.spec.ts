@@ -1,5 +1,5 @@
 /**
- * Message and correlation ids (SPEC S4): the message id depends only on (saga, step, direction);
+ * Message and correlation ids (docs/semantics.md S4): the message id depends only on (saga, step, direction);
  * the correlation id adds the attempt and parses back exactly; parsing never throws.
  */
 import fc from 'fast-check';

@@ -1,5 +1,5 @@
 /**
- * Message identity on the wire (SPEC S4).
+ * Message identity on the wire (docs/semantics.md S4).
  *
  * Guarantees:
  * - A command's message id depends only on (saga id, step, direction): every retry of the same

@@ -1,5 +1,5 @@
 /**
- * The end-of-run invariants of a simulated saga (see saga-simulator.ts), SPEC S2–S4:
+ * The end-of-run invariants of a simulated saga (see saga-simulator.ts), docs/semantics.md S2–S4:
  * - it ends terminal; never COMPENSATION_FAILED when every compensation eventually succeeds;
  * - the compensations sent, deduplicated by step, are exactly the steps whose action was applied
  *   or possibly applied (fate success, timeout, cancel), in reverse order of their actions, each

@@ -11,7 +11,7 @@
  *   command per decision, sent only when none is open; attempts count 1, 2, 3… per command;
  *   in flight (one open command with its timeout timer, or one pending retry) ⇔ not terminal;
  *   late/duplicate replies → only LATE_REPLY_IGNORED; stale timers → nothing at all; a terminal
- *   status never changes; SPEC S3 retry rules (budget, pivot, missing compensation).
+ *   status never changes; docs/semantics.md S3 retry rules (budget, pivot, missing compensation).
  * - at the end: the checks of saga-run-checks.ts (which steps were compensated, and how).
  */
 import assert from 'node:assert/strict';
@@ -301,7 +301,7 @@ export function runScenario(scenario: Scenario, sagaId?: string): RunSummary {
   return new SagaSimulator(scenario.definition, scenario.compensationsSucceed, sagaId).run(scenario.moves);
 }
 
-/** Failure entries (SPEC S5) carry the failure type their cause implies; progress entries none. */
+/** Failure entries (docs/semantics.md S5) carry the failure type their cause implies; progress entries none. */
 function checkFailureType(entry: HistoryEntry): void {
   const expected: Partial<Record<HistoryType, readonly (FailureType | null)[]>> = {
     REPLY_RECEIVED: entry.reason === 'success' ? [null] : entry.reason === 'EXPIRED' ? ['expired'] : ['business', 'retryable'],

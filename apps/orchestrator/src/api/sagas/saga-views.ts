@@ -1,7 +1,7 @@
 /**
  * The JSON shapes the saga endpoints return, with their OpenAPI description.
  *
- * Guarantees: times are ISO-8601 strings; statuses are SPEC S2's names; history is in commit
+ * Guarantees: times are ISO-8601 strings; statuses are docs/semantics.md S2's names; history is in commit
  * order and complete (nothing is filtered out); `exceptions` is exactly the history entries
  * that carry a failure type, in the same order.
  */
@@ -47,7 +47,7 @@ export class HistoryEntryView {
   @ApiProperty({ nullable: true, type: Object }) detail: Record<string, unknown> | null;
 }
 
-/** One failure entry of the history, flattened for a person triaging the saga (SPEC S5). */
+/** One failure entry of the history, flattened for a person triaging the saga (docs/semantics.md S5). */
 export class ExceptionView {
   @ApiProperty({ enum: FAILURE_TYPES, example: 'timeout' }) type: string;
   @ApiProperty({ format: 'date-time' }) at: string;

@@ -1,7 +1,7 @@
 /**
  * REST surface for starting and reading sagas.
  *
- * Guarantees (SPEC S6): POST validates the input against the definition's schema before
+ * Guarantees (docs/semantics.md S6): POST validates the input against the definition's schema before
  * anything is stored (400 with field errors); the same Idempotency-Key with the same input
  * returns the existing saga, with a different input 409. POST and GET can hold the request
  * until the saga is terminal (waitMs), so clients need not poll: a POST that saw the saga
