@@ -24,10 +24,20 @@ import type { QueryResult } from 'pg';
 
 /** Handler texts PostgreSQL refused to PREPARE: sent bound from then on (bounded memo). */
 const unfoldable = new Set<string>();
+/** The most texts either memo keeps before it starts over. */
 const UNFOLDABLE_LIMIT = 1024;
 
+/** Handler texts and their statements (a memo: names are a hash of the text, recomputed alike). */
+const folded = new Map<string, PreparedStatement>();
+
 function foldedStatement(text: string): PreparedStatement {
-  return { name: `f_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, sql: text };
+  let statement = folded.get(text);
+  if (!statement) {
+    statement = { name: `f_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, sql: text };
+    if (folded.size >= UNFOLDABLE_LIMIT) folded.clear();
+    folded.set(text, statement);
+  }
+  return statement;
 }
 
 export class HandlerStatements {

@@ -43,7 +43,7 @@ export interface ReplyItem {
 @Injectable()
 export class SagaRuntime {
   private readonly logger = new Logger('SagaRuntime');
-  readonly committer: SagaCommitter;
+  private readonly committer: SagaCommitter;
   private readonly starts: StartWriter;
   private readonly decide = (state: SagaState, event: SagaEvent): Decision => decide(this.registry.pinned(state.name, state.version), state, event, Date.now());
 

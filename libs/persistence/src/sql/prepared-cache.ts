@@ -22,8 +22,9 @@ export function preparedStatementStats(): { prepared: number; evicted: number } 
 
 export class PreparedCache {
   private static readonly byConnection = new WeakMap<object, PreparedCache>();
-  /** Insertion order is recency order: a use moves the name to the end. */
-  private readonly names = new Set<string>();
+  /** Each prepared name and when it was last used (a counter): a use is one Map.set. */
+  private readonly names = new Map<string, number>();
+  private clock = 0;
 
   private constructor(private bound: number) {}
 
@@ -54,8 +55,8 @@ export class PreparedCache {
 
   /** Marks `name` as just used; false when it is not prepared on this connection. */
   touch(name: string): boolean {
-    if (!this.names.delete(name)) return false;
-    this.names.add(name);
+    if (!this.names.has(name)) return false;
+    this.names.set(name, ++this.clock);
     return true;
   }
 
@@ -66,19 +67,20 @@ export class PreparedCache {
   makeRoom(incoming: number, keep: ReadonlySet<string>): string[] {
     const needed = Math.max(incoming, keep.size);
     if (needed > this.bound) throw new RangeError(`${needed} statements at once exceed the bound of ${this.bound} prepared statements per connection`);
-    const evicted: string[] = [];
-    for (const name of this.names) {
-      if (this.names.size - evicted.length + incoming <= this.capacity) break;
-      if (keep.has(name)) continue;
-      evicted.push(name);
-    }
+    const excess = this.names.size + incoming - this.bound;
+    if (excess <= 0) return [];
+    const evicted = [...this.names]
+      .filter(([name]) => !keep.has(name))
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, excess)
+      .map(([name]) => name);
     for (const name of evicted) this.names.delete(name);
     return evicted;
   }
 
   /** Records names a round trip prepared. */
   added(prepared: readonly string[]): void {
-    for (const name of prepared) this.names.add(name);
+    for (const name of prepared) this.names.set(name, ++this.clock);
     stats.prepared += prepared.length;
   }
 
