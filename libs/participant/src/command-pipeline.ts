@@ -55,8 +55,10 @@ const SAVEPOINT = 'participant_handler';
 const OPEN = `SAVEPOINT ${SAVEPOINT}`;
 const RELEASE = `RELEASE SAVEPOINT ${SAVEPOINT}`;
 const DISCARD = [`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`, RELEASE];
-/** Prices sequential scans out for the toolkit's lookups, remembering the session's setting. */
-const INDEX_READS = ["SELECT set_config('saga_toolkit.seqscan', current_setting('enable_seqscan'), true)", 'SET LOCAL enable_seqscan = off'];
+/** Prices sequential scans out for the whole transaction. */
+const INDEX_READS = 'SET LOCAL enable_seqscan = off';
+/** The same for the toolkit's lookups only: the session's setting is kept, and restored after them. */
+const INDEX_READS_FOR_LOOKUPS = ["SELECT set_config('saga_toolkit.seqscan', current_setting('enable_seqscan'), true)", INDEX_READS];
 const SESSION_PLANNER = "SELECT set_config('enable_seqscan', current_setting('saga_toolkit.seqscan'), true)";
 
 /** A record to insert with the COMMIT, and how to reply once it is stored. */
@@ -145,9 +147,9 @@ async function plan(options: PipelineOptions, session: PipelinedSession, command
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .map(({ command }) => lockStep(session, command));
     const lookups = commands.map(({ command }) => lookupPair(session, command));
-    const planner = options.indexReadsForHandlers ? [] : [SESSION_PLANNER];
-    const results = await session.begin([...INDEX_READS, ...locks, ...lookups.flatMap((lookup) => lookup.statements), ...planner, OPEN]);
-    const found = results.slice(INDEX_READS.length + locks.length);
+    const [before, after] = options.indexReadsForHandlers ? [[INDEX_READS], []] : [INDEX_READS_FOR_LOOKUPS, [SESSION_PLANNER]];
+    const results = await session.begin([...before, ...locks, ...lookups.flatMap((lookup) => lookup.statements), ...after, OPEN]);
+    const found = results.slice(before.length + locks.length);
     const now = options.now();
     return commands.map(({ command, handler }, index) => {
       const { existing, counterpart } = lookups[index].read(found.slice(index, index + 1));
