@@ -91,7 +91,8 @@ async function main(): Promise<void> {
     }
 
     const input = inputFor(options);
-    const warm = options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
+    const warm =
+      options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
     const xidBefore = await nextTransactionId(POSTGRES);
     processes.beginWindow();
     const length = options.durationS !== null ? { durationMs: options.durationS * 1000 } : { sagas: options.sagas! };

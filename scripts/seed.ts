@@ -44,7 +44,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const total = options.finished + options.waiting;
-  console.log(`seed: ${options.finished} finished + ${options.waiting} waiting ${definition.name}@${definition.version} sagas into ${new URL(options.databaseUrl).pathname.slice(1)}`);
+  console.log(
+    `seed: ${options.finished} finished + ${options.waiting} waiting ${definition.name}@${definition.version} sagas into ${new URL(options.databaseUrl).pathname.slice(1)}`,
+  );
   await ensureDatabase(options.databaseUrl);
   const started = Date.now();
   const result = await seedSagas({

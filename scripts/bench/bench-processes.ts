@@ -85,7 +85,18 @@ export interface MachineFigures {
 
 export class BenchProcesses {
   private readonly children = new Map<string, ChildProcess>();
-  private window: { startedAt: number; start: Map<string, Sample>; peak: Map<string, number>; series: Map<string, RssSample[]>; timer: NodeJS.Timeout; services: Map<string, number>; driver: NodeJS.CpuUsage; machine: { busy: number; total: number } } | undefined;
+  private window:
+    | {
+        startedAt: number;
+        start: Map<string, Sample>;
+        peak: Map<string, number>;
+        series: Map<string, RssSample[]>;
+        timer: NodeJS.Timeout;
+        services: Map<string, number>;
+        driver: NodeJS.CpuUsage;
+        machine: { busy: number; total: number };
+      }
+    | undefined;
   machine: MachineFigures | undefined;
 
   async start(app: string, env: Record<string, string>): Promise<void> {
@@ -104,7 +115,8 @@ export class BenchProcesses {
       });
       child.once('exit', (code) => reject(new Error(`${app} exited with code ${code} during start:\n${output}`)));
     });
-    if (process.env.BENCH_ECHO) child.stdout!.pipe(process.stderr); else child.stdout!.resume();
+    if (process.env.BENCH_ECHO) child.stdout!.pipe(process.stderr);
+    else child.stdout!.resume();
     this.children.set(app, child);
   }
 

@@ -77,7 +77,8 @@ export function progressLine(p: Progress, now: number, bar: boolean): string {
 }
 
 function drawProgress(p: Progress, line: boolean, last = false): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r  ${progressLine(p, performance.now(), true)}\x1b[K${last ? '\n' : ''}`); // \x1b[K: clear the rest of the line
+  if (process.stderr.isTTY)
+    process.stderr.write(`\r  ${progressLine(p, performance.now(), true)}\x1b[K${last ? '\n' : ''}`); // \x1b[K: clear the rest of the line
   else if (line || last) process.stderr.write(`  ${progressLine(p, performance.now(), false)}\n`);
 }
 

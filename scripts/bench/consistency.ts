@@ -65,17 +65,37 @@ export async function checkConsistency(
   const compensated = sagas.filter((saga) => saga.status === 'COMPENSATED').map((saga) => saga.id);
 
   const orders = await rows<{ order_id: string; status: string }>(databases.orders, 'SELECT order_id, status FROM orders');
-  sameSet('orders', orders.map((o) => o.order_id), sagas.map((s) => s.id), problems);
+  sameSet(
+    'orders',
+    orders.map((o) => o.order_id),
+    sagas.map((s) => s.id),
+    problems,
+  );
   const wrongOrders = orders.filter((o) => o.status !== (statusOf.get(o.order_id) === 'COMPLETED' ? completedOrderStatus : 'REJECTED'));
   if (wrongOrders.length > 0) problems.push(`orders: ${wrongOrders.length} in the wrong status (e.g. ${wrongOrders[0].order_id} ${wrongOrders[0].status})`);
 
   const payments = await rows<{ payment_id: string; status: string }>(databases.payments, 'SELECT payment_id, status FROM payments');
-  sameSet('payments', payments.map((p) => p.payment_id), completed, problems);
+  sameSet(
+    'payments',
+    payments.map((p) => p.payment_id),
+    completed,
+    problems,
+  );
   if (payments.some((p) => p.status !== 'CHARGED')) problems.push('payments: some are not CHARGED');
 
   const reservations = await rows<{ reservation_id: string; status: string }>(databases.inventory, 'SELECT reservation_id, status FROM reservations');
-  sameSet('reserved', reservations.filter((r) => r.status === 'RESERVED').map((r) => r.reservation_id), completed, problems);
-  sameSet('released', reservations.filter((r) => r.status === 'RELEASED').map((r) => r.reservation_id), compensated, problems);
+  sameSet(
+    'reserved',
+    reservations.filter((r) => r.status === 'RESERVED').map((r) => r.reservation_id),
+    completed,
+    problems,
+  );
+  sameSet(
+    'released',
+    reservations.filter((r) => r.status === 'RELEASED').map((r) => r.reservation_id),
+    compensated,
+    problems,
+  );
   const drift = await rows<{ sku: string; drift: number }>(
     databases.inventory,
     `SELECT s.sku, (s.on_hand - s.available - COALESCE(SUM(i.quantity) FILTER (WHERE r.status = 'RESERVED'), 0))::int AS drift

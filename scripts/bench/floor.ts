@@ -27,8 +27,19 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { queueArguments } from '../../libs/messaging/src/topology';
 
-export interface FloorOptions { postgresUrl: string /* a database you may create tables in */; amqpUrl: string /* a vhost you may declare queues in */; concurrency: number; durationMs: number; queuePrefix: string }
-export interface Ceiling { opsPerSecond: number; p50Ms: number; p99Ms: number; operations: number }
+export interface FloorOptions {
+  postgresUrl: string /* a database you may create tables in */;
+  amqpUrl: string /* a vhost you may declare queues in */;
+  concurrency: number;
+  durationMs: number;
+  queuePrefix: string;
+}
+export interface Ceiling {
+  opsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  operations: number;
+}
 export interface FloorResult {
   postgresTransaction: Ceiling;
   amqpRoundTrip: Ceiling;
@@ -99,23 +110,32 @@ async function measurePostgres(options: FloorOptions, failure: Promise<never>): 
     await admin.query(`INSERT INTO ${state} SELECT g, 'PENDING', 0, now() FROM generate_series(0, $1::int - 1) g`, [options.concurrency]);
     const workers = await Promise.all(Array.from({ length: options.concurrency }, () => newClient()));
     const outcome = JSON.stringify({ kind: 'success', result: { orderId: randomUUID(), status: 'CREATED' } });
-    return await closedLoop(options.concurrency, options.durationMs, async (w) => {
-      const client = workers[w];
-      const sagaId = randomUUID();
-      const request = JSON.stringify({ pattern: 'order.create', data: { customerId: `customer-${w}`, items: [{ sku: 'SKU-1', quantity: 2 }], total: 42.5 }, id: `${sagaId}/create-order/action` });
-      await client.query('BEGIN');
-      try {
-        await client.query(
-          `INSERT INTO ${commands} (message_id, saga_id, step, direction, pattern, attempt, outcome, request) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) RETURNING outcome`,
-          [`${sagaId}/create-order/action`, sagaId, 'create-order', 'action', 'order.create', 1, outcome, request],
-        );
-        await client.query(`UPDATE ${state} SET status = $2, version = version + 1, updated_at = now() WHERE id = $1`, [w, 'CREATED']);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    }, failure);
+    return await closedLoop(
+      options.concurrency,
+      options.durationMs,
+      async (w) => {
+        const client = workers[w];
+        const sagaId = randomUUID();
+        const request = JSON.stringify({
+          pattern: 'order.create',
+          data: { customerId: `customer-${w}`, items: [{ sku: 'SKU-1', quantity: 2 }], total: 42.5 },
+          id: `${sagaId}/create-order/action`,
+        });
+        await client.query('BEGIN');
+        try {
+          await client.query(
+            `INSERT INTO ${commands} (message_id, saga_id, step, direction, pattern, attempt, outcome, request) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) RETURNING outcome`,
+            [`${sagaId}/create-order/action`, sagaId, 'create-order', 'action', 'order.create', 1, outcome, request],
+          );
+          await client.query(`UPDATE ${state} SET status = $2, version = version + 1, updated_at = now() WHERE id = $1`, [w, 'CREATED']);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      },
+      failure,
+    );
   } finally {
     await Promise.all(clients.slice(1).map((client) => client.end().catch(() => undefined)));
     if (created) await clients[0].query(`DROP TABLE IF EXISTS ${commands}, ${state}`).finally(() => clients[0].end().catch(() => undefined));
@@ -130,7 +150,9 @@ function amqpConnect(url: string, name: string): Promise<ChannelModel> {
 function publishConfirmed(channel: ConfirmChannel, queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
   return new Promise((resolve, reject) => {
     try {
-      channel.sendToQueue(queue, content, properties, (error: unknown) => (error ? reject(error instanceof Error ? error : new Error(`broker nacked a message to ${queue}`)) : resolve()));
+      channel.sendToQueue(queue, content, properties, (error: unknown) =>
+        error ? reject(error instanceof Error ? error : new Error(`broker nacked a message to ${queue}`)) : resolve(),
+      );
     } catch (error) {
       reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -167,40 +189,76 @@ async function measureAmqp(options: FloorOptions): Promise<Ceiling> {
     const responderIn = watch(await responder.createChannel(), 'responder consumer');
     const responderOut = watch(await responder.createConfirmChannel(), 'responder publisher');
     await responderIn.prefetch(options.concurrency);
-    await responderIn.consume(names.requests, (message: ConsumeMessage | null) => {
-      if (!message) return fail(new Error('floor: request consumer cancelled by the broker'));
-      const { correlationId, messageId } = message.properties as { correlationId: string; messageId: string };
-      const reply = Buffer.from(JSON.stringify({ response: { kind: 'success', result: { orderId: messageId.slice(0, 36), status: 'CREATED' } }, isDisposed: true, id: messageId }));
-      publishConfirmed(responderOut, names.replies, reply, { correlationId, persistent: true, contentType: 'application/json' })
-        .then(() => responderIn.ack(message))
-        .catch((error: Error) => closing || fail(error));
-    }, { noAck: false });
+    await responderIn.consume(
+      names.requests,
+      (message: ConsumeMessage | null) => {
+        if (!message) return fail(new Error('floor: request consumer cancelled by the broker'));
+        const { correlationId, messageId } = message.properties as { correlationId: string; messageId: string };
+        const reply = Buffer.from(
+          JSON.stringify({ response: { kind: 'success', result: { orderId: messageId.slice(0, 36), status: 'CREATED' } }, isDisposed: true, id: messageId }),
+        );
+        publishConfirmed(responderOut, names.replies, reply, { correlationId, persistent: true, contentType: 'application/json' })
+          .then(() => responderIn.ack(message))
+          .catch((error: Error) => closing || fail(error));
+      },
+      { noAck: false },
+    );
 
     const requester = await open('requester');
     const requesterIn = watch(await requester.createChannel(), 'requester consumer');
     const requesterOut = watch(await requester.createConfirmChannel(), 'requester publisher');
     await requesterIn.prefetch(options.concurrency);
-    await requesterIn.consume(names.replies, (message: ConsumeMessage | null) => {
-      if (!message) return fail(new Error('floor: reply consumer cancelled by the broker'));
-      if (!closing) requesterIn.ack(message);
-      const waiter = waiting.get(String(message.properties.correlationId));
-      waiting.delete(String(message.properties.correlationId));
-      waiter?.resolve();
-    }, { noAck: false });
+    await requesterIn.consume(
+      names.replies,
+      (message: ConsumeMessage | null) => {
+        if (!message) return fail(new Error('floor: reply consumer cancelled by the broker'));
+        if (!closing) requesterIn.ack(message);
+        const waiter = waiting.get(String(message.properties.correlationId));
+        waiting.delete(String(message.properties.correlationId));
+        waiter?.resolve();
+      },
+      { noAck: false },
+    );
 
     let sequence = 0;
-    return await closedLoop(options.concurrency, options.durationMs, async () => {
-      const sagaId = randomUUID();
-      const messageId = `${sagaId}/charge-payment/action`;
-      const correlationId = `${messageId}/${++sequence}`;
-      const body = Buffer.from(JSON.stringify({ pattern: 'payment.charge', data: { orderId: randomUUID(), customerId: 'customer-42', amount: 42.5, currency: 'EUR', items: [{ sku: 'SKU-1', quantity: 2 }] }, id: messageId }));
-      const replied = new Promise<void>((resolve, reject) => waiting.set(correlationId, { resolve, reject }));
-      const headers = { 'x-saga-id': sagaId, 'x-saga-name': 'place-order', 'x-saga-step': 'charge-payment', 'x-saga-direction': 'action', 'x-saga-attempt': 1, 'x-saga-expires-at': Date.now() + 60_000 };
-      await Promise.all([
-        publishConfirmed(requesterOut, names.requests, body, { messageId, correlationId, replyTo: names.replies, persistent: true, contentType: 'application/json', timestamp: Math.floor(Date.now() / 1000), headers }),
-        replied,
-      ]);
-    }, failure);
+    return await closedLoop(
+      options.concurrency,
+      options.durationMs,
+      async () => {
+        const sagaId = randomUUID();
+        const messageId = `${sagaId}/charge-payment/action`;
+        const correlationId = `${messageId}/${++sequence}`;
+        const body = Buffer.from(
+          JSON.stringify({
+            pattern: 'payment.charge',
+            data: { orderId: randomUUID(), customerId: 'customer-42', amount: 42.5, currency: 'EUR', items: [{ sku: 'SKU-1', quantity: 2 }] },
+            id: messageId,
+          }),
+        );
+        const replied = new Promise<void>((resolve, reject) => waiting.set(correlationId, { resolve, reject }));
+        const headers = {
+          'x-saga-id': sagaId,
+          'x-saga-name': 'place-order',
+          'x-saga-step': 'charge-payment',
+          'x-saga-direction': 'action',
+          'x-saga-attempt': 1,
+          'x-saga-expires-at': Date.now() + 60_000,
+        };
+        await Promise.all([
+          publishConfirmed(requesterOut, names.requests, body, {
+            messageId,
+            correlationId,
+            replyTo: names.replies,
+            persistent: true,
+            contentType: 'application/json',
+            timestamp: Math.floor(Date.now() / 1000),
+            headers,
+          }),
+          replied,
+        ]);
+      },
+      failure,
+    );
   } finally {
     closing = true;
     for (const waiter of waiting.values()) waiter.reject(new Error('floor: measurement ended'));

@@ -48,7 +48,9 @@ function rssLines(processes: Record<string, ProcessFigures>): string[] {
   const entries = Object.entries(processes);
   if (entries.length === 0) return [];
   const first = entries[0][1].rss;
-  const lines = [`\nRSS over the run (sampled every ${seconds(first.sampleEveryS)}; warm-up = first ${seconds(first.stepS)}; flat = spread ≤ ${FLAT_SPREAD_PCT} % of the median after warm-up)`];
+  const lines = [
+    `\nRSS over the run (sampled every ${seconds(first.sampleEveryS)}; warm-up = first ${seconds(first.stepS)}; flat = spread ≤ ${FLAT_SPREAD_PCT} % of the median after warm-up)`,
+  ];
   lines.push(
     table([
       ['process', 'whole run: min / median / max, max dev. from median', `after ${seconds(first.stepS)}: min / median / max, max dev.`, 'spread', 'flat'],
@@ -80,15 +82,28 @@ export function renderReport(result: BenchResult): string {
       ['figure', 'value'],
       ['throughput', `${result.sagasPerSecond.toFixed(1)} sagas/s`],
       ['end to end p50 / p90 / p99 / max', [result.endToEndMs.p50, result.endToEndMs.p90, result.endToEndMs.p99, result.endToEndMs.max].map(ms).join(' / ')],
-      ['statuses', Object.entries(result.statuses).map(([status, n]) => `${status} ${n}`).join(', ')],
+      [
+        'statuses',
+        Object.entries(result.statuses)
+          .map(([status, n]) => `${status} ${n}`)
+          .join(', '),
+      ],
       ['PostgreSQL write transactions per saga', result.postgresWriteTransactionsPerSaga.toFixed(1)],
-      ['AMQP messages per saga', `${result.messagesPerSaga.total.toFixed(1)} (${result.messagesPerSaga.commands.toFixed(1)} commands, ${result.messagesPerSaga.replies.toFixed(1)} replies)`],
+      [
+        'AMQP messages per saga',
+        `${result.messagesPerSaga.total.toFixed(1)} (${result.messagesPerSaga.commands.toFixed(1)} commands, ${result.messagesPerSaga.replies.toFixed(1)} replies)`,
+      ],
       ['consistency', result.consistency.ok ? `ok (${result.consistency.sagas} sagas checked)` : `FAILED: ${result.consistency.problems.join('; ')}`],
       ...(result.seeded ? [['seeded before the run', `${result.seeded.finished} finished + ${result.seeded.waiting} waiting sagas`]] : []),
     ]),
   );
   lines.push('\nper step (command decided → reply handled)');
-  lines.push(table([['step', 'direction', 'count', 'p50', 'p90', 'p99', 'max'], ...result.steps.map((s) => [s.step, s.direction, String(s.count), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)])]));
+  lines.push(
+    table([
+      ['step', 'direction', 'count', 'p50', 'p90', 'p99', 'max'],
+      ...result.steps.map((s) => [s.step, s.direction, String(s.count), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)]),
+    ]),
+  );
   lines.push('\nprocesses (during the measured run)');
   lines.push(
     table([
@@ -104,7 +119,9 @@ export function renderReport(result: BenchResult): string {
   );
   const m = result.machineCpu;
   const others: [string, number][] = [...Object.entries(m.services), ['bench driver (HTTP clients)', m.driverCpuSeconds]];
-  lines.push(table([['also on this machine', 'CPU s', 'CPU s/saga'], ...others.map(([name, seconds]) => [name, seconds.toFixed(2), `${((seconds / result.sagas) * 1000).toFixed(2)} ms`])]));
+  lines.push(
+    table([['also on this machine', 'CPU s', 'CPU s/saga'], ...others.map(([name, seconds]) => [name, seconds.toFixed(2), `${((seconds / result.sagas) * 1000).toFixed(2)} ms`])]),
+  );
   lines.push(`  all cores busy ${(m.busyShare * 100).toFixed(0)} % of the run`);
   lines.push(...rssLines(result.processes));
   if (result.floor) {

@@ -68,12 +68,16 @@ const TABLES = ['saga_instances', 'saga_steps', 'saga_history', 'saga_outbox', '
 /** The seed view of a real definition: step names, commands, timeouts, compensations, pivot. */
 export function seedDefinitionOf(definition: SagaDefinition): SeedOptions['definition'] {
   const { name, version, steps } = definition;
-  const details = steps.map((step, i) => ({ command: step.action.command, compensation: step.compensation?.command, timeoutMs: timeoutFor(definition, i, 'action'), pivot: step.pivot === true }));
+  const details = steps.map((step, i) => ({
+    command: step.action.command,
+    compensation: step.compensation?.command,
+    timeoutMs: timeoutFor(definition, i, 'action'),
+    pivot: step.pivot === true,
+  }));
   return { name, version, steps: steps.map((step) => step.name), details };
 }
 
 type Kind = 'completed' | 'compensated' | 'waiting';
-
 
 /** Replays what the engine decides for one saga of `kind`, with times as offsets (ms) from its
  *  start; SQL then stamps the plan on every saga of the batch (times scaled per saga). */
@@ -81,12 +85,36 @@ function plan(definition: SeedOptions['definition'], kind: Kind) {
   const details = definition.steps.map((name, i) => definition.details?.[i] ?? { command: name, compensation: `${name}.undo`, timeoutMs: 5_000 });
   const pivot = details.findIndex((d) => d.pivot);
   const failAt = kind === 'compensated' ? Math.max(0, (pivot >= 0 ? pivot : details.length) - 1) : -1;
-  const steps = definition.steps.map((name, pos) => ({ kind, pos, name, status: 'PENDING', attempt: 0, comp: 0, started: null as number | null, finished: null as number | null, result: false, error: null as object | null }));
+  const steps = definition.steps.map((name, pos) => ({
+    kind,
+    pos,
+    name,
+    status: 'PENDING',
+    attempt: 0,
+    comp: 0,
+    started: null as number | null,
+    finished: null as number | null,
+    result: false,
+    error: null as object | null,
+  }));
   const [history, inbox]: object[][] = [[], []];
   const saga = { kind, status: 'RUNNING', current_step: 0, past_pivot: false, failure: null as object | null, version: 1, updated: 0 };
   let t = 0;
   const record = (type: string, fields: Record<string, unknown> = {}) =>
-    history.push({ kind, seq: history.length, type, off: t, failure_type: null, step: null, direction: null, attempt: null, reason: null, detail: null, expires_in: null, ...fields });
+    history.push({
+      kind,
+      seq: history.length,
+      type,
+      off: t,
+      failure_type: null,
+      step: null,
+      direction: null,
+      attempt: null,
+      reason: null,
+      detail: null,
+      expires_in: null,
+      ...fields,
+    });
   const send = (pos: number, direction: 'action' | 'compensation') => {
     const step = steps[pos];
     if (direction === 'action') Object.assign(step, { status: 'RUNNING', attempt: 1, started: t });
@@ -201,12 +229,19 @@ export async function seedSagas(options: SeedOptions): Promise<SeedResult> {
   const plans = (['completed', 'compensated', 'waiting'] as const).map((kind) => plan(definition, kind));
   const rows = (part: 'steps' | 'history' | 'inbox') => JSON.stringify(plans.flatMap((p) => p[part]));
   const statements: [string, unknown[]][] = [
-    [INSTANCES, [JSON.stringify(plans.map((p) => p.saga)), definition.name, definition.version]], [STEPS, [rows('steps')]], [HISTORY, [rows('history')]], [INBOX, [rows('inbox')]]];
+    [INSTANCES, [JSON.stringify(plans.map((p) => p.saga)), definition.name, definition.version]],
+    [STEPS, [rows('steps')]],
+    [HISTORY, [rows('history')]],
+    [INBOX, [rows('inbox')]],
+  ];
   const firstStep = definition.steps[0];
   const firstTimeout = WAITING_TIMEOUT_MS + expiryGraceMs(WAITING_TIMEOUT_MS);
   // Batches: [first, last] indexes, span start and spacing; finished sagas first (older), then waiting.
   const batches: { first: number; last: number; startMs: number; stepMs: number; waiting: boolean }[] = [];
-  for (const [count, isWaiting, span] of [[finished, false, FINISHED_SPAN_MS], [waiting, true, WAITING_SPAN_MS]] as const) {
+  for (const [count, isWaiting, span] of [
+    [finished, false, FINISHED_SPAN_MS],
+    [waiting, true, WAITING_SPAN_MS],
+  ] as const) {
     const spanStart = started - span;
     for (let first = 0; first < count; first += BATCH_SAGAS) {
       const last = Math.min(count, first + BATCH_SAGAS) - 1;
@@ -242,7 +277,10 @@ export async function seedSagas(options: SeedOptions): Promise<SeedResult> {
     const outcomes = await Promise.allSettled(clients.map(work));
     for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
     await clients[0].query(`VACUUM (ANALYZE) ${TABLES.join(', ')}`);
-    const sizes = await clients[0].query<{ name: string; size: string }>('SELECT name, pg_size_pretty(pg_total_relation_size(to_regclass(name))) AS size FROM unnest($1::text[]) AS name', [TABLES]);
+    const sizes = await clients[0].query<{ name: string; size: string }>(
+      'SELECT name, pg_size_pretty(pg_total_relation_size(to_regclass(name))) AS size FROM unnest($1::text[]) AS name',
+      [TABLES],
+    );
     return { finished, waiting, seconds: (Date.now() - started) / 1000, tableSizes: Object.fromEntries(sizes.rows.map((s) => [s.name, s.size])) };
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));

@@ -92,11 +92,15 @@ describe('AmqpClient on RabbitMQ', () => {
     const release = deferred();
     const started = deferred<ConsumeMessage>();
     let finished = 0;
-    await amqp.consume('ac.slow', async (message) => {
-      started.resolve(message);
-      await release.promise;
-      finished += 1;
-    }, { prefetch: 1, onPoison: failOnPoison });
+    await amqp.consume(
+      'ac.slow',
+      async (message) => {
+        started.resolve(message);
+        await release.promise;
+        finished += 1;
+      },
+      { prefetch: 1, onPoison: failOnPoison },
+    );
     await amqp.publish('', 'ac.slow', Buffer.from('slow'), { persistent: true });
 
     await started.promise;
@@ -113,11 +117,15 @@ describe('AmqpClient on RabbitMQ', () => {
     const amqp = await client();
     const release = deferred();
     const started = deferred();
-    await amqp.consume('ac.closing', async (message) => {
-      started.resolve();
-      if (message.content.toString() === 'finishes') await new Promise((resolve) => setTimeout(resolve, 300));
-      else await release.promise;
-    }, { prefetch: 1, onPoison: failOnPoison });
+    await amqp.consume(
+      'ac.closing',
+      async (message) => {
+        started.resolve();
+        if (message.content.toString() === 'finishes') await new Promise((resolve) => setTimeout(resolve, 300));
+        else await release.promise;
+      },
+      { prefetch: 1, onPoison: failOnPoison },
+    );
     await amqp.publish('', 'ac.closing', Buffer.from('finishes'), { persistent: true });
     await started.promise;
     await amqp.close(10_000);
@@ -125,10 +133,14 @@ describe('AmqpClient on RabbitMQ', () => {
 
     const second = await client();
     const stuck = deferred();
-    await second.consume('ac.closing', async () => {
-      stuck.resolve();
-      await release.promise;
-    }, { prefetch: 1, onPoison: failOnPoison });
+    await second.consume(
+      'ac.closing',
+      async () => {
+        stuck.resolve();
+        await release.promise;
+      },
+      { prefetch: 1, onPoison: failOnPoison },
+    );
     await second.publish('', 'ac.closing', Buffer.from('never finishes'), { persistent: true });
     await stuck.promise;
     const closing = Date.now();
@@ -144,10 +156,14 @@ describe('AmqpClient on RabbitMQ', () => {
   it('requeues the message of a throwing handler and delivers it again', async () => {
     const amqp = await client();
     const deliveries: { redelivered: boolean; at: number }[] = [];
-    await amqp.consume('ac.flaky', async (message) => {
-      deliveries.push({ redelivered: message.fields.redelivered, at: Date.now() });
-      if (deliveries.length === 1) throw new Error('transient failure');
-    }, { prefetch: 1, requeueDelayMs: 100, onPoison: failOnPoison });
+    await amqp.consume(
+      'ac.flaky',
+      async (message) => {
+        deliveries.push({ redelivered: message.fields.redelivered, at: Date.now() });
+        if (deliveries.length === 1) throw new Error('transient failure');
+      },
+      { prefetch: 1, requeueDelayMs: 100, onPoison: failOnPoison },
+    );
     await amqp.publish('', 'ac.flaky', Buffer.from('try again'), { persistent: true, messageId: 'flaky-1' });
 
     await waitFor(async () => deliveries.length === 2 && (await info('ac.flaky')).unacked === 0, 'the retry to be acked');
@@ -160,18 +176,29 @@ describe('AmqpClient on RabbitMQ', () => {
     const amqp = await client();
     let attempts = 0;
     const poisoned: { content: string; error: string; code: string; deliveries: number; last: string; attemptsSoFar: number }[] = [];
-    await amqp.consume('ac.poison', async () => {
-      attempts += 1;
-      throw new Error(`broken #${attempts}`);
-    }, {
-      prefetch: 1,
-      poisonAfter: 3,
-      requeueDelayMs: 20,
-      onPoison: async (message, error) => {
-        if (!(error instanceof RepeatedFailureError)) throw new Error(`unexpected ${error.name}`);
-        poisoned.push({ content: message.content.toString(), error: error.message, code: error.code, deliveries: error.deliveries, last: error.lastError.message, attemptsSoFar: attempts });
+    await amqp.consume(
+      'ac.poison',
+      async () => {
+        attempts += 1;
+        throw new Error(`broken #${attempts}`);
       },
-    });
+      {
+        prefetch: 1,
+        poisonAfter: 3,
+        requeueDelayMs: 20,
+        onPoison: async (message, error) => {
+          if (!(error instanceof RepeatedFailureError)) throw new Error(`unexpected ${error.name}`);
+          poisoned.push({
+            content: message.content.toString(),
+            error: error.message,
+            code: error.code,
+            deliveries: error.deliveries,
+            last: error.lastError.message,
+            attemptsSoFar: attempts,
+          });
+        },
+      },
+    );
     await amqp.publish('', 'ac.poison', Buffer.from('poison pill'), { persistent: true, messageId: 'poison-1' });
 
     await waitFor(async () => poisoned.length === 1, 'onPoison to be called');

@@ -39,12 +39,16 @@ describe('AmqpClient reconnects after the broker closes its connection', () => {
         await declareTopology(channel, names, [WORK]);
       },
     });
-    await client.consume(WORK, async (message: ConsumeMessage) => {
-      received.push({ body: message.content.toString(), redelivered: message.fields.redelivered });
-      const hold = holdNext;
-      holdNext = undefined;
-      if (hold) await hold;
-    }, { prefetch: 10, requeueDelayMs: 50, onPoison: async () => undefined });
+    await client.consume(
+      WORK,
+      async (message: ConsumeMessage) => {
+        received.push({ body: message.content.toString(), redelivered: message.fields.redelivered });
+        const hold = holdNext;
+        holdNext = undefined;
+        if (hold) await hold;
+      },
+      { prefetch: 10, requeueDelayMs: 50, onPoison: async () => undefined },
+    );
   });
 
   afterAll(async () => {
@@ -57,10 +61,13 @@ describe('AmqpClient reconnects after the broker closes its connection', () => {
 
   /** rabbitmqctl's counters of a quorum queue are refreshed periodically: wait for them to show `expected`. */
   async function expectQueue(queue: string, expected: { consumers?: number; unacked?: number }): Promise<void> {
-    await waitFor(async () => {
-      const info = await queueInfo(vhost.vhost, queue);
-      return info !== undefined && Object.entries(expected).every(([key, value]) => info[key as keyof typeof expected] === value);
-    }, `${queue} to show ${JSON.stringify(expected)}`);
+    await waitFor(
+      async () => {
+        const info = await queueInfo(vhost.vhost, queue);
+        return info !== undefined && Object.entries(expected).every(([key, value]) => info[key as keyof typeof expected] === value);
+      },
+      `${queue} to show ${JSON.stringify(expected)}`,
+    );
   }
 
   async function publish(body: string): Promise<void> {

@@ -32,7 +32,14 @@ export interface QueueInfo {
 
 export async function queueInfo(vhost: string, queue: string): Promise<QueueInfo | undefined> {
   const out = await rabbitmqctl('list_queues', '-p', vhost, '--formatter', 'json', 'name', 'durable', 'arguments', 'messages_ready', 'messages_unacknowledged', 'consumers');
-  const rows = JSON.parse(out) as { name: string; durable: boolean; arguments: [string, string, unknown][]; messages_ready: number; messages_unacknowledged: number; consumers: number }[];
+  const rows = JSON.parse(out) as {
+    name: string;
+    durable: boolean;
+    arguments: [string, string, unknown][];
+    messages_ready: number;
+    messages_unacknowledged: number;
+    consumers: number;
+  }[];
   const row = rows.find((candidate) => candidate.name === queue);
   if (!row) return undefined;
   return {

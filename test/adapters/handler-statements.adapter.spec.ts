@@ -52,7 +52,7 @@ async function inTransaction<T>(work: (transaction: HandlerStatements, session: 
 }
 
 const TRICKY = [
-  "it's \\ a \"quote\" and ünïcødé 🎉",
+  'it\'s \\ a "quote" and ünïcødé 🎉',
   '',
   42,
   -0.5,
@@ -60,13 +60,14 @@ const TRICKY = [
   true,
   null,
   undefined,
-  { nested: { list: [1, 'two', null], quote: "'\"\\" } },
+  { nested: { list: [1, 'two', null], quote: '\'"\\' } },
   ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', ''],
   [1, 2.5, -3],
   ['x', null],
 ] as const;
 
-const READ_BACK = 'SELECT $1::text AS a, $2::text AS b, $3::int AS c, $4::numeric AS d, $5::numeric AS e, $6::boolean AS f, $7::text AS g, $8::text AS h, $9::jsonb AS i, $10::text[] AS j, $11::numeric[] AS k, $12::text[] AS l';
+const READ_BACK =
+  'SELECT $1::text AS a, $2::text AS b, $3::int AS c, $4::numeric AS d, $5::numeric AS e, $6::boolean AS f, $7::text AS g, $8::text AS h, $9::jsonb AS i, $10::text[] AS j, $11::numeric[] AS k, $12::text[] AS l';
 
 it('folds the next prepared query with the deferred statements, values reading back as bound ones do', async () => {
   const bound = await inTransaction((_, session) => session.bound(READ_BACK, TRICKY)); // the driver's own binding
@@ -85,9 +86,9 @@ it('folds the next prepared query with the deferred statements, values reading b
 
 it('sends what cannot be folded bound, after the deferred statements, in order', async () => {
   const rows = await inTransaction(async (transaction, session) => {
-    transaction.defer(['INSERT INTO notes (note) VALUES (\'first\')']);
+    transaction.defer(["INSERT INTO notes (note) VALUES ('first')"]);
     await transaction.query('INSERT INTO notes (note) VALUES ($1::text)', [new Date(0)]); // a Date: bound
-    transaction.defer(['INSERT INTO notes (note) VALUES (\'third\')']);
+    transaction.defer(["INSERT INTO notes (note) VALUES ('third')"]);
     await session.manager.query('INSERT INTO notes (note) VALUES ($1)', ['fourth']); // through TypeORM: flushed first
     return transaction.query<{ note: string }>('SELECT note FROM notes ORDER BY id', []);
   });

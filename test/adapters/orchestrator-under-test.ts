@@ -88,12 +88,17 @@ export class OrchestratorEnvironment {
   }
 
   async startSaga(name: string, input: unknown, app = this.apps[0]): Promise<string> {
-    const response = await this.http(app).post(`/sagas/${name}`).send(input as object).expect(202);
+    const response = await this.http(app)
+      .post(`/sagas/${name}`)
+      .send(input as object)
+      .expect(202);
     return (response.body as { id: string }).id;
   }
 
   async readSaga(id: string, waitMs = 0): Promise<SagaRead> {
-    const response = await this.http().get(`/sagas/${id}${waitMs > 0 ? `?waitMs=${waitMs}` : ''}`).expect(200);
+    const response = await this.http()
+      .get(`/sagas/${id}${waitMs > 0 ? `?waitMs=${waitMs}` : ''}`)
+      .expect(200);
     return response.body as SagaRead;
   }
 

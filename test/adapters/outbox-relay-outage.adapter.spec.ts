@@ -23,7 +23,15 @@ const quietSaga = {
   name: 'quiet',
   version: 1,
   inputSchema: { type: 'object' },
-  steps: [{ name: 'charge', action: { command: 'silent.do' }, compensation: { command: 'silent.undo' }, timeoutMs: 60_000, retry: { maxAttempts: 1, backoff: { initialMs: 100, multiplier: 1, maxMs: 100 } } }],
+  steps: [
+    {
+      name: 'charge',
+      action: { command: 'silent.do' },
+      compensation: { command: 'silent.undo' },
+      timeoutMs: 60_000,
+      retry: { maxAttempts: 1, backoff: { initialMs: 100, multiplier: 1, maxMs: 100 } },
+    },
+  ],
 };
 
 describe('outbox relay while the broker is unavailable', () => {
@@ -83,7 +91,14 @@ describe('outbox relay while the broker is unavailable', () => {
     await rabbitmqctl('set_policy', '-p', env.vhost, '--apply-to', 'queues', 'refuse-all', '^saga\\.silent$', '{"max-length":0,"overflow":"reject-publish"}');
     try {
       // In force once the broker nacks a probe message.
-      await waitFor(async () => sendConfirmed(env.amqpUrl, QUEUE, Buffer.from('probe'), {}).then(() => false, () => true), 'the queue to refuse messages');
+      await waitFor(
+        async () =>
+          sendConfirmed(env.amqpUrl, QUEUE, Buffer.from('probe'), {}).then(
+            () => false,
+            () => true,
+          ),
+        'the queue to refuse messages',
+      );
       const id = await env.startSaga('quiet', { n: 3 });
       const runsBefore = relayRuns.mock.calls.length;
       // Each run claims the row, the broker nacks, and the claim is rolled back.
@@ -98,10 +113,14 @@ describe('outbox relay while the broker is unavailable', () => {
       expect(await commandsFor(id)).toEqual([]);
 
       await rabbitmqctl('clear_policy', '-p', env.vhost, 'refuse-all');
-      const [command] = await waitFor(async () => {
-        const found = await commandsFor(id);
-        return found.length > 0 ? found : undefined;
-      }, 'the command once the queue accepts it', 30_000);
+      const [command] = await waitFor(
+        async () => {
+          const found = await commandsFor(id);
+          return found.length > 0 ? found : undefined;
+        },
+        'the command once the queue accepts it',
+        30_000,
+      );
       expect(command.properties.correlationId).toBe(`${id}/charge/action/1`);
       await waitFor(async () => (await env.outboxSize()) === 0, 'the row to be deleted');
     } finally {

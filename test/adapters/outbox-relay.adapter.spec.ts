@@ -37,10 +37,15 @@ describe('outbox publishing: from memory after the commit, by the relay when the
 
   /** Waits for a message on `queue` matching `match` (messages taken off the queue are kept in `seen`). */
   async function published(queue: string, match: (message: GetMessage) => boolean): Promise<GetMessage> {
-    return waitFor(async () => {
-      seen.push(...(await drain(env.amqpUrl, queue)));
-      return seen.find(match);
-    }, `a matching message on ${queue}`, 20_000, 20);
+    return waitFor(
+      async () => {
+        seen.push(...(await drain(env.amqpUrl, queue)));
+        return seen.find(match);
+      },
+      `a matching message on ${queue}`,
+      20_000,
+      20,
+    );
   }
 
   it('runs with the configured claim delay and an empty outbox', async () => {

@@ -134,17 +134,21 @@ describe('delivery limits that survive crashes, on RabbitMQ', () => {
     const fresh = await client(); // knows nothing of those deliveries
     const calls: (number | undefined)[] = [];
     const poisoned: { error: PoisonError; message: ConsumeMessage }[] = [];
-    await fresh.consume(HALF_DEAD, async (message) => {
-      calls.push(message.properties.headers?.['x-delivery-count'] as number | undefined);
-      throw new Error('the database refused the commit');
-    }, {
-      prefetch: 1,
-      requeueDelayMs: 20,
-      onPoison: async (message, error) => {
-        poisoned.push({ error, message });
-        await deadLetter(fresh, names.deadLetterExchange, message, HALF_DEAD, `processing ${error.message}`);
+    await fresh.consume(
+      HALF_DEAD,
+      async (message) => {
+        calls.push(message.properties.headers?.['x-delivery-count'] as number | undefined);
+        throw new Error('the database refused the commit');
       },
-    });
+      {
+        prefetch: 1,
+        requeueDelayMs: 20,
+        onPoison: async (message, error) => {
+          poisoned.push({ error, message });
+          await deadLetter(fresh, names.deadLetterExchange, message, HALF_DEAD, `processing ${error.message}`);
+        },
+      },
+    );
     await waitFor(async () => poisoned.length === 1, 'the message to be parked');
     await expectEmpty(HALF_DEAD);
     expect(calls).toEqual([DEFAULT_POISON_AFTER - 1]);
@@ -163,10 +167,14 @@ describe('delivery limits that survive crashes, on RabbitMQ', () => {
     const amqp = await client();
     const counts: (number | undefined)[] = [];
     const poisoned: PoisonError[] = [];
-    await amqp.consume(FRESH, async (message) => {
-      counts.push(message.properties.headers?.['x-delivery-count'] as number | undefined);
-      throw new Error(`broken #${counts.length}`);
-    }, { prefetch: 1, requeueDelayMs: 20, onPoison: async (_message, error) => void poisoned.push(error) });
+    await amqp.consume(
+      FRESH,
+      async (message) => {
+        counts.push(message.properties.headers?.['x-delivery-count'] as number | undefined);
+        throw new Error(`broken #${counts.length}`);
+      },
+      { prefetch: 1, requeueDelayMs: 20, onPoison: async (_message, error) => void poisoned.push(error) },
+    );
     await amqp.publish('', FRESH, Buffer.from('always fails'), { persistent: true, messageId: 'fails-1' });
 
     await waitFor(async () => poisoned.length === 1, 'the message to be parked');
@@ -181,10 +189,14 @@ describe('delivery limits that survive crashes, on RabbitMQ', () => {
     const seen: { count: unknown; redelivered: boolean }[] = [];
     const poisoned: PoisonError[] = [];
     const failures = DEFAULT_POISON_AFTER + 2;
-    await amqp.consume(TRANSIENT, async (message) => {
-      seen.push({ count: message.properties.headers?.['x-delivery-count'], redelivered: message.fields.redelivered });
-      if (seen.length <= failures) throw new DatabaseDown('database unreachable');
-    }, { prefetch: 1, requeueDelayMs: 10, isTransient: (error) => error instanceof DatabaseDown, onPoison: async (_message, error) => void poisoned.push(error) });
+    await amqp.consume(
+      TRANSIENT,
+      async (message) => {
+        seen.push({ count: message.properties.headers?.['x-delivery-count'], redelivered: message.fields.redelivered });
+        if (seen.length <= failures) throw new DatabaseDown('database unreachable');
+      },
+      { prefetch: 1, requeueDelayMs: 10, isTransient: (error) => error instanceof DatabaseDown, onPoison: async (_message, error) => void poisoned.push(error) },
+    );
     await amqp.publish('', TRANSIENT, Buffer.from('waits for the database'), { persistent: true, messageId: 'transient-1' });
 
     await waitFor(async () => seen.length === failures + 1, 'the handler to succeed at last', 10_000);

@@ -85,13 +85,17 @@ describe('two orchestrator replicas on one database and one vhost', () => {
     }, 'the first command of every saga');
 
     await env.query(`UPDATE saga_timers SET fire_at = now() WHERE saga_id = ANY($1::uuid[])`, [ids]);
-    await waitFor(async () => {
-      const [row] = await env.query<{ n: number }>(
-        `SELECT count(DISTINCT saga_id)::int AS n FROM saga_history WHERE saga_id = ANY($1::uuid[]) AND type = 'COMMAND_SENT' AND attempt = 2`,
-        [ids],
-      );
-      return row.n === ids.length;
-    }, 'every saga to send its second attempt', 30_000);
+    await waitFor(
+      async () => {
+        const [row] = await env.query<{ n: number }>(
+          `SELECT count(DISTINCT saga_id)::int AS n FROM saga_history WHERE saga_id = ANY($1::uuid[]) AND type = 'COMMAND_SENT' AND attempt = 2`,
+          [ids],
+        );
+        return row.n === ids.length;
+      },
+      'every saga to send its second attempt',
+      30_000,
+    );
 
     const counts = await env.query<{ type: string; attempt: number; n: number }>(
       `SELECT type, attempt, count(*)::int AS n FROM saga_history

@@ -39,11 +39,12 @@ describe('GET /sagas/{id} reads one snapshot', () => {
       // Another writer (a replica handling an event) holds the steps table while the read starts.
       await writer.query('BEGIN');
       await writer.query('LOCK TABLE saga_steps IN ACCESS EXCLUSIVE MODE');
-      const reading = env.http().get(`/sagas/${id}`).then((response) => response.body as SagaRead);
+      const reading = env
+        .http()
+        .get(`/sagas/${id}`)
+        .then((response) => response.body as SagaRead);
       await waitFor(async () => {
-        const rows = await env.query(
-          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%saga_steps%'`,
-        );
+        const rows = await env.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%saga_steps%'`);
         return rows.length > 0;
       }, 'the read to wait for the steps table (it has read the saga row already)');
 
@@ -137,8 +138,13 @@ describe('GET /sagas/{id} view', () => {
     await ds.query(
       `INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure, input_hash, version, created_at, updated_at)
        VALUES ($1, 'place-order', 3, 'COMPENSATED', $2, $3, true, $4, 'hash', 7, '2026-03-04 05:06:07.891234+00', '2026-03-04 07:06:07.000999+02:00')`,
-      // eslint-disable-next-line no-loss-of-precision -- a number beyond 2^53 on purpose: JSON round trip
-      [id, JSON.stringify({ customerId: 'c-1', amount: 120.5, note: 'é "quoted" \\ \u00e9', nested: { list: [1, null, true], big: 12345678901234567890 } }), currentStep, failure === undefined ? null : JSON.stringify(failure)],
+      [
+        id,
+        // eslint-disable-next-line no-loss-of-precision -- a number beyond 2^53 on purpose: JSON round trip
+        JSON.stringify({ customerId: 'c-1', amount: 120.5, note: 'é "quoted" \\ \u00e9', nested: { list: [1, null, true], big: 12345678901234567890 } }),
+        currentStep,
+        failure === undefined ? null : JSON.stringify(failure),
+      ],
     );
   }
 

@@ -25,7 +25,14 @@ const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(comma
 const NOW = Date.UTC(2100, 0, 1);
 const inputs = [
   { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120.5, note: 'ring twice' },
-  { customerId: 'ç-ü "quoted" \\ back', items: [{ sku: 'sku-2', quantity: 1 }, { sku: 'sku-3', quantity: 7 }], amount: 0.1 },
+  {
+    customerId: 'ç-ü "quoted" \\ back',
+    items: [
+      { sku: 'sku-2', quantity: 1 },
+      { sku: 'sku-3', quantity: 7 },
+    ],
+    amount: 0.1,
+  },
   { customerId: 'c-3', items: [{ sku: 'sku-1', quantity: 1 }], amount: 99999999.99, note: null },
 ];
 
@@ -107,7 +114,12 @@ describe('Batched saga starts on PostgreSQL', () => {
     await expect(store.insertMany(ds.manager, [...fresh, clash], routing)).rejects.toMatchObject({ code: '23505' });
     for (const { decision } of fresh) {
       expect(await count(decision.state.id)).toBe(0);
-      expect(await ds.query('SELECT 1 FROM saga_steps WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_outbox WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_history WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_timers WHERE saga_id = $1', [decision.state.id])).toEqual([]);
+      expect(
+        await ds.query(
+          'SELECT 1 FROM saga_steps WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_outbox WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_history WHERE saga_id = $1 UNION ALL SELECT 1 FROM saga_timers WHERE saga_id = $1',
+          [decision.state.id],
+        ),
+      ).toEqual([]);
     }
   });
 

@@ -96,7 +96,12 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
       return result;
     });
     await waitUntilBlocked(second);
-    const decision = decide(definition, loaded.state, { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'success', result: { ok: 1 } } }, NOW + 1);
+    const decision = decide(
+      definition,
+      loaded.state,
+      { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'success', result: { ok: 1 } } },
+      NOW + 1,
+    );
     await store.applyDecision(first.runner.manager, loaded, decision, routing);
     events.push('first applied');
     await waitUntilBlocked(second); // still waiting: applying is not committing
@@ -206,7 +211,11 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
     );
     await insertTimer(randomUUID(), 'due-one', Date.now() - 1_000);
     await ds.query('ANALYZE saga_timers');
-    const [{ 'QUERY PLAN': [plan] }] = await ds.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${DUE_TIMERS}`, [new Date(), 100]);
+    const [
+      {
+        'QUERY PLAN': [plan],
+      },
+    ] = await ds.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${DUE_TIMERS}`, [new Date(), 100]);
     const nodes: { 'Node Type': string; 'Index Name'?: string; 'Actual Rows'?: number }[] = [];
     const walk = (node: { Plans?: unknown[] } & (typeof nodes)[number]) => {
       nodes.push(node);
@@ -224,7 +233,9 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
     await insertTimer(sagaId, `${sagaId}/a`, NOW);
     await insertTimer(sagaId, `${sagaId}/b`, NOW);
     const before = (await ds.transaction((manager) => store.loadForUpdate(manager, sagaId)))!;
-    await ds.transaction((manager) => store.applyDecision(manager, before, noChange(before, { cancelTimers: [`${sagaId}/a`, `${sagaId}/create-order/action/1/timeout`, 'no-such-timer'] }), routing));
+    await ds.transaction((manager) =>
+      store.applyDecision(manager, before, noChange(before, { cancelTimers: [`${sagaId}/a`, `${sagaId}/create-order/action/1/timeout`, 'no-such-timer'] }), routing),
+    );
     expect(await ds.query('SELECT id FROM saga_timers WHERE saga_id = $1', [sagaId])).toEqual([{ id: `${sagaId}/b` }]);
   });
 

@@ -73,7 +73,13 @@ describe('SagaStore on PostgreSQL', () => {
     expect(await ds.query('SELECT name FROM saga_migrations')).toEqual([{ name: 'CreateSagaTables1763700000000' }]);
     const tables = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual([
-      'saga_history', 'saga_inbox', 'saga_instances', 'saga_migrations', 'saga_outbox', 'saga_steps', 'saga_timers',
+      'saga_history',
+      'saga_inbox',
+      'saga_instances',
+      'saga_migrations',
+      'saga_outbox',
+      'saga_steps',
+      'saga_timers',
     ]);
     expect(await ds.runMigrations()).toEqual([]);
     // What `synchronize` would run to make the database match the entities. The only drift is the
@@ -147,7 +153,12 @@ describe('SagaStore on PostgreSQL', () => {
     expect(outbox[1]).toMatchObject({
       queue: 'saga.inventory',
       body: { pattern: 'inventory.reserve', data: { reservationId: id, items: input.items }, id: `${id}/reserve-inventory/action` },
-      properties: { correlationId: `${id}/reserve-inventory/action/1`, replyTo: 'saga.replies', persistent: true, headers: { 'x-saga-step': 'reserve-inventory', 'x-saga-attempt': 1 } },
+      properties: {
+        correlationId: `${id}/reserve-inventory/action/1`,
+        replyTo: 'saga.replies',
+        persistent: true,
+        headers: { 'x-saga-step': 'reserve-inventory', 'x-saga-attempt': 1 },
+      },
     });
     // The answered attempt's timeout timer is cancelled; the new attempt has one.
     expect(await ds.query('SELECT id FROM saga_timers WHERE saga_id = $1', [id])).toEqual([{ id: `${id}/reserve-inventory/action/1/timeout` }]);
@@ -179,9 +190,14 @@ describe('SagaStore on PostgreSQL', () => {
       'SELECT id::text, queue, body, properties FROM saga_outbox WHERE saga_id = $1 ORDER BY id',
       [id],
     );
-    expect([...started, ...applied].map((command) => ({ id: command.outboxId, queue: command.envelope.queue, body: command.envelope.body, correlationId: command.envelope.properties.correlationId }))).toEqual(
-      rows.map((row) => ({ id: row.id, queue: row.queue, body: row.body, correlationId: row.properties.correlationId })),
-    );
+    expect(
+      [...started, ...applied].map((command) => ({
+        id: command.outboxId,
+        queue: command.envelope.queue,
+        body: command.envelope.body,
+        correlationId: command.envelope.properties.correlationId,
+      })),
+    ).toEqual(rows.map((row) => ({ id: row.id, queue: row.queue, body: row.body, correlationId: row.properties.correlationId })));
     expect(rows.map((row) => row.properties.correlationId)).toEqual([`${id}/create-order/action/1`, `${id}/reserve-inventory/action/1`]);
   });
 
@@ -211,10 +227,18 @@ describe('SagaStore on PostgreSQL', () => {
     const transaction = await PipelinedSession.open(ds);
     let committed;
     try {
-      const loaded = await store.beginBatch(transaction, [...ids, missing], [...ids, missing].map((id) => ({ key: `${id}/create-order/action/1`, sagaId: id })));
+      const loaded = await store.beginBatch(
+        transaction,
+        [...ids, missing],
+        [...ids, missing].map((id) => ({ key: `${id}/create-order/action/1`, sagaId: id })),
+      );
       expect([...loaded.sagas.keys()].sort()).toEqual([...ids].sort());
       expect(loaded.claimed).toEqual(new Set(ids.map((id) => `${id}/create-order/action/1`))); // none for the missing saga
-      const writes = ids.map((id) => ({ kind: 'decision' as const, before: loaded.sagas.get(id)!, decision: replied(loaded.sagas.get(id)!.state, 'create-order', { orderId: id }, NOW + 100) }));
+      const writes = ids.map((id) => ({
+        kind: 'decision' as const,
+        before: loaded.sagas.get(id)!,
+        decision: replied(loaded.sagas.get(id)!.state, 'create-order', { orderId: id }, NOW + 100),
+      }));
       committed = await store.commitBatch(transaction, writes, routing);
       for (const { decision } of writes) expect(await load(decision.state.id)).toStrictEqual({ state: decision.state, version: 2 });
     } finally {
@@ -230,7 +254,13 @@ describe('SagaStore on PostgreSQL', () => {
     const again = await PipelinedSession.open(ds);
     try {
       await store.beginBatch(again, [ids[0]], []);
-      await expect(store.commitBatch(again, [{ kind: 'decision' as const, before: stale, decision: replied(stale.state, 'reserve-inventory', { reservationId: 'other' }, NOW + 300) }], routing)).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
+      await expect(
+        store.commitBatch(
+          again,
+          [{ kind: 'decision' as const, before: stale, decision: replied(stale.state, 'reserve-inventory', { reservationId: 'other' }, NOW + 300) }],
+          routing,
+        ),
+      ).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
     } finally {
       await again.release();
     }
@@ -326,14 +356,25 @@ describe('SagaStore on PostgreSQL', () => {
     expect(await load(id)).toStrictEqual({ state: before.state, version: 1 });
     expect(await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id])).toEqual([instanceBefore]);
     const history = await ds.query('SELECT type, failure_type, attempt, reason, detail FROM saga_history WHERE saga_id = $1 ORDER BY id', [id]);
-    expect(history.at(-1)).toEqual({ type: 'LATE_REPLY_IGNORED', failure_type: 'late', attempt: 7, reason: 'success', detail: { outcome: 'success', message: 'ok', sagaStatus: 'RUNNING' } });
+    expect(history.at(-1)).toEqual({
+      type: 'LATE_REPLY_IGNORED',
+      failure_type: 'late',
+      attempt: 7,
+      reason: 'success',
+      detail: { outcome: 'success', message: 'ok', sagaStatus: 'RUNNING' },
+    });
     expect(history.slice(0, -1).map((row: { failure_type: string | null }) => row.failure_type)).toEqual([null, null]); // started, command sent
   });
 
   it('stores the failure type of exception-log entries, and the database refuses an unknown one', async () => {
     const { id } = (await start()).state;
     const before = (await load(id))!;
-    const failed = decide(definition, before.state, { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'failure', code: 'INVALID', message: 'bad order' } }, NOW + 50);
+    const failed = decide(
+      definition,
+      before.state,
+      { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'failure', code: 'INVALID', message: 'bad order' } },
+      NOW + 50,
+    );
     await ds.transaction((manager) => store.applyDecision(manager, before, failed, routing));
     const rows = await ds.query(`SELECT type, failure_type, reason FROM saga_history WHERE saga_id = $1 AND failure_type IS NOT NULL ORDER BY id`, [id]);
     expect(rows).toEqual([

@@ -90,14 +90,24 @@ describe('broker topology and dead-lettering on RabbitMQ', () => {
     const headers = { 'x-saga-id': 's-1', 'x-saga-attempt': 2 };
     const content = Buffer.from('{"response":not json');
     await client.publish('', names.replyQueue, content, {
-      persistent: false, messageId: 'm-9', correlationId: 's-1/charge/action/2', replyTo: 'somewhere', contentType: 'application/json', timestamp: 1_700_000_000, headers,
+      persistent: false,
+      messageId: 'm-9',
+      correlationId: 's-1/charge/action/2',
+      replyTo: 'somewhere',
+      contentType: 'application/json',
+      timestamp: 1_700_000_000,
+      headers,
     });
     const parkedOriginal = new Promise<ConsumeMessage>((resolve) => {
-      void client.consume(names.replyQueue, async (message) => {
-        if (!message.fields.redelivered) throw new Error('first delivery fails'); // the second one carries x-delivery-count
-        await deadLetter(client, names.deadLetterExchange, message, names.replyQueue, 'reply body is not valid JSON');
-        resolve(message);
-      }, { prefetch: 1, requeueDelayMs: 10, onPoison: async () => undefined });
+      void client.consume(
+        names.replyQueue,
+        async (message) => {
+          if (!message.fields.redelivered) throw new Error('first delivery fails'); // the second one carries x-delivery-count
+          await deadLetter(client, names.deadLetterExchange, message, names.replyQueue, 'reply body is not valid JSON');
+          resolve(message);
+        },
+        { prefetch: 1, requeueDelayMs: 10, onPoison: async () => undefined },
+      );
     });
     const original = await parkedOriginal;
     expect(original.properties.headers?.['x-delivery-count']).toBe(1);
@@ -129,7 +139,9 @@ describe('broker topology and dead-lettering on RabbitMQ', () => {
   it('verifyTopology fails for a missing queue and for a missing dead-letter exchange', async () => {
     await expect(client.withChannel((channel) => verifyTopology(channel, names, [...PARTICIPANTS, 'tp.missing']))).rejects.toThrow(/NOT_FOUND.*tp\.missing/);
     const other = topologyNames('nothing-here');
-    await expect(client.withChannel((channel) => verifyTopology(channel, { ...names, deadLetterExchange: other.deadLetterExchange }, PARTICIPANTS))).rejects.toThrow(/NOT_FOUND.*nothing-here\.dlx/);
+    await expect(client.withChannel((channel) => verifyTopology(channel, { ...names, deadLetterExchange: other.deadLetterExchange }, PARTICIPANTS))).rejects.toThrow(
+      /NOT_FOUND.*nothing-here\.dlx/,
+    );
     // The client is unharmed by the failed passive declares.
     expect(client.connected).toBe(true);
     await client.withChannel((channel) => verifyTopology(channel, names, PARTICIPANTS));

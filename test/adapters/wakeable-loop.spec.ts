@@ -114,10 +114,15 @@ describe('WakeableLoop', () => {
 
   it('failing work is logged and retried after idleMs, even when woken every 10 ms (no hot loop)', async () => {
     let runs = 0;
-    loop = new WakeableLoop('relay', async () => {
-      runs += 1;
-      throw new Error('database is down');
-    }, 1_000, logger);
+    loop = new WakeableLoop(
+      'relay',
+      async () => {
+        runs += 1;
+        throw new Error('database is down');
+      },
+      1_000,
+      logger,
+    );
     loop.start();
     await settle();
     expect(runs).toBe(1);
@@ -159,9 +164,14 @@ describe('WakeableLoop', () => {
   });
 
   it('stop() does not sit out the pause after a failed run (shutdown with a failing database)', async () => {
-    loop = new WakeableLoop('relay', async () => {
-      throw new Error('database is down');
-    }, 60_000, logger);
+    loop = new WakeableLoop(
+      'relay',
+      async () => {
+        throw new Error('database is down');
+      },
+      60_000,
+      logger,
+    );
     loop.start();
     await settle();
     expect(warnings).toEqual(['relay run failed: database is down']);

@@ -18,14 +18,13 @@ describe('parseBenchOptions', () => {
     expect(options).toMatchObject({ sagas: null, durationS: 600, concurrency: 64 });
   });
 
-  it.each([
-    [['--sagas', '100', '--duration-s', '60']],
-    [['--duration-s', '60', '--sagas', '100']],
-    [['--duration-s', '60', '--concurrency', '8', '--sagas', '2000']],
-  ])('refuses --sagas together with --duration-s (%j)', (argv) => {
-    expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
-    expect(() => parseBenchOptions(argv)).toThrow(/--sagas and --duration-s exclude each other/);
-  });
+  it.each([[['--sagas', '100', '--duration-s', '60']], [['--duration-s', '60', '--sagas', '100']], [['--duration-s', '60', '--concurrency', '8', '--sagas', '2000']]])(
+    'refuses --sagas together with --duration-s (%j)',
+    (argv) => {
+      expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
+      expect(() => parseBenchOptions(argv)).toThrow(/--sagas and --duration-s exclude each other/);
+    },
+  );
 
   it.each([['0'], ['-5'], ['1.5'], ['ten'], [undefined]])('refuses --duration-s %s', (value) => {
     const argv = value === undefined ? ['--duration-s'] : ['--duration-s', value];

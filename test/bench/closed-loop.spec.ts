@@ -88,7 +88,11 @@ describe('progressLine', () => {
     expect(progressLine({ ...base, length: { sagas: 2000 }, done: 500 }, 5_000, false)).toBe('measured: 500/2000 sagas after 5.0 s (100 sagas/s)');
   });
   it('shows seconds elapsed of the duration and the rate in a timed run, then the drain', () => {
-    expect(progressLine({ ...base, length: { durationMs: 600_000 }, done: 9_000 }, 60_000, true)).toBe(`measured: [${'#'.repeat(3)}${'.'.repeat(27)}] 60/600 s, 9000 sagas (150 sagas/s)`);
-    expect(progressLine({ ...base, length: { durationMs: 600_000 }, done: 90_000, inFlight: 12 }, 600_500, false)).toBe('measured: 600/600 s, 90000 sagas (150 sagas/s), waiting for the last 12 in flight');
+    expect(progressLine({ ...base, length: { durationMs: 600_000 }, done: 9_000 }, 60_000, true)).toBe(
+      `measured: [${'#'.repeat(3)}${'.'.repeat(27)}] 60/600 s, 9000 sagas (150 sagas/s)`,
+    );
+    expect(progressLine({ ...base, length: { durationMs: 600_000 }, done: 90_000, inFlight: 12 }, 600_500, false)).toBe(
+      'measured: 600/600 s, 90000 sagas (150 sagas/s), waiting for the last 12 in flight',
+    );
   });
 });

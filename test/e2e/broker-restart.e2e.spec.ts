@@ -38,7 +38,9 @@ describe('RabbitMQ restart during 1000 sagas (e2e)', () => {
       await run(RABBITMQCTL, ['-q', 'await_startup']);
     }
     await waitFor(async () => (await countTerminal(system)) === SAGAS, 'every saga to finish after the restart', 120_000, 100);
-    console.log(`broker restart: ${SAGAS - finishedAtStop} of ${SAGAS} sagas unfinished when the broker stopped; all finished ${((Date.now() - startedAt) / 1000).toFixed(1)} s after stop_app`);
+    console.log(
+      `broker restart: ${SAGAS - finishedAtStop} of ${SAGAS} sagas unfinished when the broker stopped; all finished ${((Date.now() - startedAt) / 1000).toFixed(1)} s after stop_app`,
+    );
     await expectOutcomesAndEffects(system, ids);
   }, 300_000);
 });

@@ -37,10 +37,15 @@ describe('SIGKILL of the orchestrator with 200 sagas in flight (e2e)', () => {
     // 2. Participants start consuming; kill the orchestrator once some sagas have finished.
     const startedAt = Date.now();
     await system.startParticipants();
-    const atKill = await waitFor(async () => {
-      const n = await terminal();
-      return n >= KILL_AFTER_TERMINAL ? n : undefined;
-    }, `${KILL_AFTER_TERMINAL} sagas to finish`, 60_000, 5);
+    const atKill = await waitFor(
+      async () => {
+        const n = await terminal();
+        return n >= KILL_AFTER_TERMINAL ? n : undefined;
+      },
+      `${KILL_AFTER_TERMINAL} sagas to finish`,
+      60_000,
+      5,
+    );
     await orchestrator.kill('SIGKILL');
     const finishedAtKill = await terminal();
     expect(finishedAtKill).toBeLessThan(SAGAS);

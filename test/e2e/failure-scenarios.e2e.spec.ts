@@ -48,10 +48,16 @@ describe('failure scenarios (e2e)', () => {
 
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'saga-scenarios-'));
-    await writeFile(join(folder, 'scripted.participants.json'), JSON.stringify({ participants: { scripted: { queue: QUEUE, commands: ['a.do', 'a.undo', 'b.do', 'b.undo', 'c.do'] } } }));
+    await writeFile(
+      join(folder, 'scripted.participants.json'),
+      JSON.stringify({ participants: { scripted: { queue: QUEUE, commands: ['a.do', 'a.undo', 'b.do', 'b.undo', 'c.do'] } } }),
+    );
     await writeFile(join(folder, 'chain.saga.json'), JSON.stringify(saga('chain', [step('a'), step('b'), step('c', { undo: false })])));
     await writeFile(join(folder, 'forward.saga.json'), JSON.stringify(saga('forward', [step('a'), step('b', { undo: false, pivot: true }), step('c', { undo: false })])));
-    await writeFile(join(folder, 'strict.saga.json'), JSON.stringify(saga('strict', [step('a'), step('b', { retry: { ...budget, nonRetryableCodes: ['FATAL'] } }), step('c', { undo: false })])));
+    await writeFile(
+      join(folder, 'strict.saga.json'),
+      JSON.stringify(saga('strict', [step('a'), step('b', { retry: { ...budget, nonRetryableCodes: ['FATAL'] } }), step('c', { undo: false })])),
+    );
     await writeFile(join(folder, 'deadline.saga.json'), JSON.stringify(saga('deadline', [step('a'), step('b'), step('c', { undo: false })], { deadlineMs: 700 })));
     system = await TestSystem.start({ participants: false, env: { SAGA_DEFINITIONS_DIR: folder, TIMER_POLL_MS: '50' } });
     participant = await ScriptedParticipant.start(system.amqpUrl, QUEUE);
@@ -98,8 +104,15 @@ describe('failure scenarios (e2e)', () => {
     expect(result.status).toBe('COMPLETED');
     expect(participant.log(result.id)).toEqual(['a.do#1', 'b.do#1', 'b.do#2', 'b.do#3', 'c.do#1']);
     expect(result.steps[1]).toMatchObject({ status: 'SUCCEEDED', attempt: 3, result: { by: 'b.do', attempt: 3 } });
-    expect(types(result, 'RETRY_SCHEDULED').map((h) => [h.step, h.attempt, h.reason])).toEqual([['b', 2, 'BUSY'], ['b', 3, 'BUSY']]);
-    expect(types(result, 'COMMAND_SENT').filter((h) => h.step === 'b').map((h) => h.attempt)).toEqual([1, 2, 3]);
+    expect(types(result, 'RETRY_SCHEDULED').map((h) => [h.step, h.attempt, h.reason])).toEqual([
+      ['b', 2, 'BUSY'],
+      ['b', 3, 'BUSY'],
+    ]);
+    expect(
+      types(result, 'COMMAND_SENT')
+        .filter((h) => h.step === 'b')
+        .map((h) => h.attempt),
+    ).toEqual([1, 2, 3]);
     expect(exceptions(result)).toEqual([
       ['retryable', 'REPLY_RECEIVED', 'b', 'action', 1, 'BUSY'],
       ['retryable', 'REPLY_RECEIVED', 'b', 'action', 2, 'BUSY'],
@@ -112,7 +125,9 @@ describe('failure scenarios (e2e)', () => {
     expect(result.status).toBe('COMPENSATED');
     expect(participant.log(result.id)).toEqual(['a.do#1', 'b.do#1', 'a.undo#1']);
     expect(types(result, 'RETRY_SCHEDULED')).toEqual([]);
-    expect(types(result, 'STEP_FAILED')).toEqual([expect.objectContaining({ step: 'b', attempt: 1, reason: 'FATAL', detail: { message: 'b.do hit a fault retrying cannot fix', nonRetryableCode: true } })]);
+    expect(types(result, 'STEP_FAILED')).toEqual([
+      expect.objectContaining({ step: 'b', attempt: 1, reason: 'FATAL', detail: { message: 'b.do hit a fault retrying cannot fix', nonRetryableCode: true } }),
+    ]);
     expect(exceptions(result)).toEqual([
       ['retryable', 'REPLY_RECEIVED', 'b', 'action', 1, 'FATAL'],
       ['business', 'STEP_FAILED', 'b', 'action', 1, 'FATAL'],
@@ -165,7 +180,10 @@ describe('failure scenarios (e2e)', () => {
     expect(metrics).toMatch(/^saga_stuck 1$/m);
     expect(metrics).toMatch(/^saga_compensation_failed_total\{saga="chain",step="a"\} 1$/m);
     // Every failure entry committed so far is counted by type; the database agrees.
-    const rows = await system.query<{ type: string; n: number }>('orchestrator', 'SELECT failure_type AS type, count(*)::int AS n FROM saga_history WHERE failure_type IS NOT NULL GROUP BY 1');
+    const rows = await system.query<{ type: string; n: number }>(
+      'orchestrator',
+      'SELECT failure_type AS type, count(*)::int AS n FROM saga_history WHERE failure_type IS NOT NULL GROUP BY 1',
+    );
     expect(rows.length).toBeGreaterThan(3);
     for (const row of rows) expect(metrics).toMatch(new RegExp(`^saga_exceptions_total\\{type="${row.type}"\\} ${row.n}$`, 'm'));
   });
@@ -176,7 +194,11 @@ describe('failure scenarios (e2e)', () => {
     expect(types(result, 'DEADLINE_REACHED')).toEqual([expect.objectContaining({ step: 'b' })]);
     expect(participant.log(result.id).filter((entry) => entry.includes('undo'))).toEqual(['b.undo#1', 'a.undo#1']);
     expect(result.failure).toEqual({ step: 'b', type: 'timeout', code: 'DEADLINE', message: 'saga deadline reached' });
-    expect(exceptions(result).filter(([type]) => type === 'timeout').map(([, entry]) => entry)).toEqual(expect.arrayContaining(['DEADLINE_REACHED', 'STEP_OUTCOME_UNKNOWN']));
+    expect(
+      exceptions(result)
+        .filter(([type]) => type === 'timeout')
+        .map(([, entry]) => entry),
+    ).toEqual(expect.arrayContaining(['DEADLINE_REACHED', 'STEP_OUTCOME_UNKNOWN']));
   });
 
   it('a cancel after the saga COMPLETED is a 409 that changes nothing but the history', async () => {

@@ -48,7 +48,10 @@ export async function startWorkloadInFlight(system: TestSystem, count: number, t
 }
 
 export async function countTerminal(system: TestSystem): Promise<number> {
-  const [row] = await system.query<{ n: number }>('orchestrator', "SELECT count(*)::int AS n FROM saga_instances WHERE status IN ('COMPLETED','COMPENSATED','COMPENSATION_FAILED')");
+  const [row] = await system.query<{ n: number }>(
+    'orchestrator',
+    "SELECT count(*)::int AS n FROM saga_instances WHERE status IN ('COMPLETED','COMPENSATED','COMPENSATION_FAILED')",
+  );
   return row.n;
 }
 

@@ -5,7 +5,15 @@
  */
 import { TestSystem, type SagaBody } from './system-harness';
 
-const order = (overrides: Record<string, unknown> = {}) => ({ customerId: 'c-42', items: [{ sku: 'sku-1', quantity: 2 }, { sku: 'sku-2', quantity: 1 }], amount: 150, ...overrides });
+const order = (overrides: Record<string, unknown> = {}) => ({
+  customerId: 'c-42',
+  items: [
+    { sku: 'sku-1', quantity: 2 },
+    { sku: 'sku-2', quantity: 1 },
+  ],
+  amount: 150,
+  ...overrides,
+});
 
 function compensationOrder(saga: SagaBody): string[] {
   return saga.history.filter((entry) => entry.type === 'COMPENSATION_SENT').map((entry) => entry.step!);

@@ -132,7 +132,10 @@ describe('poison commands on a toolkit participant queue (e2e)', () => {
     const saga = await system.waitForSaga(started.body.id);
     expect(saga.status).toBe('COMPENSATED');
     expect(saga.history.find((h) => h.type === 'STEP_FAILED')).toMatchObject({ step: 'finish', direction: 'action', reason: 'INVALID_COMMAND' });
-    expect(saga.steps.map((s) => [s.name, s.status])).toEqual([['prepare', 'COMPENSATED'], ['finish', 'FAILED']]);
+    expect(saga.steps.map((s) => [s.name, s.status])).toEqual([
+      ['prepare', 'COMPENSATED'],
+      ['finish', 'FAILED'],
+    ]);
     expect(await toy.effects('invalid-1')).toEqual([]); // prepare was undone; finish never applied
 
     const validation = `invalid data for "toy.do": ${TOY_MODE_ERROR}`;
@@ -216,9 +219,9 @@ describe('poison replies on the orchestrator reply queue (e2e)', () => {
     expect((await runPlaceOrder()).status).toBe('COMPLETED');
   });
 
-  it('parks replies without a correlation id, or with one that is not a saga command\'s, and keeps serving', async () => {
+  it("parks replies without a correlation id, or with one that is not a saga command's, and keeps serving", async () => {
     publishReply(JSON.stringify({ response: 1 }));
-    expect((await expectParked(REPLIES, 'correlationId null is not a saga command\'s')).properties.correlationId).toBeUndefined();
+    expect((await expectParked(REPLIES, "correlationId null is not a saga command's")).properties.correlationId).toBeUndefined();
     publishReply(JSON.stringify({ response: 1 }), 'no-such-correlation');
     await expectParked(REPLIES, 'correlationId "no-such-correlation" is not a saga command\'s');
     publishReply(JSON.stringify({ response: 1 }), 'not-a-uuid/create-order/action/1');

@@ -79,7 +79,14 @@ describe('reply handling (e2e)', () => {
       return current.history.some((h) => h.type === 'MALFORMED_REPLY_PARKED') && current;
     }, 'the parked reply noted in the saga history');
     expect(noted.history.filter((h) => h.type === 'MALFORMED_REPLY_PARKED')).toEqual([
-      expect.objectContaining({ failureType: 'malformed', step: 'create-order', direction: 'action', attempt: 1, reason: 'malformed', detail: { message: 'reply body is not valid JSON' } }),
+      expect.objectContaining({
+        failureType: 'malformed',
+        step: 'create-order',
+        direction: 'action',
+        attempt: 1,
+        reason: 'malformed',
+        detail: { message: 'reply body is not valid JSON' },
+      }),
     ]);
     expect(noted.status).toBe('COMPLETED');
     const next = await system.startSaga('place-order', { customerId: 'c-2', items: [{ sku: 'sku-2', quantity: 1 }], amount: 10 }).expect(202);

@@ -29,7 +29,11 @@ describe('state cache (e2e)', () => {
   };
 
   const stored = async () => {
-    const [row] = await system.query<{ version: number; status: string; current_step: number }>('orchestrator', 'SELECT version, status, current_step FROM saga_instances WHERE id = $1', [id]);
+    const [row] = await system.query<{ version: number; status: string; current_step: number }>(
+      'orchestrator',
+      'SELECT version, status, current_step FROM saga_instances WHERE id = $1',
+      [id],
+    );
     return row;
   };
 

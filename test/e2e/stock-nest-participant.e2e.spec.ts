@@ -87,7 +87,10 @@ describe('a stock @nestjs/microservices participant serving a JSON-defined saga 
 
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'saga-defs-'));
-    await writeFile(join(folder, 'loyalty.participants.json'), JSON.stringify({ participants: { loyalty: { queue: QUEUE, commands: ['loyalty.award', 'loyalty.revoke', 'loyalty.confirm'] } } }));
+    await writeFile(
+      join(folder, 'loyalty.participants.json'),
+      JSON.stringify({ participants: { loyalty: { queue: QUEUE, commands: ['loyalty.award', 'loyalty.revoke', 'loyalty.confirm'] } } }),
+    );
     await writeFile(join(folder, 'award-points.saga.json'), JSON.stringify(awardPointsSaga, null, 2));
     system = await TestSystem.start({ participants: false, env: { SAGA_DEFINITIONS_DIR: folder } });
     participant = await NestFactory.createMicroservice<MicroserviceOptions>(LoyaltyModule, {
@@ -160,7 +163,10 @@ describe('a stock @nestjs/microservices participant serving a JSON-defined saga 
       const channel = await connection.createConfirmChannel();
       const { queue: replyTo } = await channel.assertQueue('', { exclusive: true });
       channel.sendToQueue(QUEUE, Buffer.from(JSON.stringify({ pattern: 'loyalty.teleport', data: {}, id: 'teleport-1' })), {
-        messageId: 'teleport-1', correlationId: 'teleport-1/1', replyTo, persistent: true,
+        messageId: 'teleport-1',
+        correlationId: 'teleport-1/1',
+        replyTo,
+        persistent: true,
       });
       await channel.waitForConfirms();
       const parked = await waitFor(async () => channel.get('saga.dead-letter', { noAck: true }), 'the rejected command in the dead-letter queue');

@@ -30,7 +30,15 @@ export interface SagaBody {
   version: number;
   status: string;
   steps: { name: string; status: string; attempt: number; result: unknown }[];
-  history: { type: string; failureType: string | null; step: string | null; direction: string | null; attempt: number | null; reason: string | null; detail?: Record<string, unknown> | null }[];
+  history: {
+    type: string;
+    failureType: string | null;
+    step: string | null;
+    direction: string | null;
+    attempt: number | null;
+    reason: string | null;
+    detail?: Record<string, unknown> | null;
+  }[];
   exceptions: { type: string; at: string; entry: string; step: string | null; direction: string | null; attempt: number | null; reason: string | null; message: string | null }[];
   failure: { step: string | null; type: string; code: string; message: string } | null;
 }
@@ -93,7 +101,9 @@ export class TestSystem {
   }
 
   startSaga(name: string, input: unknown, idempotencyKey?: string): request.Test {
-    const call = this.http().post(`/sagas/${name}`).send(input as object);
+    const call = this.http()
+      .post(`/sagas/${name}`)
+      .send(input as object);
     return idempotencyKey ? call.set('Idempotency-Key', idempotencyKey) : call;
   }
 

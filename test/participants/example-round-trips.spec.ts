@@ -94,7 +94,8 @@ it('sends one statement per command on every path', async () => {
   };
 
   // order-service
-  const order = (sagaId: string, orderId = sagaId) => spec(sagaId, 'create-order', 'action', 'order.create', { orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 99.9 });
+  const order = (sagaId: string, orderId = sagaId) =>
+    spec(sagaId, 'create-order', 'action', 'order.create', { orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 99.9 });
   const approve = (sagaId: string, orderId = sagaId) => spec(sagaId, 'approve-order', 'action', 'order.approve', { orderId });
   const reject = (sagaId: string) => spec(sagaId, 'create-order', 'compensation', 'order.reject', { orderId: sagaId });
   const o1 = saga();
@@ -113,9 +114,28 @@ it('sends one statement per command on every path', async () => {
     spec(sagaId, 'reserve-stock', 'action', 'inventory.reserve', { reservationId, items });
   const release = (sagaId: string) => spec(sagaId, 'reserve-stock', 'compensation', 'inventory.release', { reservationId: sagaId });
   const r1 = saga();
-  await measure('inventory.reserve (3 skus)', reserve(r1, [{ sku: 'sku-3', quantity: 1 }, { sku: 'sku-1', quantity: 2 }, { sku: 'sku-2', quantity: 3 }]));
-  await measure('inventory.reserve (unknown sku)', reserve(saga(), [{ sku: 'sku-1', quantity: 1 }, { sku: 'sku-404', quantity: 1 }]));
-  await measure('inventory.reserve (out of stock)', reserve(saga(), [{ sku: 'sku-1', quantity: 1 }, { sku: 'sku-2', quantity: 2_000_000 }]));
+  await measure(
+    'inventory.reserve (3 skus)',
+    reserve(r1, [
+      { sku: 'sku-3', quantity: 1 },
+      { sku: 'sku-1', quantity: 2 },
+      { sku: 'sku-2', quantity: 3 },
+    ]),
+  );
+  await measure(
+    'inventory.reserve (unknown sku)',
+    reserve(saga(), [
+      { sku: 'sku-1', quantity: 1 },
+      { sku: 'sku-404', quantity: 1 },
+    ]),
+  );
+  await measure(
+    'inventory.reserve (out of stock)',
+    reserve(saga(), [
+      { sku: 'sku-1', quantity: 1 },
+      { sku: 'sku-2', quantity: 2_000_000 },
+    ]),
+  );
   await measure('inventory.reserve (exists)', reserve(saga(), [{ sku: 'sku-1', quantity: 1 }], r1));
   await measure('inventory.release (3 skus)', release(r1));
 
@@ -127,7 +147,12 @@ it('sends one statement per command on every path', async () => {
   await measure('payment.charge (exists)', charge(saga(), 5, p1));
   await measure('payment.refund', spec(p1, 'charge-payment', 'compensation', 'payment.refund', { paymentId: p1 }));
 
-  if (process.env.PRINT_ROUND_TRIPS) console.log(Object.entries(counts).map(([name, [answer, n]]) => `${name.padEnd(34)} ${answer.padEnd(36)} ${n}`).join('\n'));
+  if (process.env.PRINT_ROUND_TRIPS)
+    console.log(
+      Object.entries(counts)
+        .map(([name, [answer, n]]) => `${name.padEnd(34)} ${answer.padEnd(36)} ${n}`)
+        .join('\n'),
+    );
   expect(counts).toEqual({
     'order.create': ['ok', 1],
     'order.create (exists)': ['failure ORDER_EXISTS', 1],

@@ -91,10 +91,14 @@ export class AmqpHarness {
 
   /** Waits for the `count`-th reply with this correlation id and returns it. */
   async reply(correlationId: string, count = 1, timeoutMs = 15_000): Promise<ReceivedReply> {
-    const list = await waitFor(async () => {
-      const found = this.replies.get(correlationId);
-      return found && found.length >= count ? found : undefined;
-    }, `reply #${count} for ${correlationId}`, timeoutMs);
+    const list = await waitFor(
+      async () => {
+        const found = this.replies.get(correlationId);
+        return found && found.length >= count ? found : undefined;
+      },
+      `reply #${count} for ${correlationId}`,
+      timeoutMs,
+    );
     return list[count - 1];
   }
 
@@ -132,7 +136,10 @@ export interface TestInfra {
 }
 
 /** A fresh database and vhost for one test file, plus a pg client and the AMQP harness. */
-export async function openTestInfra(label: string, boot: (infra: { databaseUrl: string; amqpUrl: string; prefix: string }) => Promise<{ close(): Promise<void> }>): Promise<TestInfra> {
+export async function openTestInfra(
+  label: string,
+  boot: (infra: { databaseUrl: string; amqpUrl: string; prefix: string }) => Promise<{ close(): Promise<void> }>,
+): Promise<TestInfra> {
   const id = runId();
   const database = await createTestDatabase(id, label);
   const vhost = await createTestVhost(id);

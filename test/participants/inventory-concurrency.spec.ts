@@ -57,7 +57,13 @@ function random(seed: number): () => number {
 
 let counter = 0;
 type Item = { sku: string; quantity: number };
-const reserve = (sagaId: string, items: Item[]): CommandSpec => ({ sagaId, step: 'reserve-stock', direction: 'action', pattern: 'inventory.reserve', data: { reservationId: sagaId, items } });
+const reserve = (sagaId: string, items: Item[]): CommandSpec => ({
+  sagaId,
+  step: 'reserve-stock',
+  direction: 'action',
+  pattern: 'inventory.reserve',
+  data: { reservationId: sagaId, items },
+});
 const release = (sagaId: string): CommandSpec => ({ sagaId, step: 'reserve-stock', direction: 'compensation', pattern: 'inventory.release', data: { reservationId: sagaId } });
 
 async function run(spec: CommandSpec): Promise<{ spec: CommandSpec; outcome: Extract<ProcessResult, { kind: 'reply' }>['outcome'] }> {
@@ -129,7 +135,11 @@ it('runs concurrent multi-sku reservations in opposite orders, and releases, wit
   expect(problems).toEqual([]);
   const expected: Record<string, number> = Object.fromEntries(skus.map((sku) => [sku, 1_000_000]));
   held([...first, ...second.filter(({ spec }) => spec.direction === 'action')], expected, -1);
-  held(second.filter(({ spec }) => spec.direction === 'compensation'), expected, 1);
+  held(
+    second.filter(({ spec }) => spec.direction === 'compensation'),
+    expected,
+    1,
+  );
   expect(await stock(skus)).toEqual(expected);
   expect(await drift()).toEqual([]);
 });
@@ -155,8 +165,16 @@ it('never oversells scarce stock: every reservation succeeds or fails OUT_OF_STO
   expect(won.length).toBeGreaterThan(10);
   expect(all.filter(({ outcome }) => outcome.kind === 'failure').length).toBeGreaterThan(10);
   const expected: Record<string, number> = Object.fromEntries(skus.map((sku) => [sku, 60]));
-  held(all.filter(({ spec }) => spec.direction === 'action'), expected, -1);
-  held(second.filter(({ spec }) => spec.direction === 'compensation'), expected, 1);
+  held(
+    all.filter(({ spec }) => spec.direction === 'action'),
+    expected,
+    -1,
+  );
+  held(
+    second.filter(({ spec }) => spec.direction === 'compensation'),
+    expected,
+    1,
+  );
   const final = await stock(skus);
   expect(final).toEqual(expected);
   for (const sku of skus) expect(final[sku]).toBeGreaterThanOrEqual(0);

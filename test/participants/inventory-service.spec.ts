@@ -65,10 +65,23 @@ it('seeds sku-1..3 with 1,000,000 units each', async () => {
 it('reserves stock and replies success with the reservation, carrying only the correlation id', async () => {
   const sagaId = newSaga();
   const before = await available('sku-1');
-  const correlationId = await infra.amqp.send(queue, reserve(sagaId, [{ sku: 'sku-1', quantity: 3 }, { sku: 'sku-2', quantity: 1 }, { sku: 'sku-1', quantity: 2 }]));
+  const correlationId = await infra.amqp.send(
+    queue,
+    reserve(sagaId, [
+      { sku: 'sku-1', quantity: 3 },
+      { sku: 'sku-2', quantity: 1 },
+      { sku: 'sku-1', quantity: 2 },
+    ]),
+  );
   const reply = await infra.amqp.reply(correlationId);
   expect(reply.body).toEqual({
-    response: { reservationId: sagaId, items: [{ sku: 'sku-1', quantity: 5 }, { sku: 'sku-2', quantity: 1 }] },
+    response: {
+      reservationId: sagaId,
+      items: [
+        { sku: 'sku-1', quantity: 5 },
+        { sku: 'sku-2', quantity: 1 },
+      ],
+    },
     isDisposed: true,
   });
   expectBareReplyProperties(reply, correlationId);
@@ -82,7 +95,13 @@ it('reserves stock and replies success with the reservation, carrying only the c
 it('fails OUT_OF_STOCK naming the sku, and applies nothing', async () => {
   const sagaId = newSaga();
   const [before1, before3] = [await available('sku-1'), await available('sku-3')];
-  const reply = await infra.amqp.call(queue, reserve(sagaId, [{ sku: 'sku-1', quantity: 1 }, { sku: 'sku-3', quantity: 2_000_000 }]));
+  const reply = await infra.amqp.call(
+    queue,
+    reserve(sagaId, [
+      { sku: 'sku-1', quantity: 1 },
+      { sku: 'sku-3', quantity: 2_000_000 },
+    ]),
+  );
   expect(reply.classified).toMatchObject({ kind: 'failure', code: 'OUT_OF_STOCK' });
   expect(reply.body).toMatchObject({ err: { code: 'OUT_OF_STOCK', message: expect.stringContaining('sku-3') } });
   expect(await available('sku-1')).toBe(before1);
@@ -101,7 +120,9 @@ it('fails UNKNOWN_SKU and INVALID_COMMAND without touching stock', async () => {
   // The invalid one (only) is also copied to the dead-letter queue, for an operator.
   const copy = await infra.amqp.nextDeadLetter();
   expect(copy.properties.messageId).toBe(commandMessageId({ sagaId: invalidSaga, step: 'reserve-stock', direction: 'action' }));
-  expect(copy.properties.headers?.[SagaHeaders.deadLetterReason]).toBe(`payload failed validation (replied INVALID_COMMAND): ${(invalid.classified as { message: string }).message}`);
+  expect(copy.properties.headers?.[SagaHeaders.deadLetterReason]).toBe(
+    `payload failed validation (replied INVALID_COMMAND): ${(invalid.classified as { message: string }).message}`,
+  );
   expect(await infra.amqp.deadLetterCount()).toBe(0);
 });
 
@@ -224,7 +245,10 @@ it('keeps stock arithmetic exact under concurrent reservations, retries and undo
   const sagas = Array.from({ length: 40 }, () => newSaga());
   const sent: Promise<string>[] = [];
   sagas.forEach((sagaId, index) => {
-    const spec = reserve(sagaId, [{ sku: 'sku-3', quantity: 3 }, { sku: 'sku-1', quantity: 1 }]);
+    const spec = reserve(sagaId, [
+      { sku: 'sku-3', quantity: 3 },
+      { sku: 'sku-1', quantity: 1 },
+    ]);
     sent.push(infra.amqp.send(queue, spec), infra.amqp.send(queue, { ...spec, attempt: 2 }));
     if (index % 2 === 0) sent.push(infra.amqp.send(queue, release(sagaId)));
   });

@@ -11,7 +11,17 @@
  * flight commit, reply and ack.
  */
 import { commandMessageId, SagaHeaders } from '#saga/core';
-import { fail, HandlerRegistrationError, ok, ProcessedCommands1763700000000, SagaCompensation, SagaContext, SagaTransport, SagaValidationPipe, type HandlerOutcome } from '#saga/participant';
+import {
+  fail,
+  HandlerRegistrationError,
+  ok,
+  ProcessedCommands1763700000000,
+  SagaCompensation,
+  SagaContext,
+  SagaTransport,
+  SagaValidationPipe,
+  type HandlerOutcome,
+} from '#saga/participant';
 import { Controller, Module, UsePipes, type INestMicroservice, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
@@ -94,7 +104,15 @@ const QUEUE = 'nt.ledger';
 /** A participant app serving `controllers` on `queue`, started the Nest way. */
 async function startParticipant(controllers: Type[], queue: string): Promise<INestMicroservice> {
   @Module({
-    imports: [TypeOrmModule.forRoot({ type: 'postgres', url: database.url, migrations: [ProcessedCommands1763700000000, CreateLedger1763700000100], migrationsRun: true, retryAttempts: 1 })],
+    imports: [
+      TypeOrmModule.forRoot({
+        type: 'postgres',
+        url: database.url,
+        migrations: [ProcessedCommands1763700000000, CreateLedger1763700000100],
+        migrationsRun: true,
+        retryAttempts: 1,
+      }),
+    ],
     controllers,
   })
   class LedgerModule {}
@@ -130,7 +148,14 @@ afterAll(async () => {
 
 let counter = 0;
 const newSaga = () => `nt-${++counter}-${id}`;
-const add = (sagaId: string, data: unknown, extra: Partial<CommandSpec> = {}): CommandSpec => ({ sagaId, step: 'add-entry', direction: 'action', pattern: 'ledger.add', data, ...extra });
+const add = (sagaId: string, data: unknown, extra: Partial<CommandSpec> = {}): CommandSpec => ({
+  sagaId,
+  step: 'add-entry',
+  direction: 'action',
+  pattern: 'ledger.add',
+  data,
+  ...extra,
+});
 const remove = (sagaId: string): CommandSpec => ({ sagaId, step: 'add-entry', direction: 'compensation', pattern: 'ledger.remove', data: {} });
 
 async function ledger(entryId: string): Promise<number | undefined> {
@@ -184,7 +209,10 @@ it("commits the method's writes through saga.manager with the dedupe record, and
   const kept = newSaga();
   expect((await amqp.call(QUEUE, add(kept, { entryId: kept, amount: 100 }))).classified.kind).toBe('success');
   expect(await ledger(kept)).toBe(100);
-  expect((await processedRow(db, commandMessageId({ sagaId: kept, step: 'add-entry', direction: 'action' })))?.outcome).toEqual({ kind: 'success', result: { entryId: kept, amount: 100 } });
+  expect((await processedRow(db, commandMessageId({ sagaId: kept, step: 'add-entry', direction: 'action' })))?.outcome).toEqual({
+    kind: 'success',
+    result: { entryId: kept, amount: 100 },
+  });
 
   const refused = newSaga();
   const failed = await amqp.call(QUEUE, add(refused, { entryId: refused, amount: 101 }));

@@ -137,7 +137,13 @@ it('dead-letters a malformed command and keeps consuming', async () => {
   infra.amqp.sendRaw(queue, Buffer.from(JSON.stringify({ pattern: 'order.create', data: {}, id: 'x' })), {
     correlationId: 'bad-1',
     replyTo: infra.amqp.replyQueue,
-    headers: { [SagaHeaders.sagaId]: 's', [SagaHeaders.step]: 'create-order', [SagaHeaders.direction]: 'sideways', [SagaHeaders.attempt]: 1, [SagaHeaders.expiresAt]: Date.now() + 60_000 },
+    headers: {
+      [SagaHeaders.sagaId]: 's',
+      [SagaHeaders.step]: 'create-order',
+      [SagaHeaders.direction]: 'sideways',
+      [SagaHeaders.attempt]: 1,
+      [SagaHeaders.expiresAt]: Date.now() + 60_000,
+    },
   });
   const parked = await infra.amqp.nextDeadLetter();
   expect(String(parked.properties.headers?.[SagaHeaders.deadLetterReason])).toMatch(/x-saga-direction/);

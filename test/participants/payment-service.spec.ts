@@ -116,7 +116,13 @@ it('dead-letters a command without replyTo and keeps consuming', async () => {
   const body = { pattern: 'payment.charge', data: { paymentId: 'p', customerId: 'c', amount: 1 }, id: 'p/charge-payment/action' };
   infra.amqp.sendRaw(queue, Buffer.from(JSON.stringify(body)), {
     correlationId: 'no-reply-to',
-    headers: { [SagaHeaders.sagaId]: 'p', [SagaHeaders.step]: 'charge-payment', [SagaHeaders.direction]: 'action', [SagaHeaders.attempt]: 1, [SagaHeaders.expiresAt]: Date.now() + 60_000 },
+    headers: {
+      [SagaHeaders.sagaId]: 'p',
+      [SagaHeaders.step]: 'charge-payment',
+      [SagaHeaders.direction]: 'action',
+      [SagaHeaders.attempt]: 1,
+      [SagaHeaders.expiresAt]: Date.now() + 60_000,
+    },
   });
   const parked = await infra.amqp.nextDeadLetter();
   expect(String(parked.properties.headers?.[SagaHeaders.deadLetterReason])).toMatch(/replyTo/);

@@ -53,12 +53,20 @@ async function answer(spec: CommandSpec): Promise<string> {
 it('lets exactly one of a racing approve and reject win, the other answering from its outcome', async () => {
   const orders = Array.from({ length: 60 }, (_, index) => `race-order-${index}`);
   for (const orderId of orders) {
-    const created = await answer({ sagaId: orderId, step: 'create-order', direction: 'action', pattern: 'order.create', data: { orderId, customerId: 'c', items: [{ sku: 'sku-1', quantity: 1 }], amount: 1 } });
+    const created = await answer({
+      sagaId: orderId,
+      step: 'create-order',
+      direction: 'action',
+      pattern: 'order.create',
+      data: { orderId, customerId: 'c', items: [{ sku: 'sku-1', quantity: 1 }], amount: 1 },
+    });
     expect(created).toBe('ok PENDING');
   }
   const approve = (orderId: string) => answer({ sagaId: orderId, step: 'approve-order', direction: 'action', pattern: 'order.approve', data: { orderId } });
   const reject = (orderId: string) => answer({ sagaId: orderId, step: 'create-order', direction: 'compensation', pattern: 'order.reject', data: { orderId } });
-  const races = await Promise.all(orders.map((orderId, index) => Promise.all(index % 2 === 0 ? [approve(orderId), reject(orderId)] : [reject(orderId), approve(orderId)].reverse())));
+  const races = await Promise.all(
+    orders.map((orderId, index) => Promise.all(index % 2 === 0 ? [approve(orderId), reject(orderId)] : [reject(orderId), approve(orderId)].reverse())),
+  );
   const rows: { order_id: string; status: string }[] = await dataSource.query('SELECT order_id, status FROM orders WHERE order_id = ANY ($1::text[])', [orders]);
   const status = new Map(rows.map((row) => [row.order_id, row.status]));
   races.forEach(([approved, rejected], index) => {
@@ -66,7 +74,12 @@ it('lets exactly one of a racing approve and reject win, the other answering fro
     if (status.get(orderId) === 'APPROVED') {
       expect([orderId, approved, rejected]).toEqual([orderId, 'ok APPROVED', `failure ORDER_ALREADY_APPROVED: order ${orderId} is APPROVED and cannot be rejected`]);
     } else {
-      expect([orderId, status.get(orderId), approved, rejected]).toEqual([orderId, 'REJECTED', `failure ORDER_NOT_PENDING: order ${orderId} is REJECTED, not PENDING`, 'ok REJECTED']);
+      expect([orderId, status.get(orderId), approved, rejected]).toEqual([
+        orderId,
+        'REJECTED',
+        `failure ORDER_NOT_PENDING: order ${orderId} is REJECTED, not PENDING`,
+        'ok REJECTED',
+      ]);
     }
   });
 });
@@ -75,14 +88,29 @@ it('refunds a payment once when two refunds race, both reporting the same refund
   const refund = (await controllerHandlers([PaymentController])).find((handler) => handler.pattern === 'payment.refund') as CompensationHandler;
   const payments = Array.from({ length: 30 }, (_, index) => `race-payment-${index}`);
   for (const paymentId of payments) {
-    expect(await answer({ sagaId: paymentId, step: 'charge-payment', direction: 'action', pattern: 'payment.charge', data: { paymentId, customerId: 'c', amount: 12.5 } })).toBe('ok CHARGED');
+    expect(await answer({ sagaId: paymentId, step: 'charge-payment', direction: 'action', pattern: 'payment.charge', data: { paymentId, customerId: 'c', amount: 12.5 } })).toBe(
+      'ok CHARGED',
+    );
   }
   const once = (paymentId: string) =>
     dataSource.transaction((manager) =>
-      refund.handle(null, { sagaId: paymentId, step: 'charge-payment', attempt: 1, messageId: paymentId, pattern: 'payment.refund', expiresAt: Date.now() + 60_000, manager, query: (sql, params) => manager.query(sql, params as unknown[]), action: { pattern: 'payment.charge', request: {}, result: { paymentId, amount: 12.5, status: 'CHARGED' } } }),
+      refund.handle(null, {
+        sagaId: paymentId,
+        step: 'charge-payment',
+        attempt: 1,
+        messageId: paymentId,
+        pattern: 'payment.refund',
+        expiresAt: Date.now() + 60_000,
+        manager,
+        query: (sql, params) => manager.query(sql, params as unknown[]),
+        action: { pattern: 'payment.charge', request: {}, result: { paymentId, amount: 12.5, status: 'CHARGED' } },
+      }),
     );
   const races = await Promise.all(payments.map((paymentId) => Promise.all([once(paymentId), once(paymentId)])));
-  const rows: { payment_id: string; refunded_at: Date }[] = await dataSource.query(`SELECT payment_id, refunded_at FROM payments WHERE payment_id = ANY ($1::text[]) AND status = 'REFUNDED'`, [payments]);
+  const rows: { payment_id: string; refunded_at: Date }[] = await dataSource.query(
+    `SELECT payment_id, refunded_at FROM payments WHERE payment_id = ANY ($1::text[]) AND status = 'REFUNDED'`,
+    [payments],
+  );
   const refundedAt = new Map(rows.map((row) => [row.payment_id, row.refunded_at.toISOString()]));
   races.forEach(([first, second], index) => {
     const paymentId = payments[index];

@@ -75,7 +75,14 @@ afterAll(async () => {
 
 let counter = 0;
 const LONG_EXPIRED = Date.now() - 60_000; // one instant, so replies naming it compare equal
-const action = (mode: unknown, extra: Partial<CommandSpec> = {}): CommandSpec => ({ sagaId: `b-${++counter}`, step: 'act', direction: 'action', pattern: 'batch.act', data: { mode }, ...extra });
+const action = (mode: unknown, extra: Partial<CommandSpec> = {}): CommandSpec => ({
+  sagaId: `b-${++counter}`,
+  step: 'act',
+  direction: 'action',
+  pattern: 'batch.act',
+  data: { mode },
+  ...extra,
+});
 const compensation = (sagaId: string): CommandSpec => ({ sagaId, step: 'act', direction: 'compensation', pattern: 'batch.undo', data: null });
 
 function accepted(spec: CommandSpec): AcceptedCommand {
@@ -193,7 +200,11 @@ describe('a batch', () => {
       expect(await stored(spec.sagaId, 'action')).toBeNull();
     }
     const alone = await Promise.allSettled(specs.map((spec) => processor.process(...commandMessage(spec))));
-    expect(alone.map((settled) => (settled.status === 'fulfilled' && settled.value.kind === 'reply' ? settled.value.disposition : settled.status))).toEqual(['applied', 'rejected', 'applied']);
+    expect(alone.map((settled) => (settled.status === 'fulfilled' && settled.value.kind === 'reply' ? settled.value.disposition : settled.status))).toEqual([
+      'applied',
+      'rejected',
+      'applied',
+    ]);
   });
 
   it('refuses two commands for one (saga id, step), and more than it can hold', async () => {
@@ -232,7 +243,10 @@ describe('the consumer', () => {
     let open!: () => void;
     gates.set(first.sagaId, new Promise<void>((resolve) => (open = resolve)));
     const firstReply = await amqp.send(queue, first);
-    await waitFor(async () => (await env.db.query('SELECT 1 FROM pg_stat_activity WHERE state = $1 AND query LIKE $2', ['idle in transaction', '%toolkit%'])).rowCount, 'the first batch to hold its transaction open');
+    await waitFor(
+      async () => (await env.db.query('SELECT 1 FROM pg_stat_activity WHERE state = $1 AND query LIKE $2', ['idle in transaction', '%toolkit%'])).rowCount,
+      'the first batch to hold its transaction open',
+    );
     return { firstReply, open };
   }
 
@@ -269,6 +283,8 @@ describe('the consumer', () => {
   });
 
   it('refuses a batch size it cannot honour', async () => {
-    await expect(ParticipantConsumer.start({ amqpUrl, amqpPrefix: 'batch', queue, connectionName: 'batches-bad', dataSource: env.dataSource, handlers: [act, undo], maxBatchSize: 33 })).rejects.toThrow(ParticipantConfigError);
+    await expect(
+      ParticipantConsumer.start({ amqpUrl, amqpPrefix: 'batch', queue, connectionName: 'batches-bad', dataSource: env.dataSource, handlers: [act, undo], maxBatchSize: 33 }),
+    ).rejects.toThrow(ParticipantConfigError);
   });
 });

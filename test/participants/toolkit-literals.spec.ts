@@ -7,7 +7,16 @@
  * committed.
  */
 import { commandMessageId, replyBody } from '#saga/core';
-import { ADVISORY_LOCK_NAMESPACE, CommandProcessor, defineAction, defineCompensation, HandlerRegistry, ok, ProcessingInfrastructureError, type ProcessResult } from '#saga/participant';
+import {
+  ADVISORY_LOCK_NAMESPACE,
+  CommandProcessor,
+  defineAction,
+  defineCompensation,
+  HandlerRegistry,
+  ok,
+  ProcessingInfrastructureError,
+  type ProcessResult,
+} from '#saga/participant';
 import { waitFor } from '../support/infra';
 import type { CommandSpec } from './harness';
 import { commandMessage, openProcessorDb, type ProcessorDb } from './processor-harness';
@@ -80,7 +89,15 @@ it('stores and replies quotes, backslashes, $$ and unicode exactly, duplicates b
 
   const { rows } = await env.db.query('SELECT * FROM processed_commands WHERE saga_id = $1', [sagaId]);
   expect(rows).toHaveLength(1);
-  expect(rows[0]).toMatchObject({ message_id: commandMessageId({ sagaId, step, direction: 'action' }), saga_id: sagaId, step, direction: 'action', pattern: PATTERN, attempt: 1, request: data });
+  expect(rows[0]).toMatchObject({
+    message_id: commandMessageId({ sagaId, step, direction: 'action' }),
+    saga_id: sagaId,
+    step,
+    direction: 'action',
+    pattern: PATTERN,
+    attempt: 1,
+    request: data,
+  });
   expect(rows[0].outcome).toEqual({ kind: 'success', result: { echo: data, sagaId, step, [NASTY]: NASTY } });
   const { rows: effects } = await env.db.query('SELECT note FROM probe_effects WHERE saga_id = $1', [sagaId]);
   expect(effects).toEqual([{ note: step }]);
@@ -125,10 +142,13 @@ it('waits for the step lock, then sees the record its holder committed (no secon
     return rows[0].n === 1;
   }, 'the processor to wait for the step lock');
   const outcome = { kind: 'success', result: { by: 'the lock holder' } };
-  await holder.query(
-    `INSERT INTO processed_commands (message_id, saga_id, step, direction, pattern, attempt, outcome, request) VALUES ($1, $2, $3, 'action', $4, 1, $5, 'null')`,
-    [commandMessageId({ sagaId, step, direction: 'action' }), sagaId, step, PATTERN, JSON.stringify(outcome)],
-  );
+  await holder.query(`INSERT INTO processed_commands (message_id, saga_id, step, direction, pattern, attempt, outcome, request) VALUES ($1, $2, $3, 'action', $4, 1, $5, 'null')`, [
+    commandMessageId({ sagaId, step, direction: 'action' }),
+    sagaId,
+    step,
+    PATTERN,
+    JSON.stringify(outcome),
+  ]);
   await holder.query('COMMIT');
   expect(await pending).toMatchObject({ disposition: 'replayed', outcome });
   expect(ran).toBe(runsBefore);

@@ -48,7 +48,8 @@ const probe = defineAction<{ mode: string }, unknown>('probe.act', {
         // The plan the toolkit's lookup gets under the toolkit's planner setting, and, for
         // comparison, the one a copy of it prepared and run with the server's defaults would keep
         // in the plan cache.
-        const explain = async (name: string) => ((await manager.query(`EXPLAIN EXECUTE ${name}('a', 'b')`)) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
+        const explain = async (name: string) =>
+          ((await manager.query(`EXPLAIN EXECUTE ${name}('a', 'b')`)) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
         await manager.query('SET LOCAL enable_seqscan = off');
         const inToolkit = await explain('toolkit_lookup');
         await manager.query('SET LOCAL enable_seqscan = on');
@@ -85,7 +86,14 @@ afterAll(async () => {
 });
 
 let counter = 0;
-const action = (mode: string, extra: Partial<CommandSpec> = {}): CommandSpec => ({ sagaId: `rt-${++counter}`, step: 'act', direction: 'action', pattern: 'probe.act', data: { mode }, ...extra });
+const action = (mode: string, extra: Partial<CommandSpec> = {}): CommandSpec => ({
+  sagaId: `rt-${++counter}`,
+  step: 'act',
+  direction: 'action',
+  pattern: 'probe.act',
+  data: { mode },
+  ...extra,
+});
 const compensation = (sagaId: string): CommandSpec => ({ sagaId, step: 'act', direction: 'compensation', pattern: 'probe.undo', data: null });
 
 async function run(spec: CommandSpec): Promise<{ result: ProcessResult; queries: string[] }> {
@@ -178,7 +186,8 @@ describe('plans as tables grow', () => {
        SELECT 'grown-' || n, 'grown-' || n, 'act', 'action', 'probe.act', 1, '{"kind":"success","result":null}', 'null' FROM generate_series(1, 20000) AS n`,
     );
     const after = await run(action('plans'));
-    const plans = (result: ProcessResult) => (result.kind === 'reply' && result.outcome.kind === 'success' ? (result.outcome.result as { inToolkit: string; cached: string }) : undefined);
+    const plans = (result: ProcessResult) =>
+      result.kind === 'reply' && result.outcome.kind === 'success' ? (result.outcome.result as { inToolkit: string; cached: string }) : undefined;
     expect(plans(after.result)!.inToolkit).toMatch(/(Index (Only )?Scan using|Bitmap Index Scan on) processed_commands_pkey/);
     expect(plans(after.result)!.inToolkit).not.toMatch(/Seq Scan/);
     // Without the toolkit's setting the same connection would keep reading the whole table.
@@ -234,7 +243,15 @@ describe('batched transaction', () => {
     await run(spec);
     const failing = new CommandProcessor({
       dataSource: env.dataSource,
-      handlers: new HandlerRegistry([probe, defineCompensation('probe.undo', 'probe.act', { handle: async (_data: unknown, { manager, sagaId }) => { await effect(manager, sagaId, 'undo'); throw new Error('undo broke'); } })]),
+      handlers: new HandlerRegistry([
+        probe,
+        defineCompensation('probe.undo', 'probe.act', {
+          handle: async (_data: unknown, { manager, sagaId }) => {
+            await effect(manager, sagaId, 'undo');
+            throw new Error('undo broke');
+          },
+        }),
+      ]),
     });
     const result = await failing.process(...commandMessage(compensation(spec.sagaId)));
     expect(result).toMatchObject({ disposition: 'rolled-back', outcome: { kind: 'retryable', code: 'HANDLER_ERROR' } });

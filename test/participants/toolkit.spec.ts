@@ -170,7 +170,9 @@ it('dead-letters a message that keeps failing outside the handler, then carries 
   const spec = write('unstorable');
   const correlationId = await amqp.send(queue, spec);
   const parked = await amqp.nextDeadLetter(30_000);
-  expect(parked.properties.headers?.[SagaHeaders.deadLetterReason]).toBe('processing failed on 5 deliveries: store the outcome and commit failed: Do not know how to serialize a BigInt');
+  expect(parked.properties.headers?.[SagaHeaders.deadLetterReason]).toBe(
+    'processing failed on 5 deliveries: store the outcome and commit failed: Do not know how to serialize a BigInt',
+  );
   expect(parked.properties.headers?.[SagaHeaders.deadLetterSource]).toBe(queue);
   expect(amqp.repliesFor(correlationId)).toEqual([]);
   expect(await effects(spec.sagaId)).toEqual([]);

@@ -45,11 +45,16 @@ export class OrchestratorProcess {
     let gone = false;
     void orchestrator.exited.then(() => (gone = true));
     try {
-      await waitFor(async () => {
-        if (gone) throw new Error('orchestrator exited during start');
-        const response = await fetch(`${orchestrator.baseUrl}/health`).catch(() => undefined);
-        return response?.status === 200;
-      }, 'the orchestrator to become healthy', 30_000, 100);
+      await waitFor(
+        async () => {
+          if (gone) throw new Error('orchestrator exited during start');
+          const response = await fetch(`${orchestrator.baseUrl}/health`).catch(() => undefined);
+          return response?.status === 200;
+        },
+        'the orchestrator to become healthy',
+        30_000,
+        100,
+      );
     } catch (error) {
       child.kill('SIGKILL');
       throw new Error(`${(error as Error).message}\n--- orchestrator output ---\n${orchestrator.output.slice(-4000)}`);

@@ -39,8 +39,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       transform: true,
       whitelist: true,
       forbidNonWhitelisted: true,
-      exceptionFactory: (errors) =>
-        new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'Request validation failed', errors: fieldErrors(errors) }),
+      exceptionFactory: (errors) => new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'Request validation failed', errors: fieldErrors(errors) }),
     }),
   );
   app.useGlobalFilters(new DatabaseUnavailableFilter(app.get(HttpAdapterHost).httpAdapter));

@@ -66,7 +66,19 @@ export class OrchestratorModule {
         }),
       ],
       controllers: [SagasController, DefinitionsController, HealthController, MetricsController],
-      providers: [configProvider, registryProvider, RuntimeSignals, SagaMetrics, BrokerService, SagaRuntime, OutboxPublisher, ReplyConsumer, OutboxRelay, TimerScheduler, SagaQueries],
+      providers: [
+        configProvider,
+        registryProvider,
+        RuntimeSignals,
+        SagaMetrics,
+        BrokerService,
+        SagaRuntime,
+        OutboxPublisher,
+        ReplyConsumer,
+        OutboxRelay,
+        TimerScheduler,
+        SagaQueries,
+      ],
       exports: [SagaRuntime, DefinitionRegistry, OutboxRelay, OutboxPublisher],
     };
   }

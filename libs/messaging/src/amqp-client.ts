@@ -30,7 +30,16 @@
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
 import { coalesceWrites } from './coalesce-writes';
-import { checkPoisonAfter, DEFAULT_MAX_BODY_BYTES, DEFAULT_POISON_AFTER, FailureCounter, MAX_IN_PLACE_PAUSE_MS, OversizedMessageError, RepeatedFailureError, type PoisonError } from './poison';
+import {
+  checkPoisonAfter,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_POISON_AFTER,
+  FailureCounter,
+  MAX_IN_PLACE_PAUSE_MS,
+  OversizedMessageError,
+  RepeatedFailureError,
+  type PoisonError,
+} from './poison';
 
 export interface AmqpLogger {
   log(message: string): void;

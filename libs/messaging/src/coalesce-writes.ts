@@ -32,4 +32,3 @@ export function coalesceWrites(connection: ChannelModel, logger: Pick<AmqpLogger
     }
   };
 }
-

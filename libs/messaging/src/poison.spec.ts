@@ -67,6 +67,13 @@ describe('poisonAfter bounds', () => {
   it('names the repeated failure with a stable code, its count and the last error', () => {
     const last = new Error('commit refused');
     const error = new RepeatedFailureError(5, last);
-    expect(error).toMatchObject({ code: 'MESSAGE_KEEPS_FAILING', name: 'RepeatedFailureError', deliveries: 5, lastError: last, cause: last, message: 'failed on 5 deliveries: commit refused' });
+    expect(error).toMatchObject({
+      code: 'MESSAGE_KEEPS_FAILING',
+      name: 'RepeatedFailureError',
+      deliveries: 5,
+      lastError: last,
+      cause: last,
+      message: 'failed on 5 deliveries: commit refused',
+    });
   });
 });

@@ -27,7 +27,17 @@
  *   then closes the connection; anything unfinished is redelivered later.
  */
 import { replyBody } from '#saga/core';
-import { AmqpClient, deadLetter, OversizedMessageError, declareTopology, topologyNames, verifyTopology, type AmqpLogger, type PoisonError, type TopologyNames } from '#saga/messaging';
+import {
+  AmqpClient,
+  deadLetter,
+  OversizedMessageError,
+  declareTopology,
+  topologyNames,
+  verifyTopology,
+  type AmqpLogger,
+  type PoisonError,
+  type TopologyNames,
+} from '#saga/messaging';
 import { GroupCommit } from '#saga/batching';
 import { isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';

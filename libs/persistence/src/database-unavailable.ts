@@ -8,7 +8,14 @@
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 /** SQLSTATE: admin shutdown, crash shutdown, cannot connect now, too many connections. */
 const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
-const MESSAGES = [/connection terminated/i, /terminating connection/i, /not currently accepting connections/i, /timeout exceeded when trying to connect/i, /connection timeout/i, /is not queryable/i];
+const MESSAGES = [
+  /connection terminated/i,
+  /terminating connection/i,
+  /not currently accepting connections/i,
+  /timeout exceeded when trying to connect/i,
+  /connection timeout/i,
+  /is not queryable/i,
+];
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {

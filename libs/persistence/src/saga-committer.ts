@@ -152,7 +152,11 @@ export class SagaCommitter {
     let publish: CommittedCommand[];
     try {
       const inbox = items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId }));
-      const { sagas, claimed } = await this.store.beginBatch(session, items.map((item) => item.sagaId), inbox);
+      const { sagas, claimed } = await this.store.beginBatch(
+        session,
+        items.map((item) => item.sagaId),
+        inbox,
+      );
       outcomes = items.map((item): CommitOutcome => {
         const loaded = sagas.get(item.sagaId);
         if (!loaded) return { kind: 'unknown-saga' };

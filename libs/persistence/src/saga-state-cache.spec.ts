@@ -11,7 +11,20 @@ const state = (id: string, status: SagaStatus = 'RUNNING'): SagaState => ({
   version: 1,
   status,
   input: { a: 1 },
-  steps: [{ name: 's', status: 'RUNNING', attempt: 1, compensationAttempt: 0, waitingForRetry: false, request: { x: 1 }, result: undefined, lastError: null, startedAt: 5, finishedAt: null }],
+  steps: [
+    {
+      name: 's',
+      status: 'RUNNING',
+      attempt: 1,
+      compensationAttempt: 0,
+      waitingForRetry: false,
+      request: { x: 1 },
+      result: undefined,
+      lastError: null,
+      startedAt: 5,
+      finishedAt: null,
+    },
+  ],
   current: 0,
   failure: null,
   pastPivot: false,
@@ -24,7 +37,10 @@ describe('SagaStateCache', () => {
     const cache = new SagaStateCache(10);
     cache.remember(state('a'), 1);
     cache.remember(state('b'), 3);
-    expect(cache.getAll(['a', 'b'])!.map((entry) => [entry.state.id, entry.version])).toEqual([['a', 1], ['b', 3]]);
+    expect(cache.getAll(['a', 'b'])!.map((entry) => [entry.state.id, entry.version])).toEqual([
+      ['a', 1],
+      ['b', 3],
+    ]);
     expect(cache.getAll(['a', 'c'])).toBeUndefined();
   });
 

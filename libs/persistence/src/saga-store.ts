@@ -22,7 +22,19 @@ import type { Decision, HistoryEntry, SagaState, SagaStatus, StepState } from '#
 import type { DataSource, EntityManager } from 'typeorm';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
-import { BATCH_STATEMENTS, CLAIM_AND_WRITE, CLAIM_INBOX, CLAIM_TIMER, CONCURRENT_UPDATE_MARK, DUE_TIMERS, LOAD_SAGAS, LOCK_SAGAS, POSTPONE_TIMER, START_SAGAS, WRITE_DECISIONS } from './saga-sql';
+import {
+  BATCH_STATEMENTS,
+  CLAIM_AND_WRITE,
+  CLAIM_INBOX,
+  CLAIM_TIMER,
+  CONCURRENT_UPDATE_MARK,
+  DUE_TIMERS,
+  LOAD_SAGAS,
+  LOCK_SAGAS,
+  POSTPONE_TIMER,
+  START_SAGAS,
+  WRITE_DECISIONS,
+} from './saga-sql';
 import { stepRows, writeParameters, EffectRows, type CommittedCommand, type LoadedSaga, type SagaWrite, type ToOutbox } from './saga-write-rows';
 import type { PipelinedSession } from './sql/pipelined-session';
 import { preparedQuery } from './sql/prepared-query';
@@ -155,7 +167,13 @@ export class SagaStore {
     }));
     const steps: unknown[] = [];
     for (const { decision } of starts) {
-      steps.push(...stepRows(decision.state.id, decision.state.steps, decision.state.steps.map((_, position) => position)));
+      steps.push(
+        ...stepRows(
+          decision.state.id,
+          decision.state.steps,
+          decision.state.steps.map((_, position) => position),
+        ),
+      );
       rows.addEffects(decision);
     }
     const params = [JSON.stringify(sagas), JSON.stringify(steps), JSON.stringify(rows.history), JSON.stringify(rows.outbox), JSON.stringify(rows.timers)];
@@ -205,7 +223,9 @@ export class SagaStore {
   async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
     const { rows, params } = writeParameters(writes, toOutbox, true);
     const claim = [inbox.map((item) => item.key), inbox.map((item) => item.sagaId)];
-    const [written] = await concurrentUpdateChecked(writes, () => preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]));
+    const [written] = await concurrentUpdateChecked(writes, () =>
+      preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]),
+    );
     return rows.committed(written.outbox);
   }
 

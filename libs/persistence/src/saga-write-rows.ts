@@ -108,7 +108,15 @@ export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox
     const { before, decision } = write;
     const { state } = decision;
     if (writesSagaRow(before, state, checkEvery)) {
-      rows.sagas.push({ id: state.id, status: state.status, current_step: state.current, past_pivot: state.pastPivot, failure: state.failure ?? null, updated_at: new Date(state.updatedAt).toISOString(), version: before.version });
+      rows.sagas.push({
+        id: state.id,
+        status: state.status,
+        current_step: state.current,
+        past_pivot: state.pastPivot,
+        failure: state.failure ?? null,
+        updated_at: new Date(state.updatedAt).toISOString(),
+        version: before.version,
+      });
       const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
       rows.steps.push(...stepRows(state.id, state.steps, changed));
     }

@@ -11,10 +11,10 @@ export class SeedStock1763700000200 implements MigrationInterface {
   name = 'SeedStock1763700000200';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(
-      `INSERT INTO stock (sku, on_hand, available) SELECT sku, $2, $2 FROM unnest($1::text[]) AS sku ON CONFLICT (sku) DO NOTHING`,
-      [SEEDED_SKUS, SEEDED_QUANTITY],
-    );
+    await queryRunner.query(`INSERT INTO stock (sku, on_hand, available) SELECT sku, $2, $2 FROM unnest($1::text[]) AS sku ON CONFLICT (sku) DO NOTHING`, [
+      SEEDED_SKUS,
+      SEEDED_QUANTITY,
+    ]);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -14,7 +14,10 @@ export const orchestratorEnvSchema = z.object({
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/saga_orchestrator'),
   DATABASE_POOL_SIZE: positiveInt(10),
   AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672'),
-  AMQP_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('saga'),
+  AMQP_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('saga'),
   SAGA_DEFINITIONS_DIR: z.string().default('definitions'),
   REPLY_PREFETCH: positiveInt(64),
   OUTBOX_POLL_MS: positiveInt(1000),

@@ -42,7 +42,10 @@ describe('DefinitionRegistry', () => {
   });
 
   it('refuses a participant defined twice and a command claimed by two participants', () => {
-    const json = { source: 'extra.participants.json', catalog: { participants: { order: { queue: 'x', commands: ['x.do'] }, audit: { queue: 'a', commands: ['payment.charge'] } } } };
+    const json = {
+      source: 'extra.participants.json',
+      catalog: { participants: { order: { queue: 'x', commands: ['x.do'] }, audit: { queue: 'a', commands: ['payment.charge'] } } },
+    };
     expect(problems(() => new DefinitionRegistry([], [], [builtIn, json]))).toEqual([
       'extra.participants.json: participants.order: participant "order" is already defined by built-in',
       'extra.participants.json: participants.audit.commands: command "payment.charge" is already served by "payment"',

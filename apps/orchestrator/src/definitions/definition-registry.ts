@@ -35,7 +35,8 @@ function mergeCatalogs(catalogs: CatalogFile[]): ParticipantCatalog {
       merged.participants[name] = entry;
       for (const command of entry.commands) {
         const owner = commandOwner.get(command);
-        if (owner !== undefined && owner !== name) problems.push({ path: `${source}: participants.${name}.commands`, message: `command "${command}" is already served by "${owner}"` });
+        if (owner !== undefined && owner !== name)
+          problems.push({ path: `${source}: participants.${name}.commands`, message: `command "${command}" is already served by "${owner}"` });
         commandOwner.set(command, name);
       }
     }

@@ -14,7 +14,19 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { commandEnvelope, decide, validateInput, isTerminal, type Decision, type Direction, type FieldError, type ReplyEvent, type SagaEvent, type SagaState, type SagaStatus } from '#saga/core';
+import {
+  commandEnvelope,
+  decide,
+  validateInput,
+  isTerminal,
+  type Decision,
+  type Direction,
+  type FieldError,
+  type ReplyEvent,
+  type SagaEvent,
+  type SagaState,
+  type SagaStatus,
+} from '#saga/core';
 import { SagaCommitter, type CommitOutcome, type Committed, type SagaInput } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
@@ -27,9 +39,7 @@ import { SagaMetrics } from './saga-metrics';
 import { StartWriter } from './start-writer';
 
 export type StartResult =
-  | { kind: 'started' | 'existing'; id: string; name: string; version: number; status: SagaStatus }
-  | { kind: 'invalid'; errors: FieldError[] }
-  | { kind: 'conflict'; id: string };
+  { kind: 'started' | 'existing'; id: string; name: string; version: number; status: SagaStatus } | { kind: 'invalid'; errors: FieldError[] } | { kind: 'conflict'; id: string };
 
 export type CancelResult = { kind: 'cancelled'; status: SagaStatus } | { kind: 'refused'; reason: string; status: SagaStatus } | { kind: 'unknown-saga' };
 

@@ -91,7 +91,9 @@ export async function runNestHandler(pattern: string, nest: MessageHandler, data
   const result = await answer(pattern, nest, data, new SagaContext(context));
   if ('value' in result) {
     if (isOutcome(result.value)) return result.value;
-    throw new TypeError(`the handler of "${pattern}" returned ${result.value === undefined ? 'nothing' : 'a plain value'}: return ok(result), fail(code, message) or retry(code, message)`);
+    throw new TypeError(
+      `the handler of "${pattern}" returned ${result.value === undefined ? 'nothing' : 'a plain value'}: return ok(result), fail(code, message) or retry(code, message)`,
+    );
   }
   if (isNestInternalError(result.error)) return unexpected(pattern, context);
   const outcome = thrownOutcome(pattern, result.error);

@@ -8,7 +8,7 @@ const { prepareValue } = createRequire(require.resolve('pg'))('./utils') as { pr
 
 describe('parameterText', () => {
   it.each([
-    ['a string with quotes and backslashes', "it's \\ \"q\""],
+    ['a string with quotes and backslashes', 'it\'s \\ "q"'],
     ['an empty string', ''],
     ['an integer', 42],
     ['a fraction', -0.25],

@@ -10,7 +10,7 @@ import type { PayloadTemplate } from './saga-definition';
 const context = deepFreeze({
   saga: { id: 's-1', name: 'demo' },
   input: { customer: { id: 'c1', tags: ['a', 'b'] }, zero: 0, no: false, empty: '', nothing: null },
-  steps: { 'create-order': { orderId: 'o1' }, 'step_2': null },
+  steps: { 'create-order': { orderId: 'o1' }, step_2: null },
 });
 
 describe('renderTemplate', () => {
@@ -55,7 +55,10 @@ describe('renderTemplate', () => {
   });
 
   it('is total: any JSON template over any JSON context renders without throwing', () => {
-    fc.assert(fc.property(fc.jsonValue(), fc.jsonValue(), (template, ctx) => void renderTemplate(template as PayloadTemplate, ctx)), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (template, ctx) => void renderTemplate(template as PayloadTemplate, ctx)),
+      { numRuns: 200 },
+    );
   });
 });
 
@@ -67,9 +70,11 @@ describe('referencePath / templateReferences', () => {
   });
 
   it('lists every reference in a template, skipping escapes and literals', () => {
-    expect(
-      templateReferences({ a: '$.input.x', b: ['$.steps.s.y', { c: '$.saga.id' }], d: '$$.input.z', e: 'text', f: 1, g: null }),
-    ).toEqual([['input', 'x'], ['steps', 's', 'y'], ['saga', 'id']]);
+    expect(templateReferences({ a: '$.input.x', b: ['$.steps.s.y', { c: '$.saga.id' }], d: '$$.input.z', e: 'text', f: 1, g: null })).toEqual([
+      ['input', 'x'],
+      ['steps', 's', 'y'],
+      ['saga', 'id'],
+    ]);
     expect(templateReferences('$.result')).toEqual([['result']]);
     expect(templateReferences(undefined)).toEqual([]);
     expect(templateReferences(42)).toEqual([]);

@@ -13,13 +13,7 @@
  *                        and `result` (what the action returned, or null when the outcome is
  *                        unknown because every attempt timed out or the saga was cancelled).
  */
-export type PayloadTemplate =
-  | string
-  | number
-  | boolean
-  | null
-  | PayloadTemplate[]
-  | { [key: string]: PayloadTemplate };
+export type PayloadTemplate = string | number | boolean | null | PayloadTemplate[] | { [key: string]: PayloadTemplate };
 
 export interface CommandDefinition {
   /** The command pattern, e.g. "inventory.reserve"; must be known to the participant catalog. */

@@ -108,9 +108,7 @@ describe('validateDefinition', () => {
     [MAX_TIMEOUT_MS + 1, `got ${MAX_TIMEOUT_MS + 1}`],
   ])('rejects timeoutMs %p', (timeoutMs, shown) => {
     expect(lines(withStep(1, { timeoutMs }))).toEqual([`steps[1].timeoutMs: must be an integer between 1 and ${MAX_TIMEOUT_MS}, ${shown}`]);
-    expect(lines(withStep(1, { compensationTimeoutMs: timeoutMs }))).toEqual([
-      `steps[1].compensationTimeoutMs: must be an integer between 1 and ${MAX_TIMEOUT_MS}, ${shown}`,
-    ]);
+    expect(lines(withStep(1, { compensationTimeoutMs: timeoutMs }))).toEqual([`steps[1].compensationTimeoutMs: must be an integer between 1 and ${MAX_TIMEOUT_MS}, ${shown}`]);
   });
 
   it('rejects bad retry policies, for actions and compensations', () => {
@@ -157,7 +155,8 @@ describe('validateDefinition', () => {
   });
 
   it('only lets payloads refer to the saga, the input and earlier steps (and, in a compensation, its own result)', () => {
-    const payload = (action: unknown, compensation?: unknown) => withStep(1, { action: { command: 'b.do', payload: action }, compensation: { command: 'b.undo', payload: compensation } });
+    const payload = (action: unknown, compensation?: unknown) =>
+      withStep(1, { action: { command: 'b.do', payload: action }, compensation: { command: 'b.undo', payload: compensation } });
     expect(lines(payload({ a: '$.steps.a.id', i: '$.input.x', s: '$.saga.id', escaped: '$$.steps.nope' }, { r: '$.result', q: '$.request', own: '$.steps.b' }))).toEqual([]);
     expect(lines(payload({ later: '$.steps.c' }))).toEqual(['steps[1].action.payload: $.steps.c refers to "c", which is not an earlier step']);
     expect(lines(payload(['$.steps.b.x']))).toEqual(['steps[1].action.payload: $.steps.b.x refers to "b", which is not an earlier step']);

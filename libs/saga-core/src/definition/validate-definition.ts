@@ -68,13 +68,7 @@ function checkRetry(value: unknown, path: string, problems: Problems): void {
   }
 }
 
-function checkCommand(
-  value: unknown,
-  path: string,
-  routes: Map<string, unknown>,
-  allowedRoots: Map<string, string>,
-  problems: Problems,
-): void {
+function checkCommand(value: unknown, path: string, routes: Map<string, unknown>, allowedRoots: Map<string, string>, problems: Problems): void {
   if (!isRecord(value)) return void problems.push({ path, message: 'must be an object { command, payload? }' });
   checkKnownKeys(value, KNOWN_KEYS.command, path, problems);
   if (typeof value.command !== 'string' || value.command.length === 0) {
@@ -115,11 +109,21 @@ function checkStep(step: unknown, index: number, earlier: string[], routes: Map<
   if (typeof step.name !== 'string' || !NAME.test(step.name)) {
     problems.push({ path: `${path}.name`, message: 'must be lowercase letters, digits and dashes, starting with a letter' });
   }
-  const actionRoots = new Map([['saga', ''], ['input', ''], ['steps', earlier.join(',')]]);
+  const actionRoots = new Map([
+    ['saga', ''],
+    ['input', ''],
+    ['steps', earlier.join(',')],
+  ]);
   checkCommand(step.action, `${path}.action`, routes, actionRoots, problems);
   if (step.compensation !== undefined) {
     const ownName = typeof step.name === 'string' ? step.name : '';
-    const compensationRoots = new Map([['saga', ''], ['input', ''], ['result', ''], ['request', ''], ['steps', [...earlier, ownName].join(',')]]);
+    const compensationRoots = new Map([
+      ['saga', ''],
+      ['input', ''],
+      ['result', ''],
+      ['request', ''],
+      ['steps', [...earlier, ownName].join(',')],
+    ]);
     checkCommand(step.compensation, `${path}.compensation`, routes, compensationRoots, problems);
   }
   if (step.pivot !== undefined && typeof step.pivot !== 'boolean') problems.push({ path: `${path}.pivot`, message: 'must be a boolean' });

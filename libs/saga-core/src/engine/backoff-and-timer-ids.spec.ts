@@ -17,10 +17,16 @@ describe('retryDelayMs', () => {
 
   it('is an integer between initialMs and maxMs for any attempt, even huge ones', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.integer({ min: 0, max: 100_000 }), fc.integer({ min: 0, max: 1e9 }), (initial, multiplier, extra, attempt) => {
-        const delay = retryDelayMs(policy(initial, multiplier, initial + extra), attempt);
-        expect(Number.isInteger(delay) && delay >= initial && delay <= initial + extra).toBe(true);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.double({ min: 1, max: 100, noNaN: true }),
+        fc.integer({ min: 0, max: 100_000 }),
+        fc.integer({ min: 0, max: 1e9 }),
+        (initial, multiplier, extra, attempt) => {
+          const delay = retryDelayMs(policy(initial, multiplier, initial + extra), attempt);
+          expect(Number.isInteger(delay) && delay >= initial && delay <= initial + extra).toBe(true);
+        },
+      ),
     );
   });
 });

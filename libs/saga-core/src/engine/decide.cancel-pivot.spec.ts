@@ -23,9 +23,7 @@ describe('decide: cancel', () => {
       .expectLastHistory(['CANCEL_REQUESTED', 'STEP_OUTCOME_UNKNOWN', 'COMPENSATION_STARTED', 'COMPENSATION_SENT'])
       .check((s) => {
         expect(s.lastDecision.history[0]).toMatchObject({ reason: 'customer changed their mind', detail: { by: 'alice' } });
-        expect(s.lastDecision.cancelTimers).toEqual(
-          expect.arrayContaining(['saga-1/reserve-inventory/action/1/timeout', 'saga-1/reserve-inventory/action/2/retry']),
-        );
+        expect(s.lastDecision.cancelTimers).toEqual(expect.arrayContaining(['saga-1/reserve-inventory/action/1/timeout', 'saga-1/reserve-inventory/action/2/retry']));
         expect(s.state!.failure).toEqual({ step: 'reserve-inventory', type: 'operator', code: 'CANCELLED', message: 'customer changed their mind' });
       })
       .expectNoTimer({ step: 'reserve-inventory', direction: 'action' })
@@ -127,19 +125,8 @@ describe('decide: deadline', () => {
 
   it('is cancelled when the saga completes, and ignored silently if it fires while compensating', () => {
     given(timed()).start({}).replySuccess().replySuccess().replySuccess().expectStatus('COMPLETED').expectNoTimer({ type: 'DEADLINE_REACHED' });
-    given(timed())
-      .start({})
-      .replyFailure('NO')
-      .expectStatus('COMPENSATED')
-      .expectNoTimer({ type: 'DEADLINE_REACHED' });
-    given(timed())
-      .start({})
-      .replySuccess()
-      .replyFailure('NO')
-      .expectStatus('COMPENSATING')
-      .fireDeadline()
-      .expectUnchanged()
-      .expectLastHistory([]);
+    given(timed()).start({}).replyFailure('NO').expectStatus('COMPENSATED').expectNoTimer({ type: 'DEADLINE_REACHED' });
+    given(timed()).start({}).replySuccess().replyFailure('NO').expectStatus('COMPENSATING').fireDeadline().expectUnchanged().expectLastHistory([]);
   });
 });
 
@@ -156,7 +143,11 @@ describe('decide: pivot', () => {
       script.expectCommand('c.do', { attempt });
       if (attempt % 2 === 1) script.replyFailure('DECLINED');
       else script.timeout();
-      script.expectStatus('RUNNING').expectStepStatus('c', 'RUNNING').expectTimer({ type: 'RETRY_DUE', step: 'c', attempt: attempt + 1 }).fireRetry();
+      script
+        .expectStatus('RUNNING')
+        .expectStepStatus('c', 'RUNNING')
+        .expectTimer({ type: 'RETRY_DUE', step: 'c', attempt: attempt + 1 })
+        .fireRetry();
     }
     script
       .expectCommand('c.do', { attempt: 6 })

@@ -63,9 +63,7 @@ describe('decide: COMPENSATION_FAILED', () => {
       .expectStepStatus('a', 'SUCCEEDED')
       .expectNoTimer()
       .expectLastHistory(['REPLY_RECEIVED', 'COMPENSATION_FAILED'])
-      .check((s) =>
-        expect(s.lastDecision.history[1]).toMatchObject({ step: 'b', direction: 'compensation', attempt: 2, reason: 'STILL_CANNOT', detail: { message: 'db down' } }),
-      );
+      .check((s) => expect(s.lastDecision.history[1]).toMatchObject({ step: 'b', direction: 'compensation', attempt: 2, reason: 'STILL_CANNOT', detail: { message: 'db down' } }));
   });
 
   it('never changes afterwards, whatever arrives', () => {
@@ -86,7 +84,9 @@ describe('decide: COMPENSATION_FAILED', () => {
   });
 
   it('a deadline on a saga that ends stuck is cancelled with it', () => {
-    given(saga([step('a', { compensationRetry: { maxAttempts: 1, backoff: { initialMs: 1, multiplier: 1, maxMs: 1 } } }), step('b', { compensation: false })], { deadlineMs: 60_000 }))
+    given(
+      saga([step('a', { compensationRetry: { maxAttempts: 1, backoff: { initialMs: 1, multiplier: 1, maxMs: 1 } } }), step('b', { compensation: false })], { deadlineMs: 60_000 }),
+    )
       .start({})
       .expectTimer({ type: 'DEADLINE_REACHED', fireAt: T0 + 60_000 })
       .replySuccess()

@@ -109,7 +109,13 @@ describe('decide: retryable errors', () => {
   });
 
   it('treats a retryable reply whose code the step lists as non-retryable as a business failure at once', () => {
-    given(saga([step('a'), step('b', { retry: { maxAttempts: 5, backoff: { initialMs: 100, multiplier: 2, maxMs: 1_000 }, nonRetryableCodes: ['CARD_EXPIRED'] } }), step('c', { compensation: false })]))
+    given(
+      saga([
+        step('a'),
+        step('b', { retry: { maxAttempts: 5, backoff: { initialMs: 100, multiplier: 2, maxMs: 1_000 }, nonRetryableCodes: ['CARD_EXPIRED'] } }),
+        step('c', { compensation: false }),
+      ]),
+    )
       .start({})
       .replySuccess('A')
       .replyRetryable('CARD_EXPIRED')

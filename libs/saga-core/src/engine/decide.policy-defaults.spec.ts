@@ -8,7 +8,12 @@ import { validateDefinition } from '../definition/validate-definition';
 import { testCatalog } from '../testing/fixtures';
 import { given } from '../testing/saga-script';
 
-const bare = (name: string, extra: Partial<StepDefinition> = {}): StepDefinition => ({ name, action: { command: `${name}.do` }, compensation: { command: `${name}.undo` }, ...extra });
+const bare = (name: string, extra: Partial<StepDefinition> = {}): StepDefinition => ({
+  name,
+  action: { command: `${name}.do` },
+  compensation: { command: `${name}.undo` },
+  ...extra,
+});
 const fixed = (maxAttempts: number, delayMs: number) => ({ maxAttempts, backoff: { initialMs: delayMs, multiplier: 1, maxMs: delayMs } });
 
 const withDefaults = validateDefinition(

@@ -177,7 +177,14 @@ function onAttemptTimer(d: DecisionBuilder, definition: SagaDefinition, event: E
   const step = d.state.steps[index];
   const stepDefinition = definition.steps[index];
   step.lastError = { code: 'TIMEOUT', message: `no reply to attempt ${event.attempt} in time` };
-  d.record('ATTEMPT_TIMED_OUT', { step: step.name, direction: event.direction, attempt: event.attempt, failureType: 'timeout', reason: 'TIMEOUT', detail: { message: step.lastError.message } });
+  d.record('ATTEMPT_TIMED_OUT', {
+    step: step.name,
+    direction: event.direction,
+    attempt: event.attempt,
+    failureType: 'timeout',
+    reason: 'TIMEOUT',
+    detail: { message: step.lastError.message },
+  });
   if (event.direction === 'compensation') return retryOrFailCompensation(d, definition, index, { type: 'timeout', ...step.lastError });
   const canUndo = stepDefinition.compensation !== undefined && !d.state.pastPivot;
   if (!canUndo || step.attempt < retryPolicyFor(definition, index, 'action').maxAttempts) return scheduleRetry(d, definition, index, 'action', step.attempt, 'TIMEOUT');
@@ -198,8 +205,7 @@ function onCancel(d: DecisionBuilder, definition: SagaDefinition, event: CancelE
   const inFlight = index >= 0 ? d.state.steps[index] : undefined;
   // A saga deadline is a timeout; anything else asking to cancel is an operator.
   const failureType: FailureType = type === 'DEADLINE_REACHED' ? 'timeout' : 'operator';
-  const reject = (reason: string) =>
-    d.record('CANCEL_REJECTED', { step: inFlight?.name ?? null, failureType, reason, detail: { by: event.by, requested: event.reason } });
+  const reject = (reason: string) => d.record('CANCEL_REJECTED', { step: inFlight?.name ?? null, failureType, reason, detail: { by: event.by, requested: event.reason } });
   if (d.state.status !== 'RUNNING') return type === 'CANCEL_REQUESTED' ? reject(`saga is ${d.state.status}`) : undefined;
   if (d.state.pastPivot) return reject('the pivot step has succeeded: the saga can no longer be rolled back');
   if (inFlight && !definition.steps[index].compensation) {

@@ -42,7 +42,10 @@ describe('commandMessageId / correlationIdFor', () => {
 
 describe('parseCorrelationId', () => {
   it('round-trips every valid address', () => {
-    fc.assert(fc.property(address, (a) => expect(parseCorrelationId(correlationIdFor(a))).toEqual(a)), { numRuns: 300 });
+    fc.assert(
+      fc.property(address, (a) => expect(parseCorrelationId(correlationIdFor(a))).toEqual(a)),
+      { numRuns: 300 },
+    );
   });
 
   it.each([

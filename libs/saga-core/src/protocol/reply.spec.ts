@@ -63,7 +63,10 @@ describe('classifyReply: stock Nest shapes', () => {
   });
 
   it('never throws, whatever the body', () => {
-    fc.assert(fc.property(fc.anything(), (body) => typeof classifyReply(body).kind === 'string'), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.anything(), (body) => typeof classifyReply(body).kind === 'string'),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -83,6 +86,9 @@ describe('replyBody', () => {
   });
 
   it('round-trips through the wire to the same outcome', () => {
-    fc.assert(fc.property(outcomeArb, (outcome) => expect(classifyReply(wire(replyBody(outcome)))).toEqual(wire(outcome))), { numRuns: 300 });
+    fc.assert(
+      fc.property(outcomeArb, (outcome) => expect(classifyReply(wire(replyBody(outcome)))).toEqual(wire(outcome))),
+      { numRuns: 300 },
+    );
   });
 });

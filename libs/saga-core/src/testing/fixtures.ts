@@ -20,9 +20,7 @@ export const testCatalog: ParticipantCatalog = {
   participants: {
     test: {
       queue: 'test.queue',
-      commands: [...'abcdefghijklmnopqrstuvwxyz'.split(''), ...Array.from({ length: 10 }, (_, i) => `step-${i}`)].flatMap(
-        (name) => [`${name}.do`, `${name}.undo`],
-      ),
+      commands: [...'abcdefghijklmnopqrstuvwxyz'.split(''), ...Array.from({ length: 10 }, (_, i) => `step-${i}`)].flatMap((name) => [`${name}.do`, `${name}.undo`]),
     },
   },
 };

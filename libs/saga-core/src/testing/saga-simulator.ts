@@ -78,14 +78,22 @@ export class SagaSimulator {
 
   play(move: Move): void {
     switch (move.kind) {
-      case 'reply': return this.reply(move.outcome);
-      case 'timeout': return this.timeout();
-      case 'retry': return this.retry();
-      case 'late': return this.late(move.pick, move.outcome);
-      case 'duplicate': return void (this.lastAccepted && this.ignored(this.lastAccepted, ['LATE_REPLY_IGNORED']));
-      case 'stale': return this.stale(move.pick);
-      case 'cancel': return this.cancel(false);
-      case 'deadline': return this.cancel(true);
+      case 'reply':
+        return this.reply(move.outcome);
+      case 'timeout':
+        return this.timeout();
+      case 'retry':
+        return this.retry();
+      case 'late':
+        return this.late(move.pick, move.outcome);
+      case 'duplicate':
+        return void (this.lastAccepted && this.ignored(this.lastAccepted, ['LATE_REPLY_IGNORED']));
+      case 'stale':
+        return this.stale(move.pick);
+      case 'cancel':
+        return this.cancel(false);
+      case 'deadline':
+        return this.cancel(true);
     }
   }
 
@@ -160,7 +168,10 @@ export class SagaSimulator {
     if (attempt < retryPolicyFor(this.definition, index, 'action').maxAttempts || !stepDefinition.compensation || this.pivotDone) {
       assert.equal(this.retryFor(step, 'action', attempt + 1), true, 'a timeout with retries left (or nothing to undo) is retried');
     } else {
-      assert.ok(decision.history.some((h) => h.type === 'STEP_OUTCOME_UNKNOWN' && h.step === step), 'exhausted timeouts → UNKNOWN');
+      assert.ok(
+        decision.history.some((h) => h.type === 'STEP_OUTCOME_UNKNOWN' && h.step === step),
+        'exhausted timeouts → UNKNOWN',
+      );
       assert.notEqual(this.state.status, 'RUNNING');
     }
   }
@@ -178,7 +189,11 @@ export class SagaSimulator {
     this.now = Math.max(this.now, timer.fireAt);
     this.timers.delete(timer.id);
     const decision = this.decideChecked(timer.event);
-    assert.deepEqual(decision.commands.map((c) => [c.step, c.direction, c.attempt]), [[step, direction, attempt]], 'RETRY_DUE sends its attempt');
+    assert.deepEqual(
+      decision.commands.map((c) => [c.step, c.direction, c.attempt]),
+      [[step, direction, attempt]],
+      'RETRY_DUE sends its attempt',
+    );
     this.absorb(decision);
   }
 
@@ -211,8 +226,14 @@ export class SagaSimulator {
       // The step in flight cannot be undone: the deadline is refused now and re-armed for later.
       const decision = this.decideChecked(event);
       assert.deepStrictEqual(plain(decision.state), plain(this.state), 'a refused deadline does not change the state');
-      assert.deepStrictEqual(decision.history.map((h) => h.type), ['CANCEL_REJECTED']);
-      assert.deepStrictEqual(decision.timers.map((t) => [t.event.type, t.fireAt]), [['DEADLINE_REACHED', this.now + timeoutFor(this.definition, index, 'action')]]);
+      assert.deepStrictEqual(
+        decision.history.map((h) => h.type),
+        ['CANCEL_REJECTED'],
+      );
+      assert.deepStrictEqual(
+        decision.timers.map((t) => [t.event.type, t.fireAt]),
+        [['DEADLINE_REACHED', this.now + timeoutFor(this.definition, index, 'action')]],
+      );
       assert.deepStrictEqual([decision.commands, decision.cancelTimers], [[], []]);
       return this.absorb(decision);
     }
@@ -263,7 +284,10 @@ export class SagaSimulator {
     const decision = this.decideChecked(event);
     assert.deepStrictEqual(plain(decision.state), plain(this.state), `${event.type} must not change the state`);
     assert.deepStrictEqual([decision.commands, decision.timers, decision.cancelTimers], [[], [], []], `${event.type} must have no effect`);
-    assert.deepStrictEqual(decision.history.map((h) => h.type), history);
+    assert.deepStrictEqual(
+      decision.history.map((h) => h.type),
+      history,
+    );
   }
 
   private absorb(decision: Decision): void {
@@ -290,7 +314,11 @@ export class SagaSimulator {
       assert.deepEqual([open, attemptTimers.length, this.pending('DEADLINE_REACHED')], [null, 0, undefined], 'nothing in flight once terminal');
     } else if (open) {
       assert.deepEqual(attemptTimers[0]?.event, { type: 'ATTEMPT_TIMED_OUT', step: open.step, direction: open.direction, attempt: open.attempt });
-      assert.equal(attemptTimers[0].fireAt, open.expiresAt + expiryGraceMs(timeoutFor(this.definition, this.index(open.step), open.direction)), 'the timeout fires a grace period after the command expiry');
+      assert.equal(
+        attemptTimers[0].fireAt,
+        open.expiresAt + expiryGraceMs(timeoutFor(this.definition, this.index(open.step), open.direction)),
+        'the timeout fires a grace period after the command expiry',
+      );
     } else {
       assert.equal(attemptTimers[0]?.event.type, 'RETRY_DUE', 'a live saga always has work in flight');
     }

@@ -25,8 +25,7 @@ class DefinitionView {
   @ApiProperty({ description: 'For each step: the queue its action and compensation commands are sent to' })
   routes: { step: string; action: { command: string; queue: string }; compensation: { command: string; queue: string } | null }[];
   @ApiProperty({
-    description:
-      "For each step: the timeout and retry policies that apply, after the step's own settings, the saga's defaults and the built-in defaults",
+    description: "For each step: the timeout and retry policies that apply, after the step's own settings, the saga's defaults and the built-in defaults",
   })
   policies: ({ step: string } & EffectivePolicies)[];
 }

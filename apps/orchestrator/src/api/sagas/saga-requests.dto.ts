@@ -7,7 +7,12 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 
 export class ReadSagaQuery {
-  @ApiPropertyOptional({ description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS)', minimum: 0, maximum: 600000, example: 10000 })
+  @ApiPropertyOptional({
+    description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS)',
+    minimum: 0,
+    maximum: 600000,
+    example: 10000,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

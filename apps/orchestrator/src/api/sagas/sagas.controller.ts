@@ -8,7 +8,19 @@
  * finish answers 200 with the whole saga, otherwise 202 with its summary (it is still running).
  */
 import { BadRequestException, Body, ConflictException, Controller, Get, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiConflictResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import type { Response } from 'express';
@@ -47,11 +59,17 @@ export class SagasController {
 
   @Post(':name')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Start a saga', description: 'Starts the latest version of the named saga with the JSON body as its input. See GET /definitions/{name} for the input schema.' })
+  @ApiOperation({
+    summary: 'Start a saga',
+    description: 'Starts the latest version of the named saga with the JSON body as its input. See GET /definitions/{name} for the input schema.',
+  })
   @ApiParam({ name: 'name', example: 'place-order' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same input returns the existing saga; same key + different input is 409' })
   @ApiBody({ schema: { type: 'object', example: { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120 } } })
-  @ApiAcceptedResponse({ type: SagaSummaryView, description: 'Started (or, with a repeated Idempotency-Key, the existing saga) and not finished within waitMs; Location points at it' })
+  @ApiAcceptedResponse({
+    type: SagaSummaryView,
+    description: 'Started (or, with a repeated Idempotency-Key, the existing saga) and not finished within waitMs; Location points at it',
+  })
   @ApiOkResponse({ type: SagaView, description: 'With waitMs: the saga reached a terminal status within the wait; the whole saga, as GET /sagas/{id} returns it' })
   @ApiBadRequestResponse({ type: ValidationErrorView })
   @ApiNotFoundResponse({ type: ErrorView, description: 'No saga definition with that name' })
@@ -75,7 +93,12 @@ export class SagasController {
       case 'invalid':
         throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `input does not match the ${name} input schema`, errors: result.errors });
       case 'conflict':
-        throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `Idempotency-Key was already used with a different input (saga ${result.id})`, sagaId: result.id });
+        throw new ConflictException({
+          statusCode: 409,
+          error: 'Conflict',
+          message: `Idempotency-Key was already used with a different input (saga ${result.id})`,
+          sagaId: result.id,
+        });
       default: {
         const view = summaryView(result);
         response.setHeader('Location', view.links.self);
@@ -114,7 +137,8 @@ export class SagasController {
   @HttpCode(202)
   @ApiOperation({
     summary: 'Cancel a running saga',
-    description: 'Moves a RUNNING saga to COMPENSATING: what was applied (or may have been) is undone in reverse order. Refused with 409, and recorded in the history, when the saga is no longer RUNNING, its pivot has succeeded, or the step in flight has no compensation.',
+    description:
+      'Moves a RUNNING saga to COMPENSATING: what was applied (or may have been) is undone in reverse order. Refused with 409, and recorded in the history, when the saga is no longer RUNNING, its pivot has succeeded, or the step in flight has no compensation.',
   })
   @ApiAcceptedResponse({ type: SagaSummaryView })
   @ApiBadRequestResponse({ type: ValidationErrorView })
