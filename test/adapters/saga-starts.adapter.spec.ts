@@ -20,7 +20,7 @@ import { createTestDatabase, runId } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
-const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
+const toOutbox: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 /** Far in the future, so these timers are never due for anyone. */
 const NOW = Date.UTC(2100, 0, 1);
 const inputs = [
@@ -75,7 +75,7 @@ describe('Batched saga starts on PostgreSQL', () => {
 
   /** A StartWriter over a committer whose every statement (SagaCommitter.start) is recorded. */
   function startWriter(maxBatchSize: number) {
-    const committer = new SagaCommitter(ds, { toOutbox: routing, stateCacheSize: 0 });
+    const committer = new SagaCommitter(ds, { toOutbox, stateCacheSize: 0 });
     return { writer: new StartWriter(committer, maxBatchSize), many: jest.spyOn(committer, 'start') };
   }
 
@@ -87,8 +87,8 @@ describe('Batched saga starts on PostgreSQL', () => {
       const alone = newSaga(input, keyAlone);
       const together = [newSaga(input, keyTogether), newSaga(input, null), newSaga(inputs[0], null)];
       // decide() is deterministic for one input and time: the same content under other saga ids.
-      await store.insertNew(ds.manager, alone.decision, alone.meta, routing);
-      await store.insertMany(ds.manager, together, routing);
+      await store.insertNew(ds.manager, alone.decision, alone.meta, toOutbox);
+      await store.insertMany(ds.manager, together, toOutbox);
       const expected = JSON.parse(JSON.stringify(await stored(alone.decision.state.id)).replaceAll(keyAlone, '<key>'));
       expect(JSON.parse(JSON.stringify(await stored(together[0].decision.state.id)).replaceAll(keyTogether, '<key>'))).toEqual(expected);
       expect(await stored(together[1].decision.state.id)).toEqual({ ...expected, instance: [{ ...expected.instance[0], idempotency_key: null }] });
@@ -97,7 +97,7 @@ describe('Batched saga starts on PostgreSQL', () => {
 
   it('insertMany returns each saga its own commands, under the outbox rows that hold them', async () => {
     const starts = inputs.map((input) => newSaga(input));
-    const committed = await store.insertMany(ds.manager, starts, routing);
+    const committed = await store.insertMany(ds.manager, starts, toOutbox);
     expect(committed).toHaveLength(3);
     for (const [index, { decision }] of starts.entries()) {
       expect(committed[index].map((command) => command.envelope.properties.correlationId)).toEqual(decision.commands.map((command) => command.correlationId));
@@ -108,10 +108,10 @@ describe('Batched saga starts on PostgreSQL', () => {
 
   it('insertMany writes nothing at all when one saga of the batch cannot be stored', async () => {
     const existing = newSaga(inputs[0]);
-    await store.insertMany(ds.manager, [existing], routing);
+    await store.insertMany(ds.manager, [existing], toOutbox);
     const fresh = [newSaga(inputs[1]), newSaga(inputs[2])];
     const clash: NewSaga = { decision: existing.decision, meta: existing.meta }; // its id is taken
-    await expect(store.insertMany(ds.manager, [...fresh, clash], routing)).rejects.toMatchObject({ code: '23505' });
+    await expect(store.insertMany(ds.manager, [...fresh, clash], toOutbox)).rejects.toMatchObject({ code: '23505' });
     for (const { decision } of fresh) {
       expect(await count(decision.state.id)).toBe(0);
       expect(

@@ -20,7 +20,7 @@ import { createTestDatabase, runId, waitFor } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
-const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
+const toOutbox: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 const input = { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1 }], amount: 10 };
 const NOW = Date.UTC(2100, 0, 1);
 
@@ -72,7 +72,7 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
 
   async function start(): Promise<string> {
     const decision = decide(definition, null, { type: 'START', sagaId: randomUUID(), input }, NOW);
-    await ds.transaction((manager) => store.insertNew(manager, decision, { idempotencyKey: null, inputHash: 'hash' }, routing));
+    await ds.transaction((manager) => store.insertNew(manager, decision, { idempotencyKey: null, inputHash: 'hash' }, toOutbox));
     return decision.state.id;
   }
 
@@ -102,7 +102,7 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
       { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'success', result: { ok: 1 } } },
       NOW + 1,
     );
-    await store.applyDecision(first.runner.manager, loaded, decision, routing);
+    await store.applyDecision(first.runner.manager, loaded, decision, toOutbox);
     events.push('first applied');
     await waitUntilBlocked(second); // still waiting: applying is not committing
     expect(events).toEqual(['first applied']);
@@ -234,7 +234,7 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
     await insertTimer(sagaId, `${sagaId}/b`, NOW);
     const before = (await ds.transaction((manager) => store.loadForUpdate(manager, sagaId)))!;
     await ds.transaction((manager) =>
-      store.applyDecision(manager, before, noChange(before, { cancelTimers: [`${sagaId}/a`, `${sagaId}/create-order/action/1/timeout`, 'no-such-timer'] }), routing),
+      store.applyDecision(manager, before, noChange(before, { cancelTimers: [`${sagaId}/a`, `${sagaId}/create-order/action/1/timeout`, 'no-such-timer'] }), toOutbox),
     );
     expect(await ds.query('SELECT id FROM saga_timers WHERE saga_id = $1', [sagaId])).toEqual([{ id: `${sagaId}/b` }]);
   });
@@ -249,7 +249,7 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
       { id: existing, fireAt: NOW + 999_999, event: { type: 'DEADLINE_REACHED' as const } },
       { id: `${sagaId}/deadline`, fireAt: NOW + 1_000, event: { type: 'DEADLINE_REACHED' as const } },
     ];
-    await ds.transaction((manager) => store.applyDecision(manager, before, noChange(before, { timers }), routing));
+    await ds.transaction((manager) => store.applyDecision(manager, before, noChange(before, { timers }), toOutbox));
     expect(await ds.query('SELECT fire_at, event FROM saga_timers WHERE id = $1', [existing])).toEqual([original]);
     expect(await ds.query('SELECT id, fire_at FROM saga_timers WHERE saga_id = $1 ORDER BY fire_at', [sagaId])).toEqual([
       { id: `${sagaId}/deadline`, fire_at: new Date(NOW + 1_000) },

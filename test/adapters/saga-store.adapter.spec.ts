@@ -23,7 +23,7 @@ import { createTestDatabase, runId } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
 const routes = commandRoutes(demoCatalog('saga'));
-const routing: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
+const toOutbox: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 const input = { customerId: 'c-42', items: [{ sku: 'sku-1', quantity: 2 }], amount: 120.5, note: 'ring twice' };
 /** Far in the future, so these timers are never due for anyone. */
 const NOW = Date.UTC(2100, 0, 1);
@@ -47,7 +47,7 @@ describe('SagaStore on PostgreSQL', () => {
 
   async function start(now = NOW): Promise<Decision> {
     const decision = decide(definition, null, { type: 'START', sagaId: randomUUID(), input }, now);
-    await ds.transaction((manager) => store.insertNew(manager, decision, { idempotencyKey: null, inputHash: 'hash' }, routing));
+    await ds.transaction((manager) => store.insertNew(manager, decision, { idempotencyKey: null, inputHash: 'hash' }, toOutbox));
     return decision;
   }
 
@@ -136,7 +136,7 @@ describe('SagaStore on PostgreSQL', () => {
     const stepsBefore = await ds.query('SELECT position, xmin::text AS xmin FROM saga_steps WHERE saga_id = $1 ORDER BY position', [id]);
     const decision = replied(before.state, 'create-order', { orderId: id, status: 'PENDING' }, NOW + 100);
 
-    await ds.transaction((manager) => store.applyDecision(manager, before, decision, routing));
+    await ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox));
 
     expect(await load(id)).toStrictEqual({ state: decision.state, version: 2 });
     const stepsAfter = await ds.query('SELECT position, xmin::text AS xmin FROM saga_steps WHERE saga_id = $1 ORDER BY position', [id]);
@@ -170,7 +170,7 @@ describe('SagaStore on PostgreSQL', () => {
     const untouched = await snapshot(id);
 
     const failing = ds.transaction(async (manager) => {
-      await store.applyDecision(manager, before, replied(before.state, 'create-order', { orderId: id }, NOW + 100), routing);
+      await store.applyDecision(manager, before, replied(before.state, 'create-order', { orderId: id }, NOW + 100), toOutbox);
       throw new Error('crash after applyDecision');
     });
     await expect(failing).rejects.toThrow('crash after applyDecision');
@@ -181,10 +181,10 @@ describe('SagaStore on PostgreSQL', () => {
   it('insertNew and applyDecision return the commands they wrote, keyed by their outbox row ids, for publishing after the commit', async () => {
     const decision = decide(definition, null, { type: 'START', sagaId: randomUUID(), input }, NOW);
     const { id } = decision.state;
-    const started = await store.insertNew(ds.manager, decision, { idempotencyKey: null, inputHash: 'hash' }, routing);
+    const started = await store.insertNew(ds.manager, decision, { idempotencyKey: null, inputHash: 'hash' }, toOutbox);
     const before = (await load(id))!;
     const next = replied(before.state, 'create-order', { orderId: id }, NOW + 100);
-    const applied = await ds.transaction((manager) => store.applyDecision(manager, before, next, routing));
+    const applied = await ds.transaction((manager) => store.applyDecision(manager, before, next, toOutbox));
 
     const rows: { id: string; queue: string; body: unknown; properties: { correlationId: string } }[] = await ds.query(
       'SELECT id::text, queue, body, properties FROM saga_outbox WHERE saga_id = $1 ORDER BY id',
@@ -215,7 +215,7 @@ describe('SagaStore on PostgreSQL', () => {
         const before = loaded.sagas.get(id)!;
         return { kind: 'decision' as const, before, decision: replied(before.state, 'create-order', { orderId: id }, NOW + 100) };
       });
-      return { writes, committed: await store.writeDecisions(manager, writes, routing) };
+      return { writes, committed: await store.writeDecisions(manager, writes, toOutbox) };
     });
     for (const { decision } of result.writes) expect(await load(decision.state.id)).toStrictEqual({ state: decision.state, version: 2 });
     expect(result.committed.map((command) => command.envelope.properties.correlationId).sort()).toEqual(ids.map((id) => `${id}/reserve-inventory/action/1`).sort());
@@ -239,7 +239,7 @@ describe('SagaStore on PostgreSQL', () => {
         before: loaded.sagas.get(id)!,
         decision: replied(loaded.sagas.get(id)!.state, 'create-order', { orderId: id }, NOW + 100),
       }));
-      committed = await store.commitBatch(transaction, writes, routing);
+      committed = await store.commitBatch(transaction, writes, toOutbox);
       for (const { decision } of writes) expect(await load(decision.state.id)).toStrictEqual({ state: decision.state, version: 2 });
     } finally {
       await transaction.release();
@@ -249,7 +249,7 @@ describe('SagaStore on PostgreSQL', () => {
 
     // A write made from a stale read fails inside the batch, so its COMMIT never runs.
     const stale = (await ds.transaction((manager) => store.loadForUpdate(manager, ids[0])))!;
-    await ds.transaction((manager) => store.applyDecision(manager, stale, replied(stale.state, 'reserve-inventory', { reservationId: ids[0] }, NOW + 200), routing));
+    await ds.transaction((manager) => store.applyDecision(manager, stale, replied(stale.state, 'reserve-inventory', { reservationId: ids[0] }, NOW + 200), toOutbox));
     const before = await snapshot(ids[0]);
     const again = await PipelinedSession.open(ds);
     try {
@@ -258,7 +258,7 @@ describe('SagaStore on PostgreSQL', () => {
         store.commitBatch(
           again,
           [{ kind: 'decision' as const, before: stale, decision: replied(stale.state, 'reserve-inventory', { reservationId: 'other' }, NOW + 300) }],
-          routing,
+          toOutbox,
         ),
       ).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
     } finally {
@@ -282,7 +282,7 @@ describe('SagaStore on PostgreSQL', () => {
         const transaction = await PipelinedSession.open(single);
         try {
           await store.beginBatch(transaction, [id], []);
-          await store.commitBatch(transaction, [], routing);
+          await store.commitBatch(transaction, [], toOutbox);
         } finally {
           await transaction.release();
         }
@@ -310,7 +310,7 @@ describe('SagaStore on PostgreSQL', () => {
   it('writeDecisions writes nothing at all when one saga of the batch has a stale version', async () => {
     const [a, b] = [(await start()).state.id, (await start()).state.id];
     const staleB = (await load(b))!;
-    await ds.transaction((manager) => store.applyDecision(manager, staleB, replied(staleB.state, 'create-order', { orderId: b }, NOW + 100), routing));
+    await ds.transaction((manager) => store.applyDecision(manager, staleB, replied(staleB.state, 'create-order', { orderId: b }, NOW + 100), toOutbox));
     const before = { a: await snapshot(a), b: await snapshot(b) };
     const freshA = (await load(a))!;
 
@@ -321,7 +321,7 @@ describe('SagaStore on PostgreSQL', () => {
           { kind: 'decision' as const, before: freshA, decision: replied(freshA.state, 'create-order', { orderId: a }, NOW + 200) },
           { kind: 'decision' as const, before: staleB, decision: replied(staleB.state, 'create-order', { orderId: 'other' }, NOW + 200) },
         ],
-        routing,
+        toOutbox,
       ),
     );
     await expect(attempt).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
@@ -332,11 +332,11 @@ describe('SagaStore on PostgreSQL', () => {
     const { id } = (await start()).state;
     const stale = (await load(id))!;
     const first = replied(stale.state, 'create-order', { orderId: id }, NOW + 100);
-    await ds.transaction((manager) => store.applyDecision(manager, stale, first, routing));
+    await ds.transaction((manager) => store.applyDecision(manager, stale, first, toOutbox));
     const afterFirst = await snapshot(id);
 
     const second = replied(stale.state, 'create-order', { orderId: 'other' }, NOW + 200);
-    const attempt = ds.transaction((manager) => store.applyDecision(manager, stale, second, routing));
+    const attempt = ds.transaction((manager) => store.applyDecision(manager, stale, second, toOutbox));
     await expect(attempt).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
     await expect(attempt).rejects.toMatchObject({ code: 'CONCURRENT_SAGA_UPDATE' });
     expect(await snapshot(id)).toEqual(afterFirst);
@@ -351,7 +351,7 @@ describe('SagaStore on PostgreSQL', () => {
     expect(decision.history.map((entry) => entry.type)).toEqual(['LATE_REPLY_IGNORED']);
     const [instanceBefore] = await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id]);
 
-    await ds.transaction((manager) => store.applyDecision(manager, before, decision, routing));
+    await ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox));
 
     expect(await load(id)).toStrictEqual({ state: before.state, version: 1 });
     expect(await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id])).toEqual([instanceBefore]);
@@ -375,7 +375,7 @@ describe('SagaStore on PostgreSQL', () => {
       { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 1, outcome: { kind: 'failure', code: 'INVALID', message: 'bad order' } },
       NOW + 50,
     );
-    await ds.transaction((manager) => store.applyDecision(manager, before, failed, routing));
+    await ds.transaction((manager) => store.applyDecision(manager, before, failed, toOutbox));
     const rows = await ds.query(`SELECT type, failure_type, reason FROM saga_history WHERE saga_id = $1 AND failure_type IS NOT NULL ORDER BY id`, [id]);
     expect(rows).toEqual([
       { type: 'REPLY_RECEIVED', failure_type: 'business', reason: 'INVALID' },
