@@ -73,7 +73,10 @@ async function main(): Promise<void> {
     await processes.start('order-service', { ...common, ORDER_DATABASE_URL: databases.orders });
     await processes.start('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory });
     await processes.start('payment-service', { ...common, PAYMENT_DATABASE_URL: databases.payments });
-    await processes.start('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: BENCH_DEFINITIONS_DIR });
+    // The driver is a client like any other: a bearer token of the client role (a hash compare per request).
+    const token = randomBytes(32).toString('base64url');
+    const AUTH_TOKENS = JSON.stringify([{ name: 'bench', role: 'client', token }]);
+    await processes.start('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: BENCH_DEFINITIONS_DIR, AUTH_TOKENS });
     const base = `http://127.0.0.1:${port}`;
 
     let seeded: BenchResult['seeded'] = null;
@@ -92,11 +95,11 @@ async function main(): Promise<void> {
 
     const input = inputFor(options);
     const warm =
-      options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up') : undefined;
+      options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up', token) : undefined;
     const xidBefore = await nextTransactionId(POSTGRES);
     processes.beginWindow();
     const length = options.durationS !== null ? { durationMs: options.durationS * 1000 } : { sagas: options.sagas! };
-    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured');
+    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured', token);
     const processFigures = processes.endWindow();
     const writeTransactions = (await nextTransactionId(POSTGRES)) - xidBefore;
 

@@ -26,9 +26,10 @@ interface HttpAnswer {
   body: string;
 }
 
-function call(agent: Agent, url: URL, method: 'GET' | 'POST', body?: string): Promise<HttpAnswer> {
+function call(agent: Agent, url: URL, method: 'GET' | 'POST', token: string | undefined, body?: string): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
     const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -82,7 +83,16 @@ function drawProgress(p: Progress, line: boolean, last = false): void {
   else if (line || last) process.stderr.write(`  ${progressLine(p, performance.now(), false)}\n`);
 }
 
-export async function runClosedLoop(baseUrl: string, definition: string, length: LoopLength, concurrency: number, inputFor: InputFor, label: string): Promise<LoopResult> {
+/** `token`: the bearer token the clients send (a client role suffices). */
+export async function runClosedLoop(
+  baseUrl: string,
+  definition: string,
+  length: LoopLength,
+  concurrency: number,
+  inputFor: InputFor,
+  label: string,
+  token?: string,
+): Promise<LoopResult> {
   const bySagas = 'sagas' in length;
   let latencies = new Float64Array(bySagas ? length.sagas : 1_024); // doubled as needed
   const ids: string[] = bySagas ? new Array<string>(length.sagas) : [];
@@ -107,11 +117,11 @@ export async function runClosedLoop(baseUrl: string, definition: string, length:
       progress.inFlight++;
       const t0 = performance.now();
       // One request: start, and answer once the saga is terminal (200) or the wait ran out (202).
-      const started = await call(agent, startUrl, 'POST', JSON.stringify(inputFor(index)));
+      const started = await call(agent, startUrl, 'POST', token, JSON.stringify(inputFor(index)));
       if (started.status !== 200 && started.status !== 202) throw new Error(`saga ${index}: POST answered ${started.status}: ${started.body}`);
       let { id, status } = JSON.parse(started.body) as { id: string; status: string };
       if (started.status === 202) {
-        const read = await call(agent, new URL(`${baseUrl}/sagas/${id}?waitMs=${WAIT_MS}`), 'GET');
+        const read = await call(agent, new URL(`${baseUrl}/sagas/${id}?waitMs=${WAIT_MS}`), 'GET', token);
         if (read.status !== 200) throw new Error(`saga ${id}: GET answered ${read.status}: ${read.body}`);
         ({ status } = JSON.parse(read.body) as { status: string });
       }

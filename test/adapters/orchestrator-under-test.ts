@@ -75,6 +75,7 @@ export class OrchestratorEnvironment {
         AMQP_URL: this.amqpUrl,
         AMQP_PREFIX: 'saga',
         SAGA_DEFINITIONS_DIR: this.definitionsDir,
+        AUTH_DISABLED: 'true', // access control has its own tests (test/e2e/access-control.e2e.spec.ts)
         ...env,
       },
       logger: false,

@@ -92,6 +92,8 @@ export class TestSystem {
       AMQP_URL: this.amqpUrl,
       AMQP_PREFIX: this.prefix,
       SAGA_DEFINITIONS_DIR: '/nonexistent-definitions-dir',
+      // These scenarios are about sagas; who may call what is test/e2e/access-control.e2e.spec.ts.
+      AUTH_DISABLED: 'true',
       ...extra,
     };
   }

@@ -2,7 +2,7 @@
  * Runs the built orchestrator (dist/apps/orchestrator/src/main.js) as a separate OS process, so
  * a test can kill it with SIGKILL at any instant and start it again.
  *
- * Guarantees: start() resolves once /health answers 200; kill() resolves once the process is
+ * Guarantees: start() resolves once /health/ready answers 200; kill() resolves once the process is
  * gone; output is kept (last lines shown when start fails).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -48,7 +48,7 @@ export class OrchestratorProcess {
       await waitFor(
         async () => {
           if (gone) throw new Error('orchestrator exited during start');
-          const response = await fetch(`${orchestrator.baseUrl}/health`).catch(() => undefined);
+          const response = await fetch(`${orchestrator.baseUrl}/health/ready`).catch(() => undefined);
           return response?.status === 200;
         },
         'the orchestrator to become healthy',

@@ -3,13 +3,16 @@
  * and the e2e tests).
  *
  * Guarantees: input errors become HTTP 400 with a list of { field, message }; an unreachable
- * database becomes 503 (never a 202 for a saga that was not stored); OpenAPI is served
- * at /docs (JSON at /docs-json); the returned app is listening when the promise resolves.
+ * database becomes 503 (never a 202 for a saga that was not stored); every route is behind the
+ * access guard (auth/access.guard.ts); OpenAPI is served at /docs (JSON at /docs-json), without
+ * a token unless DOCS_PUBLIC=false; the returned app is listening when the promise resolves.
  */
-import { BadRequestException, type INestApplication, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
+import { BadRequestException, type INestApplication, Logger, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { ValidationError } from 'class-validator';
+import type { NextFunction, Request, Response } from 'express';
 import { DatabaseUnavailableFilter } from './api/database-unavailable.filter';
+import { authenticate, unauthorized } from './auth/access.guard';
 import { serveOpenApi } from './api/openapi';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config/orchestrator-config';
 import { OrchestratorModule } from './orchestrator.module';
@@ -20,6 +23,16 @@ function fieldErrors(errors: ValidationError[], parent = ''): { field: string; m
     const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
     return [...own, ...fieldErrors(error.children ?? [], field)];
   });
+}
+
+/** With DOCS_PUBLIC=false, the OpenAPI UI and document need a token of any role. */
+function docsNeedAToken(config: OrchestratorConfig) {
+  return (request: Request, response: Response, next: NextFunction): void => {
+    const actor = authenticate(config, request.headers.authorization);
+    if (actor !== 'missing' && actor !== 'unknown') return next();
+    const error = unauthorized(response, actor);
+    response.status(401).json(error.getResponse());
+  };
 }
 
 export interface OrchestratorOptions {
@@ -43,8 +56,10 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
     }),
   );
   app.useGlobalFilters(new DatabaseUnavailableFilter(app.get(HttpAdapterHost).httpAdapter));
-  serveOpenApi(app);
   const config = app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG);
+  if (!config.docsPublic) app.use(['/docs', '/docs-json'], docsNeedAToken(config));
+  serveOpenApi(app);
+  if (config.accessTokens === null) new Logger('AccessControl').warn('AUTH_DISABLED=true: the API needs no token and every caller acts as an admin');
   await app.listen(config.port);
   return app;
 }

@@ -7,6 +7,7 @@
  */
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ensureDatabase, sagaDataSourceOptions } from '#saga/persistence';
 import { DefinitionsController } from './api/definitions/definitions.controller';
@@ -14,6 +15,7 @@ import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
 import { SagaQueries } from './api/sagas/saga-queries';
 import { SagasController } from './api/sagas/sagas.controller';
+import { AccessGuard } from './auth/access.guard';
 import { ORCHESTRATOR_CONFIG, parseOrchestratorConfig, type OrchestratorConfig } from './config/orchestrator-config';
 import { demoCatalog } from './definitions/built-in/demo-catalog';
 import { placeOrderSaga } from './definitions/built-in/place-order.saga';
@@ -68,6 +70,7 @@ export class OrchestratorModule {
       controllers: [SagasController, DefinitionsController, HealthController, MetricsController],
       providers: [
         configProvider,
+        { provide: APP_GUARD, useClass: AccessGuard },
         registryProvider,
         RuntimeSignals,
         SagaMetrics,

@@ -17,6 +17,7 @@ export function buildOpenApi(app: INestApplication): OpenAPIObject {
       .setTitle('Saga orchestrator')
       .setDescription('Start sagas, read their state and full history, inspect definitions. Participants speak the AMQP protocol described in docs/protocol.md.')
       .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A token of AUTH_TOKENS; its role decides what it may do (viewer, client, operator, admin)' })
       .build(),
   );
   const definitions = app.get(DefinitionRegistry).all();

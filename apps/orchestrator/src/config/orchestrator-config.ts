@@ -6,8 +6,14 @@
  * name and the problem, never later.
  */
 import { z } from 'zod';
+import { AccessTokens, AccessTokensError } from '../auth/access-tokens';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true');
 
 export const orchestratorEnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -28,6 +34,11 @@ export const orchestratorEnvSchema = z.object({
   TIMER_POLL_MS: positiveInt(250),
   WAIT_MAX_MS: positiveInt(30_000),
   STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  AUTH_TOKENS: z.string().optional(),
+  AUTH_TOKENS_FILE: z.string().optional(),
+  AUTH_DISABLED: flag(false),
+  METRICS_PUBLIC: flag(false),
+  DOCS_PUBLIC: flag(true),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -48,6 +59,10 @@ export interface OrchestratorConfig {
   timerPollMs: number;
   waitMaxMs: number;
   stateCacheSize: number;
+  /** The API's bearer tokens; null only when AUTH_DISABLED=true (every caller is an admin). */
+  accessTokens: AccessTokens | null;
+  metricsPublic: boolean;
+  docsPublic: boolean;
 }
 
 export class InvalidConfigError extends Error {
@@ -64,6 +79,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
   }
   const e = parsed.data;
   return {
+    ...accessControl(e),
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -79,7 +95,31 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     timerPollMs: e.TIMER_POLL_MS,
     waitMaxMs: e.WAIT_MAX_MS,
     stateCacheSize: e.STATE_CACHE_SIZE,
+    metricsPublic: e.METRICS_PUBLIC,
+    docsPublic: e.DOCS_PUBLIC,
   };
+}
+
+/** Secure by default: no tokens and no explicit AUTH_DISABLED=true is a refusal to start. */
+function accessControl(e: z.output<typeof orchestratorEnvSchema>): { accessTokens: AccessTokens | null } {
+  const given = [e.AUTH_TOKENS !== undefined && 'AUTH_TOKENS', e.AUTH_TOKENS_FILE !== undefined && 'AUTH_TOKENS_FILE'].filter(Boolean);
+  if (e.AUTH_DISABLED) {
+    if (given.length > 0) throw new InvalidConfigError(`Invalid orchestrator configuration:\n  AUTH_DISABLED=true and ${given.join(' and ')} are both set: choose one`);
+    return { accessTokens: null };
+  }
+  if (given.length === 0) {
+    throw new InvalidConfigError(
+      'Invalid orchestrator configuration:\n  AUTH_TOKENS (or AUTH_TOKENS_FILE) is not set: give the API its bearer tokens, a JSON list of ' +
+        '{ "name", "role": "viewer" | "client" | "operator" | "admin", "token" or "sha256" }, or set AUTH_DISABLED=true to run without authentication (every caller is an admin)',
+    );
+  }
+  if (given.length > 1) throw new InvalidConfigError('Invalid orchestrator configuration:\n  AUTH_TOKENS and AUTH_TOKENS_FILE are both set: choose one');
+  try {
+    return { accessTokens: e.AUTH_TOKENS !== undefined ? AccessTokens.parse(e.AUTH_TOKENS) : AccessTokens.fromFile(e.AUTH_TOKENS_FILE!) };
+  } catch (error) {
+    if (error instanceof AccessTokensError) throw new InvalidConfigError(`Invalid orchestrator configuration:\n  ${error.message}`);
+    throw error;
+  }
 }
 
 /** Injection token of the parsed configuration. */

@@ -9,6 +9,7 @@
 import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { effectivePolicies, type EffectivePolicies, type ParticipantCatalog, type SagaDefinition } from '#saga/core';
+import { Allow, SAGA_READERS } from '../../auth/roles';
 import { DefinitionRegistry, UnknownSagaError } from '../../definitions/definition-registry';
 import { ErrorView } from '../sagas/saga-views';
 
@@ -36,6 +37,7 @@ class CatalogView {
 }
 
 @ApiTags('definitions')
+@Allow(SAGA_READERS) // every role: client authors need the input schemas
 @Controller('definitions')
 export class DefinitionsController {
   constructor(private readonly registry: DefinitionRegistry) {}

@@ -1,13 +1,23 @@
 /**
- * Liveness/readiness: reports whether PostgreSQL answers and RabbitMQ is connected, plus the
- * size of the outbox backlog and the number of sagas stuck in COMPENSATION_FAILED (things a
- * person on call needs to see first).
+ * Health, for probes and for people. `/health/live` (no token) answers 200 while the process
+ * serves HTTP: a dependency's outage never makes it "dead" (a restart would not help).
+ * `/health/ready` (no token) answers 200 when PostgreSQL answers and RabbitMQ is connected, else
+ * 503: take the replica out of the load balancer, do not kill it. Neither reveals saga data.
+ * `/health` (a reading role) adds what a person on call needs first: the outbox backlog and the
+ * number of sagas stuck in COMPENSATION_FAILED.
  */
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { Allow, Public, READERS } from '../../auth/roles';
 import { BrokerService } from '../../runtime/broker.service';
+
+class ReadinessView {
+  @ApiProperty({ enum: ['ok', 'degraded'] }) status: string;
+  @ApiProperty() database: boolean;
+  @ApiProperty() broker: boolean;
+}
 
 class HealthView {
   @ApiProperty({ enum: ['ok', 'degraded'] }) status: string;
@@ -25,8 +35,33 @@ export class HealthController {
     private readonly broker: BrokerService,
   ) {}
 
+  @Get('live')
+  @Public()
+  @ApiOperation({ summary: 'Liveness: the process serves HTTP (no token needed)' })
+  @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', example: 'ok' } } } })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @Public()
+  @ApiOperation({ summary: 'Readiness: PostgreSQL answers and RabbitMQ is connected (no token needed)' })
+  @ApiOkResponse({ type: ReadinessView })
+  @ApiServiceUnavailableResponse({ type: ReadinessView })
+  async ready(): Promise<ReadinessView> {
+    const database = await this.dataSource.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
+    const broker = this.broker.client.connected;
+    const view = { status: database && broker ? 'ok' : 'degraded', database, broker };
+    if (view.status !== 'ok') throw new ServiceUnavailableException(view);
+    return view;
+  }
+
   @Get()
-  @ApiOperation({ summary: 'Health of the orchestrator and its dependencies' })
+  @Allow(READERS)
+  @ApiOperation({ summary: 'Health of the orchestrator and its dependencies, with the outbox backlog and stuck sagas' })
   @ApiOkResponse({ type: HealthView })
   @ApiServiceUnavailableResponse({ type: HealthView })
   async health(): Promise<HealthView> {

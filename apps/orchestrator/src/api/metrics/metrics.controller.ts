@@ -1,12 +1,17 @@
 /**
  * GET /metrics in the Prometheus text format (saga counters, stuck sagas, outbox backlog,
- * event handling latency, Node process metrics).
+ * event handling latency, Node process metrics). A token of a reading role is needed unless
+ * METRICS_PUBLIC=true (for a scraper inside a trusted network).
  */
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, SetMetadata } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { METRICS_ROUTE } from '../../auth/access.guard';
+import { Allow, READERS } from '../../auth/roles';
 import { SagaMetrics } from '../../runtime/saga-metrics';
 
 @ApiTags('health')
+@Allow(READERS)
+@SetMetadata(METRICS_ROUTE, true) // open without a token when METRICS_PUBLIC=true
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: SagaMetrics) {}

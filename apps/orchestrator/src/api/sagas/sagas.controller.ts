@@ -26,6 +26,9 @@ import { validateSync } from 'class-validator';
 import type { Response } from 'express';
 import { Inject } from '@nestjs/common';
 import { isTerminal, type SagaStatus } from '#saga/core';
+import type { Actor } from '../../auth/access-tokens';
+import { CurrentActor } from '../../auth/access.guard';
+import { Allow, OPERATORS, READERS, SAGA_READERS, STARTERS } from '../../auth/roles';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
@@ -58,6 +61,7 @@ export class SagasController {
   ) {}
 
   @Post(':name')
+  @Allow(STARTERS)
   @HttpCode(202)
   @ApiOperation({
     summary: 'Start a saga',
@@ -114,6 +118,7 @@ export class SagasController {
   }
 
   @Get(':id')
+  @Allow(SAGA_READERS)
   @ApiOperation({ summary: 'Read a saga with its steps and full history' })
   @ApiOkResponse({ type: SagaView })
   @ApiBadRequestResponse({ type: ValidationErrorView })
@@ -126,6 +131,7 @@ export class SagasController {
   }
 
   @Get()
+  @Allow(READERS)
   @ApiOperation({ summary: 'List sagas, most recently changed first' })
   @ApiOkResponse({ type: [SagaSummaryView] })
   @ApiBadRequestResponse({ type: ValidationErrorView })
@@ -134,6 +140,7 @@ export class SagasController {
   }
 
   @Post(':id/cancel')
+  @Allow(OPERATORS)
   @HttpCode(202)
   @ApiOperation({
     summary: 'Cancel a running saga',
@@ -144,8 +151,8 @@ export class SagasController {
   @ApiBadRequestResponse({ type: ValidationErrorView })
   @ApiNotFoundResponse({ type: ErrorView })
   @ApiConflictResponse({ type: ErrorView, description: 'The saga cannot be cancelled now; the message says why' })
-  async cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: CancelSagaRequest): Promise<SagaSummaryView> {
-    const outcome = await this.runtime.cancel(id, body.reason ?? 'cancelled by operator', 'api');
+  async cancel(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: CancelSagaRequest, @CurrentActor() actor: Actor): Promise<SagaSummaryView> {
+    const outcome = await this.runtime.cancel(id, body.reason ?? 'cancelled by operator', actor.name);
     if (outcome.kind === 'unknown-saga') throw new NotFoundException(`no saga ${id}`);
     if (outcome.kind === 'refused') {
       throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `saga ${id} cannot be cancelled: ${outcome.reason}`, status: outcome.status });

@@ -1,0 +1,39 @@
+/**
+ * Roles and what each may do. `viewer` reads everything; `client` starts sagas and reads a saga
+ * by id (its own integration, not the fleet); `operator` reads, cancels and repairs; `admin` may
+ * do all of that and manage definitions. Every route declares the roles it allows with @Allow
+ * (or @Public for the health probes): a route with neither is refused (403) to everybody, so
+ * a new endpoint is closed until someone opens it.
+ */
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+
+export const ROLES = ['viewer', 'client', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who may read sagas in bulk, definitions, health details and metrics. */
+export const READERS: readonly Role[] = ['viewer', 'operator', 'admin'];
+/** Who may start sagas. */
+export const STARTERS: readonly Role[] = ['client', 'operator', 'admin'];
+/** Who may read one saga by id. */
+export const SAGA_READERS: readonly Role[] = ['viewer', 'client', 'operator', 'admin'];
+/** Who may change sagas by hand (cancel, repairs). */
+export const OPERATORS: readonly Role[] = ['operator', 'admin'];
+
+export const ALLOWED_ROLES = 'saga:allowed-roles';
+export const PUBLIC_ROUTE = 'saga:public-route';
+
+/** The roles that may call this route (401 without a valid token, 403 with another role). */
+export function Allow(roles: readonly Role[]): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    SetMetadata(ALLOWED_ROLES, roles),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ description: 'No token, or a token this orchestrator does not know (WWW-Authenticate: Bearer)' }),
+    ApiForbiddenResponse({ description: `The token's role may not call this. Allowed roles: ${roles.join(', ')}` }),
+  );
+}
+
+/** A route open without a token (liveness and readiness probes). */
+export function Public(): MethodDecorator & ClassDecorator {
+  return SetMetadata(PUBLIC_ROUTE, true);
+}
