@@ -8,10 +8,12 @@
  * a token unless DOCS_PUBLIC=false; the returned app is listening when the promise resolves.
  */
 import { BadRequestException, type INestApplication, Logger, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
-import { HttpAdapterHost, NestFactory } from '@nestjs/core';
+import { NestFactory } from '@nestjs/core';
 import type { ValidationError } from 'class-validator';
 import type { NextFunction, Request, Response } from 'express';
-import { DatabaseUnavailableFilter } from './api/database-unavailable.filter';
+import { ApiErrorsFilter } from './api/api-errors.filter';
+import { requireJsonBodies } from './api/hygiene/json-body.middleware';
+import { assignRequestId } from './api/hygiene/request-id.middleware';
 import { authenticate, unauthorized } from './auth/access.guard';
 import { serveOpenApi } from './api/openapi';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config/orchestrator-config';
@@ -55,7 +57,9 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       exceptionFactory: (errors) => new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'Request validation failed', errors: fieldErrors(errors) }),
     }),
   );
-  app.useGlobalFilters(new DatabaseUnavailableFilter(app.get(HttpAdapterHost).httpAdapter));
+  app.use(assignRequestId);
+  app.use(requireJsonBodies);
+  app.useGlobalFilters(new ApiErrorsFilter());
   const config = app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG);
   if (!config.docsPublic) app.use(['/docs', '/docs-json'], docsNeedAToken(config));
   serveOpenApi(app);

@@ -8,7 +8,7 @@
  * ran) and stops before the DataSource closes (SagaTransport.close runs before Nest's shutdown
  * hooks); bootstrap never exits the process, it rejects (and closes what it opened).
  */
-import { ensureDatabase, guardPoolClient } from '#saga/persistence';
+import { ensureDatabase, guardPoolClient, RedactingTypeOrmLogger } from '#saga/persistence';
 import { ConsoleLogger, type DynamicModule, type INestMicroservice, Module, type Type } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
@@ -61,6 +61,7 @@ export function serviceDataSourceOptions(spec: ParticipantServiceSpec, databaseU
     migrationsRun: true,
     synchronize: false,
     logging: ['error', 'warn'],
+    logger: new RedactingTypeOrmLogger(['error', 'warn'], `${spec.name} db`),
     retryAttempts: 5,
     retryDelay: 1000,
     extra: { onConnect: guardPoolClient },

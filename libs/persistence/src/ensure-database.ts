@@ -2,14 +2,22 @@
  * Creates the database named in a PostgreSQL URL when it does not exist yet, so a fresh machine
  * needs no manual setup (the quick start's "zero configuration").
  *
- * Guarantees: never drops or alters anything; a concurrent creator winning the race is fine.
+ * Guarantees: never drops or alters anything; a concurrent creator winning the race is fine; an
+ * error names the URL without its password.
  */
 import { Client } from 'pg';
+
+/** The URL as it may be shown: the password replaced by "***". */
+export function withoutPassword(url: URL): string {
+  const shown = new URL(url.toString());
+  if (shown.password) shown.password = '***';
+  return shown.toString();
+}
 
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
-  if (!name) throw new Error(`Database URL ${url} names no database`);
+  if (!name) throw new Error(`Database URL ${withoutPassword(target)} names no database`);
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new Client({ connectionString: admin.toString() });

@@ -22,4 +22,5 @@ export * from './entities/outbox-message.entity';
 export * from './entities/inbox-record.entity';
 export * from './entities/saga-timer.entity';
 export * from './database-unavailable';
+export * from './redacting-logger';
 export * from './pool-client-guard';

@@ -13,6 +13,7 @@
  * size; a statement no index can serve still scans.
  */
 import { guardPoolClient } from './pool-client-guard';
+import { RedactingTypeOrmLogger } from './redacting-logger';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { InboxRecordEntity } from './entities/inbox-record.entity';
 import { OutboxMessageEntity } from './entities/outbox-message.entity';
@@ -35,6 +36,7 @@ export function sagaDataSourceOptions(url: string, poolSize = 10): DataSourceOpt
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: ['error', 'warn', 'migration'],
+    logger: new RedactingTypeOrmLogger(['error', 'warn', 'migration'], 'orchestrator db'),
     extra: { max: poolSize, options: sessionOptions(url), onConnect: guardPoolClient },
   };
 }

@@ -5,6 +5,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { StorableText } from '../hygiene/storable-text.decorator';
 
 export class ReadSagaQuery {
   @ApiPropertyOptional({
@@ -42,10 +43,11 @@ export class ListSagasQuery {
   @IsIn(['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'])
   status?: string;
 
-  @ApiPropertyOptional({ example: 'place-order' })
+  @ApiPropertyOptional({ example: 'place-order', description: 'A saga name: lowercase letters, digits and dashes, starting with a letter' })
   @IsOptional()
   @IsString()
   @MaxLength(63)
+  @Matches(/^[a-z][a-z0-9-]*$/, { message: 'name must be a saga name: lowercase letters, digits and dashes, starting with a letter' })
   name?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
@@ -63,6 +65,7 @@ export class CancelSagaRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(500)
+  @StorableText()
   reason?: string;
 }
 

@@ -32,6 +32,7 @@ import { Allow, OPERATORS, READERS, SAGA_READERS, STARTERS } from '../../auth/ro
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
+import { unstorableJson } from '../hygiene/json-values';
 import { CancelSagaRequest, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
 import { SagaQueries, summaryView } from './saga-queries';
 import { ErrorView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
@@ -86,6 +87,9 @@ export class SagasController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<SagaSummaryView | SagaView> {
     const key = idempotencyKey(rawKey);
+    // What jsonb or the hashing cannot take (NUL, unpaired surrogates, 1e309, deep nesting) is a 400, before anything else.
+    const unstorable = unstorableJson(input);
+    if (unstorable.length > 0) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'the input cannot be stored as it is', errors: unstorable });
     let result;
     try {
       result = await this.runtime.start(name, input ?? {}, key);

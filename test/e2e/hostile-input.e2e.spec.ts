@@ -1,0 +1,103 @@
+/**
+ * Hostile input never reaches the database and never yields a 500, against the real
+ * orchestrator: a JSON body not declared as JSON (415), input that jsonb or the hashing cannot
+ * take (a NUL, an unpaired surrogate, 1e309, nesting 10,000 levels deep: 400 naming the field),
+ * a NUL in a query or a cancel reason (400), a body that is not JSON or is too large (400, 413,
+ * as JSON, not HTML). Each answer carries the request id, and nothing is stored.
+ */
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { OrchestratorEnvironment, PLACE_ORDER_INPUT } from '../adapters/orchestrator-under-test';
+
+let environment: OrchestratorEnvironment;
+let app: INestApplication;
+let baseUrl: string;
+
+const http = () => request(app.getHttpServer());
+const stored = async (): Promise<number> => (await environment.query<{ n: number }>('SELECT count(*)::int AS n FROM saga_instances'))[0].n;
+
+beforeAll(async () => {
+  environment = await OrchestratorEnvironment.create('hostile');
+  app = await environment.start();
+  baseUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+});
+
+afterAll(async () => {
+  await environment?.close();
+});
+
+/** POST /sagas/place-order with a raw body and headers, as any client could send it. */
+async function post(body: string, headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown>; requestId: string | null; type: string | null }> {
+  const response = await fetch(`${baseUrl}/sagas/place-order`, { method: 'POST', body, headers });
+  const text = await response.text();
+  return {
+    status: response.status,
+    body: JSON.parse(text) as Record<string, unknown>,
+    requestId: response.headers.get('x-request-id'),
+    type: response.headers.get('content-type'),
+  };
+}
+
+describe('bodies', () => {
+  it('answers 415 to a JSON body sent as text/plain or without a Content-Type, storing nothing', async () => {
+    const before = await stored();
+    const body = JSON.stringify(PLACE_ORDER_INPUT);
+    for (const headers of [{ 'content-type': 'text/plain' }, {}] as Record<string, string>[]) {
+      const answer = await post(body, headers);
+      expect(answer.status).toBe(415);
+      expect(answer.body).toMatchObject({ statusCode: 415, message: expect.stringContaining('Content-Type: application/json') });
+    }
+    expect(await stored()).toBe(before);
+    await http().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(202); // the same body as JSON is fine
+  });
+
+  it('answers a body that is not JSON with 400 and one that is too large with 413, as JSON with the request id', async () => {
+    const before = await stored();
+    const broken = await post('{"customerId": ', { 'content-type': 'application/json', 'x-request-id': 'req-broken-1' });
+    expect(broken).toMatchObject({ status: 400, requestId: 'req-broken-1', body: { statusCode: 400, message: 'the request body is not valid JSON', requestId: 'req-broken-1' } });
+    expect(broken.type).toMatch(/application\/json/);
+    const huge = await post(JSON.stringify({ ...PLACE_ORDER_INPUT, note: 'x'.repeat(2_000_000) }), { 'content-type': 'application/json' });
+    expect(huge.status).toBe(413);
+    expect(huge.body).toMatchObject({ statusCode: 413, requestId: huge.requestId });
+    expect(await stored()).toBe(before);
+  });
+});
+
+describe('input values jsonb or the hashing cannot take', () => {
+  const cases: [string, string, string][] = [
+    ['a NUL character', '{"customerId":"c-1\\u0000","items":[{"sku":"sku-1","quantity":1}],"amount":5}', 'input.customerId'],
+    ['an unpaired surrogate', '{"customerId":"a\\ud800b","items":[{"sku":"sku-1","quantity":1}],"amount":5}', 'input.customerId'],
+    ['1e309 (Infinity once parsed)', '{"customerId":"c-1","items":[{"sku":"sku-1","quantity":1}],"amount":1e309}', 'input.amount'],
+    [
+      'a field nested 10,000 levels deep',
+      `{"customerId":"c-1","items":[{"sku":"sku-1","quantity":1}],"amount":5,"extra":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+      'input.extra',
+    ],
+  ];
+
+  it.each(cases)('answers %s with 400 naming the field, storing nothing', async (_case, body, field) => {
+    const before = await stored();
+    const answer = await post(body, { 'content-type': 'application/json', 'idempotency-key': `hostile-${field}` });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ statusCode: 400, errors: [expect.objectContaining({ field: expect.stringContaining(field) })], requestId: answer.requestId });
+    expect(await stored()).toBe(before);
+  });
+});
+
+describe('query and body fields', () => {
+  it('answers a NUL in the list filter and in a cancel reason with 400, not a database error', async () => {
+    const list = await http().get('/sagas?name=%00').expect(400);
+    expect(list.body.errors).toEqual([expect.objectContaining({ field: 'name' })]);
+    const id = (await http().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(202)).body.id;
+    const cancel = await http().post(`/sagas/${id}/cancel`).send({ reason: 'because\u0000' }).expect(400);
+    expect(cancel.body.errors).toEqual([expect.objectContaining({ field: 'reason', message: expect.stringContaining('NUL') })]);
+  });
+
+  it('gives every answer a request id, the caller’s when it is a short token', async () => {
+    const mine = await http().get('/definitions').set('X-Request-Id', 'trace-42').expect(200);
+    expect(mine.headers['x-request-id']).toBe('trace-42');
+    const replaced = await http().get('/sagas/not-a-uuid').set('X-Request-Id', 'spaces are not ok').expect(400);
+    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(replaced.body.requestId).toBe(replaced.headers['x-request-id']);
+  });
+});
