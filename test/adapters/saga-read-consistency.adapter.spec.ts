@@ -167,7 +167,7 @@ describe('GET /sagas/{id} view', () => {
          (6000, $1, 'CANCEL_REFUSED', 'operator', '2026-03-04 05:06:11+00', NULL, NULL, NULL, 'past pivot', 'null')`,
       [id],
     );
-    const view = await new SagaQueries(ds, new RuntimeSignals()).findOne(id);
+    const view = await new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000 }).findOne(id);
     const expected = await viewFromEntities(id);
     expect(view).toEqual(expected);
     expect(JSON.stringify(view)).toBe(JSON.stringify(expected));
@@ -178,7 +178,7 @@ describe('GET /sagas/{id} view', () => {
   it('is the view built from the entities for a saga with no steps and no history, and undefined for no saga', async () => {
     const id = randomUUID();
     await insertSaga(id, -1, undefined);
-    const queries = new SagaQueries(ds, new RuntimeSignals());
+    const queries = new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000 });
     const view = await queries.findOne(id);
     expect(JSON.stringify(view)).toBe(JSON.stringify(await viewFromEntities(id)));
     expect(view).toMatchObject({ steps: [], history: [], exceptions: [], currentStep: null, failure: null });

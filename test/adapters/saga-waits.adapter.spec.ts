@@ -46,7 +46,7 @@ describe('waiting for terminal sagas with one shared poller', () => {
 
   beforeEach(() => {
     signals = new RuntimeSignals();
-    queries = new SagaQueries(ds, signals);
+    queries = new SagaQueries(ds, signals, { maxWaiters: 1000 });
     query = jest.spyOn(pool, 'query');
   });
 
@@ -206,5 +206,22 @@ describe('waiting for terminal sagas with one shared poller', () => {
     expect(long.endedAt! - committedAt).toBeLessThanOrEqual(WAIT_POLL_MS + SLACK_MS);
     expect(polls().length).toBeGreaterThanOrEqual(3);
     expect(warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('skips the wait, at once, for requests beyond MAX_WAITERS, and waits again once a place is free', async () => {
+    const capped = new SagaQueries(ds, signals, { maxWaiters: 2 });
+    try {
+      const ids = await insertRunning(3);
+      const holding = [capped.waitForTerminal(ids[0], 10_000), capped.waitForTerminal(ids[1], 10_000)];
+      const started = Date.now();
+      expect(await capped.waitForTerminal(ids[2], 10_000)).toBe(false); // a third: skipped
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await endFromElsewhere([ids[0], ids[1]]);
+      expect(await Promise.all(holding)).toEqual([true, true]);
+      await endFromElsewhere([ids[2]]);
+      expect(await capped.waitForTerminal(ids[2], 10_000)).toBe(true); // a place is free again (and it is terminal)
+    } finally {
+      capped.onModuleDestroy();
+    }
   });
 });

@@ -3,7 +3,9 @@
  * orchestrator: a JSON body not declared as JSON (415), input that jsonb or the hashing cannot
  * take (a NUL, an unpaired surrogate, 1e309, nesting 10,000 levels deep: 400 naming the field),
  * a NUL in a query or a cancel reason (400), a body that is not JSON or is too large (400, 413,
- * as JSON, not HTML). Each answer carries the request id, and nothing is stored.
+ * as JSON, not HTML). Each answer carries the request id, and nothing is stored. And the limits:
+ * a token's start rate (429 + Retry-After), the body size (413) and the number of waiting
+ * requests (the wait is skipped, said in a header), each configurable.
  */
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
@@ -99,5 +101,41 @@ describe('query and body fields', () => {
     const replaced = await http().get('/sagas/not-a-uuid').set('X-Request-Id', 'spaces are not ok').expect(400);
     expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(replaced.body.requestId).toBe(replaced.headers['x-request-id']);
+  });
+});
+
+describe('limits', () => {
+  let limited: INestApplication;
+  const call = () => request(limited.getHttpServer());
+
+  beforeAll(async () => {
+    limited = await environment.start({ RATE_LIMIT_STARTS: '1', MAX_BODY_BYTES: '1000', MAX_WAITERS: '0' });
+  });
+
+  it('answers starts beyond the token rate with 429 and Retry-After, storing nothing', async () => {
+    const before = await stored();
+    await call().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(202); // a burst of twice the rate
+    await call().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(202);
+    const refused = await call().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.body).toMatchObject({ statusCode: 429, message: expect.stringContaining('more than 1 starts per second') });
+    expect(await stored()).toBe(before + 2);
+  });
+
+  it('answers a body over MAX_BODY_BYTES with 413', async () => {
+    const answer = await call()
+      .post('/sagas/place-order')
+      .send({ ...PLACE_ORDER_INPUT, note: 'x'.repeat(2_000) })
+      .expect(413);
+    expect(answer.body).toMatchObject({ statusCode: 413, message: 'the request body is too large' });
+  });
+
+  it('skips the wait beyond MAX_WAITERS, and says so', async () => {
+    const id = (await http().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(202)).body.id;
+    const started = Date.now();
+    const read = await call().get(`/sagas/${id}?waitMs=5000`).expect(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(read.headers['wait-skipped']).toContain('MAX_WAITERS');
+    expect(read.body.status).toBe('RUNNING'); // no participant runs here: it would have waited 5 s
   });
 });

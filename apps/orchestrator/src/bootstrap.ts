@@ -9,6 +9,7 @@
  */
 import { BadRequestException, type INestApplication, Logger, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { ValidationError } from 'class-validator';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiErrorsFilter } from './api/api-errors.filter';
@@ -44,9 +45,10 @@ export interface OrchestratorOptions {
 }
 
 export async function startOrchestrator(options: OrchestratorOptions = {}): Promise<INestApplication> {
-  const app = await NestFactory.create(OrchestratorModule.forRoot(options.env ?? {}), {
+  const app = await NestFactory.create<NestExpressApplication>(OrchestratorModule.forRoot(options.env ?? {}), {
     logger: options.logger === undefined ? undefined : options.logger,
     abortOnError: false,
+    bodyParser: false, // JSON only, with the configured limit (below)
   });
   if (options.shutdownHooks) app.enableShutdownHooks();
   app.useGlobalPipes(
@@ -57,10 +59,11 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       exceptionFactory: (errors) => new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'Request validation failed', errors: fieldErrors(errors) }),
     }),
   );
+  const config = app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG);
   app.use(assignRequestId);
   app.use(requireJsonBodies);
+  app.useBodyParser('json', { limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
   app.useGlobalFilters(new ApiErrorsFilter());
-  const config = app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG);
   if (!config.docsPublic) app.use(['/docs', '/docs-json'], docsNeedAToken(config));
   serveOpenApi(app);
   if (config.accessTokens === null) new Logger('AccessControl').warn('AUTH_DISABLED=true: the API needs no token and every caller acts as an admin');

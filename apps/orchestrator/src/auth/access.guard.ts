@@ -7,16 +7,29 @@
  *   known token whose role the route does not allow: 403 naming the roles that may. Routes
  *   marked @Public (the probes), and /metrics with METRICS_PUBLIC=true, need no token.
  * - A route that declares no roles is refused to everybody (closed by default).
+ * - Routes marked @RateLimited count against the actor's rate (RATE_LIMIT_STARTS,
+ *   RATE_LIMIT_ACTIONS): beyond it, 429 with Retry-After, and nothing is done.
  * - The actor is attached to the request (@CurrentActor()), so what it does is recorded with
  *   its name. With AUTH_DISABLED=true every request acts as the admin "auth-disabled".
  * - Tokens are never logged or echoed.
  */
-import { createParamDecorator, ForbiddenException, Inject, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  createParamDecorator,
+  ForbiddenException,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import type { Actor } from './access-tokens';
-import { ALLOWED_ROLES, PUBLIC_ROUTE, type Role } from './roles';
+import { RateLimiter, type RateKind } from './rate-limiter';
+import { ALLOWED_ROLES, PUBLIC_ROUTE, RATE_KIND, type Role } from './roles';
 
 /** Who every request is when AUTH_DISABLED=true. */
 export const UNAUTHENTICATED_ADMIN: Actor = { name: 'auth-disabled', role: 'admin' };
@@ -44,10 +57,14 @@ export function unauthorized(response: Response, reason: 'missing' | 'unknown'):
 
 @Injectable()
 export class AccessGuard implements CanActivate {
+  private readonly limiter: RateLimiter;
+
   constructor(
     private readonly reflector: Reflector,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
-  ) {}
+  ) {
+    this.limiter = new RateLimiter(config.rateLimits);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
@@ -65,6 +82,13 @@ export class AccessGuard implements CanActivate {
         error: 'Forbidden',
         message: allowed.length === 0 ? 'this route is open to no role' : `role "${actor.role}" may not do this; allowed: ${allowed.join(', ')}`,
       });
+    }
+    const kind = this.reflector.get<RateKind | undefined>(RATE_KIND, context.getHandler());
+    const wait = kind === undefined ? undefined : this.limiter.take(actor.name, kind);
+    if (wait !== undefined) {
+      http.getResponse<Response>().setHeader('Retry-After', String(Math.max(1, Math.ceil(wait))));
+      const what = kind === 'start' ? `${this.config.rateLimits.start} starts` : `${this.config.rateLimits.action} operator actions`;
+      throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: `more than ${what} per second for this token; retry later` }, HttpStatus.TOO_MANY_REQUESTS);
     }
     request.actor = actor;
     return true;

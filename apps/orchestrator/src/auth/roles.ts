@@ -6,7 +6,8 @@
  * a new endpoint is closed until someone opens it.
  */
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { RateKind } from './rate-limiter';
 
 export const ROLES = ['viewer', 'client', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -21,6 +22,7 @@ export const SAGA_READERS: readonly Role[] = ['viewer', 'client', 'operator', 'a
 export const OPERATORS: readonly Role[] = ['operator', 'admin'];
 
 export const ALLOWED_ROLES = 'saga:allowed-roles';
+export const RATE_KIND = 'saga:rate-kind';
 export const PUBLIC_ROUTE = 'saga:public-route';
 
 /** The roles that may call this route (401 without a valid token, 403 with another role). */
@@ -30,6 +32,16 @@ export function Allow(roles: readonly Role[]): MethodDecorator & ClassDecorator 
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ description: 'No token, or a token this orchestrator does not know (WWW-Authenticate: Bearer)' }),
     ApiForbiddenResponse({ description: `The token's role may not call this. Allowed roles: ${roles.join(', ')}` }),
+  );
+}
+
+/** A route whose calls count against the token's rate of this kind (429 beyond; rate-limiter.ts). */
+export function RateLimited(kind: RateKind): MethodDecorator {
+  return applyDecorators(
+    SetMetadata(RATE_KIND, kind),
+    ApiTooManyRequestsResponse({
+      description: `More ${kind === 'start' ? 'starts' : 'operator actions'} per second than this token may make (RATE_LIMIT_${kind === 'start' ? 'STARTS' : 'ACTIONS'}); Retry-After says when to try again`,
+    }),
   );
 }
 

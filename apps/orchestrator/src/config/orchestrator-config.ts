@@ -39,6 +39,10 @@ export const orchestratorEnvSchema = z.object({
   AUTH_DISABLED: flag(false),
   METRICS_PUBLIC: flag(false),
   DOCS_PUBLIC: flag(true),
+  MAX_BODY_BYTES: positiveInt(102_400),
+  MAX_WAITERS: z.coerce.number().int().min(0).default(1000),
+  RATE_LIMIT_STARTS: positiveInt(1000),
+  RATE_LIMIT_ACTIONS: positiveInt(20),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -63,6 +67,12 @@ export interface OrchestratorConfig {
   accessTokens: AccessTokens | null;
   metricsPublic: boolean;
   docsPublic: boolean;
+  /** Largest request body accepted (413 beyond). */
+  maxBodyBytes: number;
+  /** Requests holding with waitMs at once; beyond, the wait is skipped (answered at once). */
+  maxWaiters: number;
+  /** Per token and second (bursts of twice): saga starts, and operator actions. */
+  rateLimits: { start: number; action: number };
 }
 
 export class InvalidConfigError extends Error {
@@ -97,6 +107,9 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     stateCacheSize: e.STATE_CACHE_SIZE,
     metricsPublic: e.METRICS_PUBLIC,
     docsPublic: e.DOCS_PUBLIC,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxWaiters: e.MAX_WAITERS,
+    rateLimits: { start: e.RATE_LIMIT_STARTS, action: e.RATE_LIMIT_ACTIONS },
   };
 }
 

@@ -11,12 +11,13 @@
  * while the database is unreachable, and never throws after the entry check; at shutdown
  * (module destroy) every wait ends at once.
  */
-import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isTerminal, type SagaStatus } from '#saga/core';
 import { preparedQuery, SagaInstanceEntity } from '#saga/persistence';
 import { types } from 'pg';
 import type { DataSource } from 'typeorm';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { RuntimeSignals } from '../../runtime/runtime-signals';
 import type { ExceptionView, HistoryEntryView, SagaSummaryView, SagaView, StepView } from './saga-views';
 import { TerminalStatusWaiter } from './terminal-status-waiter';
@@ -67,10 +68,12 @@ export function summaryView(saga: { id: string; name: string; version: number; s
 @Injectable()
 export class SagaQueries implements OnModuleDestroy {
   private readonly waits: TerminalStatusWaiter;
+  private waiting = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly signals: RuntimeSignals,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: Pick<OrchestratorConfig, 'maxWaiters'>,
   ) {
     this.waits = new TerminalStatusWaiter((ids) => preparedQuery(this.dataSource, STATUSES_SQL, [ids]), new Logger('SagaWaits'), WAIT_POLL_MS);
   }
@@ -85,8 +88,20 @@ export class SagaQueries implements OnModuleDestroy {
   }
 
   /** `knownStatus`: the caller just committed the saga with this status (a start), so the entry
-   *  read is skipped; should it finish before this subscribes, the shared poll still sees it. */
-  async waitForTerminal(id: string, waitMs: number, knownStatus?: SagaStatus): Promise<void> {
+   *  read is skipped; should it finish before this subscribes, the shared poll still sees it.
+   *  Resolves false, at once, when `maxWaiters` requests already wait (the wait is skipped). */
+  async waitForTerminal(id: string, waitMs: number, knownStatus?: SagaStatus): Promise<boolean> {
+    if (this.waiting >= this.config.maxWaiters) return false;
+    this.waiting++;
+    try {
+      await this.waitWithin(id, waitMs, knownStatus);
+      return true;
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  private async waitWithin(id: string, waitMs: number, knownStatus?: SagaStatus): Promise<void> {
     const deadline = Date.now() + waitMs;
     // Listen before reading, so a commit between the read and the wait is not missed.
     const committedHere = new AbortController();

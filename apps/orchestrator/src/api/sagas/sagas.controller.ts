@@ -28,7 +28,7 @@ import { Inject } from '@nestjs/common';
 import { isTerminal, type SagaStatus } from '#saga/core';
 import type { Actor } from '../../auth/access-tokens';
 import { CurrentActor } from '../../auth/access.guard';
-import { Allow, OPERATORS, READERS, SAGA_READERS, STARTERS } from '../../auth/roles';
+import { Allow, OPERATORS, RateLimited, READERS, SAGA_READERS, STARTERS } from '../../auth/roles';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
@@ -63,6 +63,7 @@ export class SagasController {
 
   @Post(':name')
   @Allow(STARTERS)
+  @RateLimited('start')
   @HttpCode(202)
   @ApiOperation({
     summary: 'Start a saga',
@@ -112,7 +113,7 @@ export class SagasController {
         response.setHeader('Location', view.links.self);
         if (result.kind === 'existing') response.setHeader('Idempotent-Replayed', 'true');
         if (!query.waitMs) return view;
-        await this.queries.waitForTerminal(result.id, Math.min(query.waitMs, this.config.waitMaxMs), result.kind === 'started' ? result.status : undefined);
+        await this.holdUntilTerminal(response, result.id, query.waitMs, result.kind === 'started' ? result.status : undefined);
         const saga = await this.queries.findOne(result.id);
         if (!saga || !isTerminal(saga.status as SagaStatus)) return saga ? summaryView(saga) : view;
         response.status(200);
@@ -127,11 +128,17 @@ export class SagasController {
   @ApiOkResponse({ type: SagaView })
   @ApiBadRequestResponse({ type: ValidationErrorView })
   @ApiNotFoundResponse({ type: ErrorView })
-  async read(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: ReadSagaQuery): Promise<SagaView> {
-    if (query.waitMs) await this.queries.waitForTerminal(id, Math.min(query.waitMs, this.config.waitMaxMs));
+  async read(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: ReadSagaQuery, @Res({ passthrough: true }) response: Response): Promise<SagaView> {
+    if (query.waitMs) await this.holdUntilTerminal(response, id, query.waitMs);
     const saga = await this.queries.findOne(id);
     if (!saga) throw new NotFoundException(`no saga ${id}`);
     return saga;
+  }
+
+  /** waitMs, capped by WAIT_MAX_MS; skipped (Wait-Skipped header) when MAX_WAITERS requests already wait. */
+  private async holdUntilTerminal(response: Response, id: string, waitMs: number, knownStatus?: SagaStatus): Promise<void> {
+    const waited = await this.queries.waitForTerminal(id, Math.min(waitMs, this.config.waitMaxMs), knownStatus);
+    if (!waited) response.setHeader('Wait-Skipped', `${this.config.maxWaiters} requests are already waiting (MAX_WAITERS); poll instead`);
   }
 
   @Get()
@@ -145,6 +152,7 @@ export class SagasController {
 
   @Post(':id/cancel')
   @Allow(OPERATORS)
+  @RateLimited('action')
   @HttpCode(202)
   @ApiOperation({
     summary: 'Cancel a running saga',
