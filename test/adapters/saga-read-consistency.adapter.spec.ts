@@ -13,8 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { openSagaDataSource, SagaHistoryEntity, SagaInstanceEntity, SagaStepEntity } from '#saga/persistence';
-import { SagaQueries } from '../../apps/orchestrator/src/api/sagas/saga-queries';
+import { openSagaDataSource, SagaHistoryEntity, SagaInstanceEntity, SagaStepEntity, SagaTimerEntity } from '#saga/persistence';
+import { historyCursor, SagaQueries } from '../../apps/orchestrator/src/api/sagas/saga-queries';
 import { RuntimeSignals } from '../../apps/orchestrator/src/runtime/runtime-signals';
 import { createTestDatabase, runId, waitFor } from '../support/infra';
 import { OrchestratorEnvironment, PLACE_ORDER_INPUT, type SagaRead } from './orchestrator-under-test';
@@ -119,6 +119,8 @@ describe('GET /sagas/{id} view', () => {
         reason: entry.reason,
         detail: entry.detail,
       })),
+      historyTotal: history.length,
+      historyNext: null,
       exceptions: history
         .filter((entry) => entry.failureType !== null)
         .map((entry) => ({
@@ -131,6 +133,11 @@ describe('GET /sagas/{id} view', () => {
           reason: entry.reason,
           message: typeof entry.detail?.message === 'string' ? entry.detail.message : null,
         })),
+      timers: (await ds.manager.find(SagaTimerEntity, { where: { sagaId: id }, order: { fireAt: 'ASC', id: 'ASC' } })).map((timer) => ({
+        id: timer.id,
+        fireAt: timer.fireAt.toISOString(),
+        event: timer.event,
+      })),
     };
   }
 
@@ -167,8 +174,15 @@ describe('GET /sagas/{id} view', () => {
          (6000, $1, 'CANCEL_REFUSED', 'operator', '2026-03-04 05:06:11+00', NULL, NULL, NULL, 'past pivot', 'null')`,
       [id],
     );
-    const view = await new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000 }).findOne(id);
+    await ds.query(
+      `INSERT INTO saga_timers (id, saga_id, fire_at, event) VALUES
+         ($1 || '/later', $1::uuid, '2026-03-04 06:00:00+00', '{"type":"DEADLINE_REACHED"}'),
+         ($1 || '/sooner', $1::uuid, '2026-03-04 05:07:00.5+00', '{"type":"ATTEMPT_TIMED_OUT","step":"charge-payment","direction":"action","attempt":3}')`,
+      [id],
+    );
+    const view = await new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000, historyLimit: 200 }).findOne(id);
     const expected = await viewFromEntities(id);
+    expect(view!.timers.map((timer) => timer.id)).toEqual([`${id}/sooner`, `${id}/later`]);
     expect(view).toEqual(expected);
     expect(JSON.stringify(view)).toBe(JSON.stringify(expected));
     expect(view!.history.map((entry) => entry.type)).toEqual(['SAGA_STARTED', 'COMMAND_SENT', 'ATTEMPT_TIMED_OUT', 'STEP_FAILED', 'CANCEL_REFUSED']);
@@ -178,10 +192,32 @@ describe('GET /sagas/{id} view', () => {
   it('is the view built from the entities for a saga with no steps and no history, and undefined for no saga', async () => {
     const id = randomUUID();
     await insertSaga(id, -1, undefined);
-    const queries = new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000 });
+    const queries = new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000, historyLimit: 200 });
     const view = await queries.findOne(id);
     expect(JSON.stringify(view)).toBe(JSON.stringify(await viewFromEntities(id)));
     expect(view).toMatchObject({ steps: [], history: [], exceptions: [], currentStep: null, failure: null });
     expect(await queries.findOne(randomUUID())).toBeUndefined();
+  });
+
+  it('returns the latest HISTORY_LIMIT entries with a cursor that pages through the rest, oldest first in each page', async () => {
+    const id = randomUUID();
+    await insertSaga(id, -1, undefined);
+    await ds.query(
+      `INSERT INTO saga_history (saga_id, type, failure_type, at, reason)
+       SELECT $1, 'RETRY_SCHEDULED', NULL, '2026-03-04 05:00:00+00'::timestamptz + n * interval '1 second', 'r' || n FROM generate_series(1, 7) AS n`,
+      [id],
+    );
+    const queries = new SagaQueries(ds, new RuntimeSignals(), { maxWaiters: 1000, historyLimit: 3 });
+    const view = (await queries.findOne(id))!;
+    expect(view.history.map((entry) => entry.reason)).toEqual(['r5', 'r6', 'r7']);
+    expect(view.historyTotal).toBe(7);
+    expect(view.historyNext).toEqual(expect.any(String));
+    const older = (await queries.historyPage(id, historyCursor(view.historyNext!), 3))!;
+    expect(older.entries.map((entry) => entry.reason)).toEqual(['r2', 'r3', 'r4']);
+    const oldest = (await queries.historyPage(id, historyCursor(older.next!), 3))!;
+    expect(oldest).toEqual({ sagaId: id, entries: [expect.objectContaining({ reason: 'r1' })], next: null });
+    expect((await queries.historyPage(id, undefined, 100))!.entries).toHaveLength(7);
+    expect(await queries.historyPage(randomUUID(), undefined, 10)).toBeUndefined();
+    expect(historyCursor('not-ours')).toBeUndefined();
   });
 });

@@ -46,7 +46,7 @@ describe('waiting for terminal sagas with one shared poller', () => {
 
   beforeEach(() => {
     signals = new RuntimeSignals();
-    queries = new SagaQueries(ds, signals, { maxWaiters: 1000 });
+    queries = new SagaQueries(ds, signals, { maxWaiters: 1000, historyLimit: 200 });
     query = jest.spyOn(pool, 'query');
   });
 
@@ -209,7 +209,7 @@ describe('waiting for terminal sagas with one shared poller', () => {
   });
 
   it('skips the wait, at once, for requests beyond MAX_WAITERS, and waits again once a place is free', async () => {
-    const capped = new SagaQueries(ds, signals, { maxWaiters: 2 });
+    const capped = new SagaQueries(ds, signals, { maxWaiters: 2, historyLimit: 200 });
     try {
       const ids = await insertRunning(3);
       const holding = [capped.waitForTerminal(ids[0], 10_000), capped.waitForTerminal(ids[1], 10_000)];

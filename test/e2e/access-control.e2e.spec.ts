@@ -49,6 +49,7 @@ afterAll(async () => {
 const routes: { route: string; call: () => request.Test; allowed: Role[]; ok: number }[] = [
   { route: 'POST /sagas/{name}', call: () => http().post('/sagas/place-order').send(PLACE_ORDER_INPUT), allowed: ['client', 'operator', 'admin'], ok: 202 },
   { route: 'GET /sagas/{id}', call: () => http().get(`/sagas/${sagaId}`), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
+  { route: 'GET /sagas/{id}/history', call: () => http().get(`/sagas/${sagaId}/history`), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /sagas', call: () => http().get('/sagas'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions', call: () => http().get('/definitions'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions/{name}', call: () => http().get('/definitions/place-order'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },

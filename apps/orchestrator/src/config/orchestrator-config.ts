@@ -41,6 +41,7 @@ export const orchestratorEnvSchema = z.object({
   DOCS_PUBLIC: flag(true),
   MAX_BODY_BYTES: positiveInt(102_400),
   MAX_WAITERS: z.coerce.number().int().min(0).default(1000),
+  HISTORY_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
   RATE_LIMIT_STARTS: positiveInt(1000),
   RATE_LIMIT_ACTIONS: positiveInt(20),
 });
@@ -69,6 +70,8 @@ export interface OrchestratorConfig {
   docsPublic: boolean;
   /** Largest request body accepted (413 beyond). */
   maxBodyBytes: number;
+  /** History entries GET /sagas/{id} returns (the latest); the rest page through /history. */
+  historyLimit: number;
   /** Requests holding with waitMs at once; beyond, the wait is skipped (answered at once). */
   maxWaiters: number;
   /** Per token and second (bursts of twice): saga starts, and operator actions. */
@@ -109,6 +112,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     docsPublic: e.DOCS_PUBLIC,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxWaiters: e.MAX_WAITERS,
+    historyLimit: e.HISTORY_LIMIT,
     rateLimits: { start: e.RATE_LIMIT_STARTS, action: e.RATE_LIMIT_ACTIONS },
   };
 }

@@ -19,13 +19,20 @@ import { types } from 'pg';
 import type { DataSource } from 'typeorm';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { RuntimeSignals } from '../../runtime/runtime-signals';
-import type { ExceptionView, HistoryEntryView, SagaSummaryView, SagaView, StepView } from './saga-views';
+import type { ExceptionView, HistoryEntryView, HistoryPageView, SagaSummaryView, SagaView, StepView, TimerEventView } from './saga-views';
 import { TerminalStatusWaiter } from './terminal-status-waiter';
 
 export const WAIT_POLL_MS = 250;
 
 const STATUS_SQL = 'SELECT status FROM saga_instances WHERE id = $1';
 const STATUSES_SQL = 'SELECT id, status FROM saga_instances WHERE id = ANY($1::uuid[])';
+
+/** History entries as (id, entry json); the caller adds WHERE, ORDER and LIMIT. */
+const HISTORY_ENTRIES = `
+  SELECT h.id, json_build_object(
+           'type', h.type, 'failureType', h.failure_type, 'at', h.at::text, 'step', h.step, 'direction', h.direction,
+           'attempt', h.attempt, 'reason', h.reason, 'detail', h.detail) AS entry
+    FROM saga_history h`;
 
 /** The saga row with its steps (by position) and history (by id, i.e. commit order) as JSON
  *  arrays. Timestamps inside the arrays travel as PostgreSQL's text form and are parsed with
@@ -37,12 +44,18 @@ const SAGA_SQL = `
                      'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
                      'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text) ORDER BY s.position)
                      FROM saga_steps s WHERE s.saga_id = i.id), '[]'::json) AS steps,
-         COALESCE((SELECT json_agg(json_build_object(
-                     'type', h.type, 'failureType', h.failure_type, 'at', h.at::text, 'step', h.step, 'direction', h.direction,
-                     'attempt', h.attempt, 'reason', h.reason, 'detail', h.detail) ORDER BY h.id)
-                     FROM saga_history h WHERE h.saga_id = i.id), '[]'::json) AS history
+         COALESCE((SELECT json_agg(latest.entry ORDER BY latest.id) FROM (${HISTORY_ENTRIES} WHERE h.saga_id = i.id ORDER BY h.id DESC LIMIT $2) latest),
+                  '[]'::json) AS history,
+         (SELECT count(*) FROM saga_history h WHERE h.saga_id = i.id)::int AS history_total,
+         (SELECT min(shown.id) FROM (SELECT h.id FROM saga_history h WHERE h.saga_id = i.id ORDER BY h.id DESC LIMIT $2) shown)::text AS oldest_shown,
+         COALESCE((SELECT json_agg(json_build_object('id', t.id, 'fireAt', t.fire_at::text, 'event', t.event) ORDER BY t.fire_at, t.id)
+                     FROM saga_timers t WHERE t.saga_id = i.id), '[]'::json) AS timers
     FROM saga_instances i
    WHERE i.id = $1`;
+
+/** $1 saga id, $2 the history id to page before (or null: the latest), $3 how many. One row per
+ *  entry, newest first; none for a saga without such entries. */
+const HISTORY_PAGE_SQL = `${HISTORY_ENTRIES} WHERE h.saga_id = $1 AND ($2::bigint IS NULL OR h.id < $2::bigint) ORDER BY h.id DESC LIMIT $3`;
 
 interface SagaRow {
   definition_name: string;
@@ -54,7 +67,35 @@ interface SagaRow {
   created_at: Date;
   updated_at: Date;
   steps: (Omit<StepView, 'startedAt' | 'finishedAt'> & { startedAt: string | null; finishedAt: string | null })[];
-  history: (Omit<HistoryEntryView, 'at'> & { at: string })[];
+  history: StoredEntry[];
+  history_total: number;
+  timers: { id: string; fireAt: string; event: TimerEventView }[];
+}
+
+type StoredEntry = Omit<HistoryEntryView, 'at'> & { at: string };
+
+/** The cursor of a history page: opaque to clients, the id of the oldest entry shown. */
+function cursorBefore(id: string): string {
+  return Buffer.from(`h:${id}`).toString('base64url');
+}
+
+/** The history id a cursor names, or undefined when it is not one of ours. */
+export function historyCursor(cursor: string): string | undefined {
+  const match = /^h:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return match?.[1];
+}
+
+function entryView(entry: StoredEntry): HistoryEntryView {
+  return {
+    type: entry.type,
+    failureType: entry.failureType,
+    at: isoOf(entry.at),
+    step: entry.step,
+    direction: entry.direction,
+    attempt: entry.attempt,
+    reason: entry.reason,
+    detail: entry.detail,
+  };
 }
 
 const parseTimestamptz = types.getTypeParser(types.builtins.TIMESTAMPTZ, 'text') as (text: string) => Date;
@@ -73,7 +114,7 @@ export class SagaQueries implements OnModuleDestroy {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly signals: RuntimeSignals,
-    @Inject(ORCHESTRATOR_CONFIG) private readonly config: Pick<OrchestratorConfig, 'maxWaiters'>,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: Pick<OrchestratorConfig, 'maxWaiters' | 'historyLimit'>,
   ) {
     this.waits = new TerminalStatusWaiter((ids) => preparedQuery(this.dataSource, STATUSES_SQL, [ids]), new Logger('SagaWaits'), WAIT_POLL_MS);
   }
@@ -118,19 +159,10 @@ export class SagaQueries implements OnModuleDestroy {
   }
 
   async findOne(id: string): Promise<SagaView | undefined> {
-    const rows: SagaRow[] = await preparedQuery<SagaRow>(this.dataSource, SAGA_SQL, [id]);
+    const rows: (SagaRow & { oldest_shown: string | null })[] = await preparedQuery(this.dataSource, SAGA_SQL, [id, this.config.historyLimit]);
     const row = rows[0];
     if (!row) return undefined;
-    const history: HistoryEntryView[] = row.history.map((entry) => ({
-      type: entry.type,
-      failureType: entry.failureType,
-      at: isoOf(entry.at),
-      step: entry.step,
-      direction: entry.direction,
-      attempt: entry.attempt,
-      reason: entry.reason,
-      detail: entry.detail,
-    }));
+    const history: HistoryEntryView[] = row.history.map(entryView);
     const exceptions: ExceptionView[] = history
       .filter((entry) => entry.failureType !== null)
       .map((entry) => ({
@@ -163,8 +195,20 @@ export class SagaQueries implements OnModuleDestroy {
         finishedAt: isoOrNull(step.finishedAt),
       })),
       history,
+      historyTotal: row.history_total,
+      historyNext: row.history_total > history.length && row.oldest_shown !== null ? cursorBefore(row.oldest_shown) : null,
       exceptions,
+      timers: row.timers.map((timer) => ({ id: timer.id, fireAt: isoOf(timer.fireAt), event: timer.event })),
     };
+  }
+
+  /** A page of a saga's history before `before` (a cursor; none: the latest), oldest first;
+   *  undefined when the saga does not exist. */
+  async historyPage(id: string, before: string | undefined, limit: number): Promise<HistoryPageView | undefined> {
+    const rows = await preparedQuery<{ id: string; entry: StoredEntry }>(this.dataSource, HISTORY_PAGE_SQL, [id, before ?? null, limit + 1]);
+    if (rows.length === 0 && (await this.status(id)) === undefined) return undefined;
+    const page = rows.slice(0, limit).reverse();
+    return { sagaId: id, entries: page.map((row) => entryView(row.entry)), next: rows.length > limit ? cursorBefore(page[0].id) : null };
   }
 
   async list(filter: { status?: string; name?: string; limit: number }): Promise<SagaSummaryView[]> {

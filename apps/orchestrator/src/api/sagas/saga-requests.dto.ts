@@ -59,6 +59,23 @@ export class ListSagasQuery {
   limit?: number;
 }
 
+export class HistoryPageQuery {
+  @ApiPropertyOptional({ description: "The cursor of the page after this one (historyNext, or a page's next): entries older than it" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'before must be a cursor this API gave out' })
+  before?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
+}
+
 export class CancelSagaRequest {
   @ApiPropertyOptional({ description: 'Why the saga is cancelled; kept in its history', example: 'customer changed their mind' })
   @IsOptional()

@@ -2,8 +2,9 @@
  * The JSON shapes the saga endpoints return, with their OpenAPI description.
  *
  * Guarantees: times are ISO-8601 strings; statuses are docs/semantics.md S2's names; history is in commit
- * order and complete (nothing is filtered out); `exceptions` is exactly the history entries
- * that carry a failure type, in the same order.
+ * order, nothing filtered out, bounded to its latest entries (a step retried forever would grow
+ * it without end) with a cursor to the rest; `exceptions` is exactly the history entries
+ * returned that carry a failure type, in the same order.
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
@@ -63,6 +64,27 @@ export class SagaLinksView {
   @ApiProperty({ example: '/sagas/7b0c…' }) self: string;
 }
 
+export class TimerEventView {
+  @ApiProperty({ enum: ['ATTEMPT_TIMED_OUT', 'RETRY_DUE', 'DEADLINE_REACHED'] }) type: string;
+  @ApiPropertyOptional() step?: string;
+  @ApiPropertyOptional({ enum: ['action', 'compensation'] }) direction?: string;
+  @ApiPropertyOptional() attempt?: number;
+}
+
+/** A timer the saga is waiting for: what happens when. */
+export class PendingTimerView {
+  @ApiProperty({ example: '7b0c…/charge-payment/action/1/timeout' }) id: string;
+  @ApiProperty({ format: 'date-time' }) fireAt: string;
+  @ApiProperty({ type: TimerEventView }) event: TimerEventView;
+}
+
+/** A page of a saga's history, oldest first, and the cursor to the entries before it. */
+export class HistoryPageView {
+  @ApiProperty({ format: 'uuid' }) sagaId: string;
+  @ApiProperty({ type: [HistoryEntryView] }) entries: HistoryEntryView[];
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?before= for the page of older entries; null when there are none' }) next: string | null;
+}
+
 export class SagaSummaryView {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ example: 'place-order' }) name: string;
@@ -78,8 +100,11 @@ export class SagaView extends SagaSummaryView {
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
   @ApiProperty({ type: [StepView] }) steps: StepView[];
-  @ApiProperty({ type: [HistoryEntryView] }) history: HistoryEntryView[];
-  @ApiProperty({ type: [ExceptionView], description: 'The exception log: every failure entry of the history, in order' }) exceptions: ExceptionView[];
+  @ApiProperty({ type: [HistoryEntryView], description: 'The latest HISTORY_LIMIT entries of the history, oldest first' }) history: HistoryEntryView[];
+  @ApiProperty({ description: 'How many entries the whole history has' }) historyTotal: number;
+  @ApiProperty({ nullable: true, type: String, description: 'When older entries exist: GET /sagas/{id}/history?before=<this> pages through them' }) historyNext: string | null;
+  @ApiProperty({ type: [ExceptionView], description: 'The exception log: every failure entry of the history returned, in order' }) exceptions: ExceptionView[];
+  @ApiProperty({ type: [PendingTimerView], description: 'What the saga waits for: its pending timers, soonest first' }) timers: PendingTimerView[];
 }
 
 export class FieldErrorView {

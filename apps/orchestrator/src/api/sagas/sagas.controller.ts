@@ -33,9 +33,9 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orche
 import { UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
 import { unstorableJson } from '../hygiene/json-values';
-import { CancelSagaRequest, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
-import { SagaQueries, summaryView } from './saga-queries';
-import { ErrorView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
+import { CancelSagaRequest, HistoryPageQuery, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
+import { historyCursor, SagaQueries, summaryView } from './saga-queries';
+import { ErrorView, HistoryPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
 function idempotencyKey(raw: string | undefined): string | null {
   if (raw === undefined) return null;
@@ -124,7 +124,7 @@ export class SagasController {
 
   @Get(':id')
   @Allow(SAGA_READERS)
-  @ApiOperation({ summary: 'Read a saga with its steps and full history' })
+  @ApiOperation({ summary: 'Read a saga: its steps, the latest entries of its history (HISTORY_LIMIT) and its pending timers' })
   @ApiOkResponse({ type: SagaView })
   @ApiBadRequestResponse({ type: ValidationErrorView })
   @ApiNotFoundResponse({ type: ErrorView })
@@ -133,6 +133,27 @@ export class SagasController {
     const saga = await this.queries.findOne(id);
     if (!saga) throw new NotFoundException(`no saga ${id}`);
     return saga;
+  }
+
+  @Get(':id/history')
+  @Allow(SAGA_READERS)
+  @ApiOperation({ summary: "Page through a saga's history, newest pages first, each page oldest first" })
+  @ApiOkResponse({ type: HistoryPageView })
+  @ApiBadRequestResponse({ type: ValidationErrorView })
+  @ApiNotFoundResponse({ type: ErrorView })
+  async history(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: HistoryPageQuery): Promise<HistoryPageView> {
+    const before = query.before === undefined ? undefined : historyCursor(query.before);
+    if (query.before !== undefined && before === undefined) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'Request validation failed',
+        errors: [{ field: 'before', message: 'before must be a cursor this API gave out' }],
+      });
+    }
+    const page = await this.queries.historyPage(id, before, query.limit ?? 100);
+    if (!page) throw new NotFoundException(`no saga ${id}`);
+    return page;
   }
 
   /** waitMs, capped by WAIT_MAX_MS; skipped (Wait-Skipped header) when MAX_WAITERS requests already wait. */
