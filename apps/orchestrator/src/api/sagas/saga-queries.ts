@@ -44,13 +44,20 @@ const SAGA_SQL = `
                      'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
                      'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text) ORDER BY s.position)
                      FROM saga_steps s WHERE s.saga_id = i.id), '[]'::json) AS steps,
-         COALESCE((SELECT json_agg(latest.entry ORDER BY latest.id) FROM (${HISTORY_ENTRIES} WHERE h.saga_id = i.id ORDER BY h.id DESC LIMIT $2) latest),
-                  '[]'::json) AS history,
-         (SELECT count(*) FROM saga_history h WHERE h.saga_id = i.id)::int AS history_total,
-         (SELECT min(shown.id) FROM (SELECT h.id FROM saga_history h WHERE h.saga_id = i.id ORDER BY h.id DESC LIMIT $2) shown)::text AS oldest_shown,
+         COALESCE(latest.history, '[]'::json) AS history,
+         -- Counted only when there is more than the page: one index scan of N + 1 entries otherwise.
+         CASE WHEN latest.fetched > $2 THEN (SELECT count(*) FROM saga_history h WHERE h.saga_id = i.id)::int ELSE latest.fetched END AS history_total,
+         latest.oldest_shown::text AS oldest_shown,
          COALESCE((SELECT json_agg(json_build_object('id', t.id, 'fireAt', t.fire_at::text, 'event', t.event) ORDER BY t.fire_at, t.id)
                      FROM saga_timers t WHERE t.saga_id = i.id), '[]'::json) AS timers
     FROM saga_instances i
+    CROSS JOIN LATERAL (
+      SELECT json_agg(page.entry ORDER BY page.id) FILTER (WHERE page.rank <= $2) AS history,
+             count(*)::int AS fetched,
+             min(page.id) FILTER (WHERE page.rank <= $2) AS oldest_shown
+        FROM (SELECT entries.*, row_number() OVER (ORDER BY entries.id DESC) AS rank
+                FROM (${HISTORY_ENTRIES} WHERE h.saga_id = i.id ORDER BY h.id DESC LIMIT $2 + 1) entries) page
+    ) latest
    WHERE i.id = $1`;
 
 /** $1 saga id, $2 the history id to page before (or null: the latest), $3 how many. One row per
