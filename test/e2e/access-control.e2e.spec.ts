@@ -53,7 +53,8 @@ const routes: { route: string; call: () => request.Test; allowed: Role[]; ok: nu
   { route: 'GET /sagas', call: () => http().get('/sagas'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions', call: () => http().get('/definitions'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions/{name}', call: () => http().get('/definitions/place-order'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
-  { route: 'GET /definitions/catalog', call: () => http().get('/definitions/catalog'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
+  { route: 'GET /definitions/{name}/versions', call: () => http().get('/definitions/place-order/versions'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
+  { route: 'GET /catalog', call: () => http().get('/catalog'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /health', call: () => http().get('/health'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /metrics', call: () => http().get('/metrics'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
 ];

@@ -10,7 +10,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ensureDatabase, sagaDataSourceOptions } from '#saga/persistence';
-import { DefinitionsController } from './api/definitions/definitions.controller';
+import { CatalogController, DefinitionsController } from './api/definitions/definitions.controller';
 import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
 import { SagaQueries } from './api/sagas/saga-queries';
@@ -67,7 +67,7 @@ export class OrchestratorModule {
           },
         }),
       ],
-      controllers: [SagasController, DefinitionsController, HealthController, MetricsController],
+      controllers: [SagasController, DefinitionsController, CatalogController, HealthController, MetricsController],
       providers: [
         configProvider,
         { provide: APP_GUARD, useClass: AccessGuard },

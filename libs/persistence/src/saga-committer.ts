@@ -58,6 +58,8 @@ export interface SagaCommitterOptions {
   toOutbox: ToOutbox;
   /** Running sagas whose last committed state is held for the held path (0: never held). */
   stateCacheSize: number;
+  /** The most state held, measured as the states' JSON (default DEFAULT_STATE_CACHE_BYTES). */
+  stateCacheMaxBytes?: number;
   logger?: { debug(message: string): void };
   clock?: () => number;
 }
@@ -81,7 +83,7 @@ export class SagaCommitter {
     private readonly dataSource: DataSource,
     private readonly options: SagaCommitterOptions,
   ) {
-    this.cache = new SagaStateCache(options.stateCacheSize);
+    this.cache = new SagaStateCache(options.stateCacheSize, options.stateCacheMaxBytes);
     this.clock = options.clock ?? Date.now;
   }
 

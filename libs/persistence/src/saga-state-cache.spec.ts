@@ -73,4 +73,24 @@ describe('SagaStateCache', () => {
     cache.remember(state('a'), 1);
     expect(cache.getAll(['a'])).toBeUndefined();
   });
+
+  it('holds at most maxBytes of state, measured as JSON, dropping the least recently written', () => {
+    const size = JSON.stringify(state('a')).length;
+    const cache = new SagaStateCache(100, 2 * size + 10);
+    cache.remember(state('a'), 1);
+    cache.remember(state('b'), 1);
+    expect(cache.bytes).toBe(2 * size);
+    cache.remember(state('c'), 1); // over the budget: 'a' goes
+    expect(cache.getAll(['a'])).toBeUndefined();
+    expect(cache.getAll(['b', 'c'])).toHaveLength(2);
+    expect(cache.bytes).toBe(2 * size);
+    cache.forget(['b']);
+    expect(cache.bytes).toBe(size);
+    const huge = { ...state('h'), input: { blob: 'x'.repeat(3 * size) } };
+    cache.remember(huge, 1); // larger than the whole budget: not held, nothing else evicted
+    expect(cache.getAll(['h'])).toBeUndefined();
+    expect(cache.getAll(['c'])).toHaveLength(1);
+    cache.remember(state('c', 'COMPLETED'), 2); // finished: dropped, its bytes too
+    expect(cache.bytes).toBe(0);
+  });
 });

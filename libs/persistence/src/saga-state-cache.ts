@@ -8,17 +8,31 @@
  *   written over; the caller then forgets the entry and locks and reads as before.
  * - Entries are plain copies of what was committed, shaped as the store reads them back (JSON
  *   round trip: no undefined, no shared objects with the engine's decision).
- * - Finished sagas are dropped; at most `capacity` entries, the least recently written go first.
- *   Capacity 0 turns the cache off.
+ * - Finished sagas are dropped; at most `capacity` entries and `maxBytes` of state (measured as
+ *   the states' JSON), the least recently written go first; a state larger than the whole
+ *   budget is not held. Capacity 0 turns the cache off.
  */
 import { isTerminal, type SagaState } from '#saga/core';
-import { asStored } from './saga-store';
+import { storedCopy } from './saga-store';
 import type { LoadedSaga } from './saga-write-rows';
 
-export class SagaStateCache {
-  private readonly entries = new Map<string, LoadedSaga>();
+/** What SagaStateCache holds at most by default, measured as the states' JSON. */
+export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
 
-  constructor(private readonly capacity: number) {}
+export class SagaStateCache {
+  /** Insertion order is write order: the first entry is the least recently written. */
+  private readonly entries = new Map<string, { loaded: LoadedSaga; bytes: number }>();
+  private heldBytes = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly maxBytes = DEFAULT_STATE_CACHE_BYTES,
+  ) {}
+
+  /** The size of what is held, measured as the states' JSON (characters). */
+  get bytes(): number {
+    return this.heldBytes;
+  }
 
   get size(): number {
     return this.entries.size;
@@ -30,20 +44,30 @@ export class SagaStateCache {
     for (const id of ids) {
       const entry = this.entries.get(id);
       if (!entry) return undefined;
-      found.push(entry);
+      found.push(entry.loaded);
     }
     return found;
   }
 
   /** Records `state` as committed at `version` (a finished saga is forgotten instead). */
   remember(state: SagaState, version: number): void {
-    this.entries.delete(state.id);
+    this.drop(state.id);
     if (this.capacity === 0 || isTerminal(state.status)) return;
-    this.entries.set(state.id, { state: asStored(state), version });
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    const copy = storedCopy(state);
+    if (copy.jsonLength > this.maxBytes) return; // a state larger than the whole budget is not held
+    this.entries.set(state.id, { loaded: { state: copy.state, version }, bytes: copy.jsonLength });
+    this.heldBytes += copy.jsonLength;
+    while (this.entries.size > this.capacity || this.heldBytes > this.maxBytes) this.drop(this.entries.keys().next().value!);
   }
 
   forget(ids: Iterable<string>): void {
-    for (const id of ids) this.entries.delete(id);
+    for (const id of ids) this.drop(id);
+  }
+
+  private drop(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    this.entries.delete(id);
+    this.heldBytes -= entry.bytes;
   }
 }

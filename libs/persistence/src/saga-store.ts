@@ -104,8 +104,14 @@ const storedStep = (step: StepState): StepState => ({
 
 /** A copy of `state` shaped as the store reads it back: JSON values only, null where unset. */
 export function asStored(state: SagaState): SagaState {
-  const copy = JSON.parse(JSON.stringify(state)) as SagaState;
-  return { ...copy, failure: copy.failure ?? null, steps: copy.steps.map(storedStep) };
+  return storedCopy(state).state;
+}
+
+/** asStored, and the size of the state's JSON (what a cache of states counts). */
+export function storedCopy(state: SagaState): { state: SagaState; jsonLength: number } {
+  const text = JSON.stringify(state);
+  const copy = JSON.parse(text) as SagaState;
+  return { state: { ...copy, failure: copy.failure ?? null, steps: copy.steps.map(storedStep) }, jsonLength: text.length };
 }
 
 /** Runs a WRITE_DECISIONS and turns its version-check failure into ConcurrentSagaUpdateError. */

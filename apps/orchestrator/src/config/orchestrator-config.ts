@@ -34,6 +34,7 @@ export const orchestratorEnvSchema = z.object({
   TIMER_POLL_MS: positiveInt(250),
   WAIT_MAX_MS: positiveInt(30_000),
   STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  STATE_CACHE_MAX_BYTES: positiveInt(64 * 1024 * 1024),
   AUTH_TOKENS: z.string().optional(),
   AUTH_TOKENS_FILE: z.string().optional(),
   AUTH_DISABLED: flag(false),
@@ -64,6 +65,8 @@ export interface OrchestratorConfig {
   timerPollMs: number;
   waitMaxMs: number;
   stateCacheSize: number;
+  /** The most saga state the cache holds, measured as JSON. */
+  stateCacheMaxBytes: number;
   /** The API's bearer tokens; null only when AUTH_DISABLED=true (every caller is an admin). */
   accessTokens: AccessTokens | null;
   metricsPublic: boolean;
@@ -108,6 +111,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     timerPollMs: e.TIMER_POLL_MS,
     waitMaxMs: e.WAIT_MAX_MS,
     stateCacheSize: e.STATE_CACHE_SIZE,
+    stateCacheMaxBytes: e.STATE_CACHE_MAX_BYTES,
     metricsPublic: e.METRICS_PUBLIC,
     docsPublic: e.DOCS_PUBLIC,
     maxBodyBytes: e.MAX_BODY_BYTES,

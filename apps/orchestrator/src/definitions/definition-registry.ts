@@ -77,6 +77,13 @@ export class DefinitionRegistry {
     return definition;
   }
 
+  /** Every loaded version of `name`, oldest first (UnknownSagaError when there is none). */
+  versionsOf(name: string): SagaDefinition[] {
+    const versions = this.byName.get(name);
+    if (!versions) throw new UnknownSagaError(name);
+    return [...versions.values()].sort((a, b) => a.version - b.version);
+  }
+
   all(): SagaDefinition[] {
     return [...this.byName.values()].flatMap((versions) => [...versions.values()]).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
   }

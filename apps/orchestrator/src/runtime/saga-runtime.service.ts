@@ -70,13 +70,15 @@ export class SagaRuntime {
     this.committer = new SagaCommitter(dataSource, {
       toOutbox: (command) => commandEnvelope(command, registry.queueFor(command.command), replyTo, Date.now()),
       stateCacheSize: config.stateCacheSize,
+      stateCacheMaxBytes: config.stateCacheMaxBytes,
       logger: new Logger('SagaCommitter'),
     });
     this.starts = new StartWriter(this.committer, config.startBatchSize);
   }
 
-  async start(name: string, input: unknown, idempotencyKey: string | null): Promise<StartResult> {
-    const definition = this.registry.latest(name);
+  /** Starts `name` at `version`, or at its latest version. */
+  async start(name: string, input: unknown, idempotencyKey: string | null, version?: number): Promise<StartResult> {
+    const definition = version === undefined ? this.registry.latest(name) : this.registry.pinned(name, version);
     const errors = validateInput(definition.inputSchema, input);
     if (errors.length > 0) return { kind: 'invalid', errors };
     const hash = inputHash(input);

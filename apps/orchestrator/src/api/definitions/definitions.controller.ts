@@ -6,7 +6,7 @@
  * Guarantees: returns the definitions as validated at boot, unchanged (definitions are data),
  * next to the effective policy of every step so nobody has to work out the inheritance.
  */
-import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Param, ParseIntPipe } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { effectivePolicies, type EffectivePolicies, type ParticipantCatalog, type SagaDefinition } from '#saga/core';
 import { Allow, SAGA_READERS } from '../../auth/roles';
@@ -36,6 +36,33 @@ class CatalogView {
   participants: ParticipantCatalog['participants'];
 }
 
+const summary = (d: SagaDefinition): DefinitionSummaryView => ({ name: d.name, version: d.version, description: d.description ?? null, steps: d.steps.map((s) => s.name) });
+
+/** The registry's answer, or 404 for a name or version it does not have. */
+function known<T>(lookup: () => T): T {
+  try {
+    return lookup();
+  } catch (error) {
+    if (error instanceof UnknownSagaError) throw new NotFoundException(error.message);
+    throw error;
+  }
+}
+
+/** The merged participant catalog, at a path no saga name can shadow. */
+@ApiTags('definitions')
+@Allow(SAGA_READERS)
+@Controller('catalog')
+export class CatalogController {
+  constructor(private readonly registry: DefinitionRegistry) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The participant catalog: which queue serves which commands' })
+  @ApiOkResponse({ type: CatalogView })
+  catalog(): CatalogView {
+    return this.registry.catalog;
+  }
+}
+
 @ApiTags('definitions')
 @Allow(SAGA_READERS) // every role: client authors need the input schemas
 @Controller('definitions')
@@ -46,14 +73,26 @@ export class DefinitionsController {
   @ApiOperation({ summary: 'List saga definitions (every loaded version)' })
   @ApiOkResponse({ type: [DefinitionSummaryView] })
   list(): DefinitionSummaryView[] {
-    return this.registry.all().map((d) => ({ name: d.name, version: d.version, description: d.description ?? null, steps: d.steps.map((s) => s.name) }));
+    return this.registry.all().map(summary);
   }
 
-  @Get('catalog')
-  @ApiOperation({ summary: 'The participant catalog: which queue serves which commands' })
-  @ApiOkResponse({ type: CatalogView })
-  catalog(): CatalogView {
-    return this.registry.catalog;
+  @Get(':name/versions')
+  @ApiOperation({ summary: 'Every loaded version of a saga definition, oldest first' })
+  @ApiParam({ name: 'name', example: 'place-order' })
+  @ApiOkResponse({ type: [DefinitionSummaryView] })
+  @ApiNotFoundResponse({ type: ErrorView })
+  versions(@Param('name') name: string): DefinitionSummaryView[] {
+    return known(() => this.registry.versionsOf(name)).map(summary);
+  }
+
+  @Get(':name/versions/:version')
+  @ApiOperation({ summary: 'One version of a saga definition, with the queue of every command and the effective policies' })
+  @ApiParam({ name: 'name', example: 'place-order' })
+  @ApiParam({ name: 'version', example: 1 })
+  @ApiOkResponse({ type: DefinitionView })
+  @ApiNotFoundResponse({ type: ErrorView })
+  version(@Param('name') name: string, @Param('version', ParseIntPipe) version: number): DefinitionView {
+    return this.view(known(() => this.registry.pinned(name, version)));
   }
 
   @Get(':name')
@@ -62,13 +101,10 @@ export class DefinitionsController {
   @ApiOkResponse({ type: DefinitionView })
   @ApiNotFoundResponse({ type: ErrorView })
   get(@Param('name') name: string): DefinitionView {
-    let definition: SagaDefinition;
-    try {
-      definition = this.registry.latest(name);
-    } catch (error) {
-      if (error instanceof UnknownSagaError) throw new NotFoundException(error.message);
-      throw error;
-    }
+    return this.view(known(() => this.registry.latest(name)));
+  }
+
+  private view(definition: SagaDefinition): DefinitionView {
     const route = (command: string) => ({ command, queue: this.registry.queueFor(command) });
     return {
       definition,

@@ -23,6 +23,14 @@ export class ReadSagaQuery {
 }
 
 export class StartSagaQuery {
+  @ApiPropertyOptional({ description: 'Start this version of the definition instead of the latest (GET /definitions/{name}/versions)', minimum: 1, example: 1 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  version?: number;
+
   @ApiPropertyOptional({
     description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS): 200 with the whole saga if it finished, else 202',
     minimum: 0,

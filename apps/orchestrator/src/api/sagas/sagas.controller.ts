@@ -67,7 +67,7 @@ export class SagasController {
   @HttpCode(202)
   @ApiOperation({
     summary: 'Start a saga',
-    description: 'Starts the latest version of the named saga with the JSON body as its input. See GET /definitions/{name} for the input schema.',
+    description: 'Starts the latest version of the named saga (or ?version=N) with the JSON body as its input. See GET /definitions/{name} for the input schema.',
   })
   @ApiParam({ name: 'name', example: 'place-order' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same input returns the existing saga; same key + different input is 409' })
@@ -78,7 +78,7 @@ export class SagasController {
   })
   @ApiOkResponse({ type: SagaView, description: 'With waitMs: the saga reached a terminal status within the wait; the whole saga, as GET /sagas/{id} returns it' })
   @ApiBadRequestResponse({ type: ValidationErrorView })
-  @ApiNotFoundResponse({ type: ErrorView, description: 'No saga definition with that name' })
+  @ApiNotFoundResponse({ type: ErrorView, description: 'No saga definition with that name (or version)' })
   @ApiConflictResponse({ type: ErrorView, description: 'Idempotency-Key reused with a different input' })
   async start(
     @Param('name') name: string,
@@ -93,7 +93,7 @@ export class SagasController {
     if (unstorable.length > 0) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'the input cannot be stored as it is', errors: unstorable });
     let result;
     try {
-      result = await this.runtime.start(name, input ?? {}, key);
+      result = await this.runtime.start(name, input ?? {}, key, query.version);
     } catch (error) {
       if (error instanceof UnknownSagaError) throw new NotFoundException(error.message);
       throw error;
