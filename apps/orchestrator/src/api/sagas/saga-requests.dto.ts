@@ -2,46 +2,37 @@
  * Query parameters of the saga endpoints, validated with class-validator (400 with the field
  * errors when wrong). The saga input itself is validated against the definition's JSON Schema.
  */
+import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { StorableText } from '../hygiene/storable-text.decorator';
 
+/** An optional integer query parameter from `min` to `max`. */
+function OptionalInt(min: number, max: number, doc: { description?: string; example?: number; default?: number }): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ ...doc, minimum: min, maximum: max }),
+    IsOptional(),
+    Type(() => Number),
+    IsInt(),
+    Min(min),
+    Max(max),
+  );
+}
+
 export class ReadSagaQuery {
-  @ApiPropertyOptional({
-    description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS)',
-    minimum: 0,
-    maximum: 600000,
-    example: 10000,
-  })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(600_000)
+  @OptionalInt(0, 600_000, { description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS)', example: 10000 })
   waitMs?: number;
 }
 
 export class StartSagaQuery {
-  @ApiPropertyOptional({ description: 'Start this version of the definition instead of the latest (GET /definitions/{name}/versions)', minimum: 1, example: 1 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1_000_000)
+  @OptionalInt(1, 1_000_000, { description: 'Start this version of the definition instead of the latest (GET /definitions/{name}/versions)', example: 1 })
   version?: number;
 
-  @ApiPropertyOptional({
+  @OptionalInt(0, 600_000, {
     description: 'Hold the request until the saga reaches a terminal status or this many ms pass (capped by WAIT_MAX_MS): 200 with the whole saga if it finished, else 202',
-    minimum: 0,
-    maximum: 600000,
     example: 10000,
   })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(600_000)
   waitMs?: number;
 }
 
@@ -58,12 +49,7 @@ export class ListSagasQuery {
   @Matches(/^[a-z][a-z0-9-]*$/, { message: 'name must be a saga name: lowercase letters, digits and dashes, starting with a letter' })
   name?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @OptionalInt(1, 500, { default: 50 })
   limit?: number;
 }
 
@@ -75,12 +61,7 @@ export class HistoryPageQuery {
   @Matches(/^[A-Za-z0-9_-]+$/, { message: 'before must be a cursor this API gave out' })
   before?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @OptionalInt(1, 500, { default: 100 })
   limit?: number;
 }
 
