@@ -37,6 +37,11 @@ export class OrchestratorProcess {
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
   }
 
+  /** What the process printed so far (the last 20,000 characters). */
+  get log(): string {
+    return this.output;
+  }
+
   static async start(env: Record<string, string>): Promise<OrchestratorProcess> {
     if (!existsSync(ORCHESTRATOR_MAIN)) throw new Error(`${ORCHESTRATOR_MAIN} is missing: run \`npm run build\` first (npm test does)`);
     const port = await freePort();

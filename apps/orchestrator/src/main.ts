@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { startOrchestrator } from './bootstrap';
+import { setLogFormat, type LogFormat } from './logging/log-line';
 
 const QUIET_CONTEXTS = new Set(['RouterExplorer', 'RoutesResolver', 'InstanceLoader']);
 
@@ -16,8 +17,18 @@ class StartupQuietLogger extends ConsoleLogger {
   }
 }
 
+/** LOG_FORMAT: `text` (default) or `json` (one object per line, fields included). */
+function logFormatFromEnv(): LogFormat {
+  const value = process.env.LOG_FORMAT || 'text';
+  if (value !== 'text' && value !== 'json')
+    throw new Error(`Invalid orchestrator configuration:\n  LOG_FORMAT: expected "text" or "json", got ${JSON.stringify(value.slice(0, 20))}`);
+  return value;
+}
+
 async function main(): Promise<void> {
-  const app = await startOrchestrator({ shutdownHooks: true, logger: new StartupQuietLogger() });
+  const format = logFormatFromEnv();
+  setLogFormat(format);
+  const app = await startOrchestrator({ shutdownHooks: true, logger: new StartupQuietLogger({ json: format === 'json' }) });
   const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
   new Logger('Orchestrator').log(`API ready at ${url}  (OpenAPI: ${url}/docs)`);
 }

@@ -16,6 +16,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { isDatabaseUnavailable } from '#saga/persistence';
 import type { Response } from 'express';
+import { logLine } from '../logging/log-line';
 import type { RequestWithId } from './hygiene/request-id.middleware';
 
 /** What Express rejected before a route ran, said plainly: a JSON parser's message can quote the body. */
@@ -36,9 +37,9 @@ export class ApiErrorsFilter implements ExceptionFilter {
     const request = http.getRequest<RequestWithId>();
     const response = http.getResponse<Response>();
     const requestId = request.requestId ?? 'none';
-    const where = `${request.method} ${request.path}`;
+    const where = (status: number) => ({ method: request.method, path: request.path, status, requestId, actor: (request as { actor?: { name: string } }).actor?.name });
     if (isDatabaseUnavailable(error)) {
-      this.logger.warn(`${where} → 503: the database is unavailable [${requestId}]`);
+      this.logger.warn(logLine('the database is unavailable', where(503)));
       response.setHeader('Retry-After', '1');
       response.status(HttpStatus.SERVICE_UNAVAILABLE).json({
         statusCode: HttpStatus.SERVICE_UNAVAILABLE,
@@ -52,12 +53,12 @@ export class ApiErrorsFilter implements ExceptionFilter {
       const status = error.getStatus();
       const body = error.getResponse();
       const payload = readable(error) ?? (typeof body === 'string' ? { statusCode: status, message: body } : (body as Record<string, unknown>));
-      if (status >= 500) this.logger.error(`${where} → ${status} [${requestId}]`, error.stack);
-      else this.logger.warn(`${where} → ${status}: ${String(payload.message ?? error.message).slice(0, 200)} [${requestId}]`);
+      if (status >= 500) this.logger.error(logLine('request failed', where(status)), error.stack);
+      else this.logger.warn(logLine(String(payload.message ?? error.message).slice(0, 200), where(status)));
       response.status(status).json({ ...payload, requestId });
       return;
     }
-    this.logger.error(`${where} → 500 [${requestId}]`, error instanceof Error ? error.stack : String(error));
+    this.logger.error(logLine('request failed', where(500)), error instanceof Error ? error.stack : String(error));
     response.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error', requestId });
   }
 }

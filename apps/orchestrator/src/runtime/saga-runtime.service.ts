@@ -32,6 +32,7 @@ import type { DataSource } from 'typeorm';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { DefinitionRegistry } from '../definitions/definition-registry';
 import { BrokerService } from './broker.service';
+import { logLine } from '../logging/log-line';
 import { inputHash } from './input-hash';
 import { OutboxPublisher } from './outbox-publisher.service';
 import { RuntimeSignals } from './runtime-signals';
@@ -147,13 +148,18 @@ export class SagaRuntime {
   private settled(event: SagaEvent, outcome: CommitOutcome, startedAt: number, batchSize = 1, sagaId?: string): void {
     const decision = outcome.kind === 'applied' ? outcome.decision : undefined;
     this.metrics.handled(event, outcome.kind === 'applied' ? 'applied' : outcome.kind, (performance.now() - startedAt) / 1000 / batchSize, decision);
-    if (outcome.kind === 'unknown-saga') this.logger.warn(`${event.type} for unknown saga ${sagaId} ignored`);
+    if (outcome.kind === 'unknown-saga') this.logger.warn(logLine('event for an unknown saga ignored', { event: event.type, sagaId }));
     if (!decision) return;
     const stuck = decision.history.find((entry) => entry.type === 'COMPENSATION_FAILED');
     if (stuck) {
       this.logger.error(
-        `Saga ${decision.state.id} (${decision.state.name}@${decision.state.version}) is COMPENSATION_FAILED: the undo of step ` +
-          `"${stuck.step}" gave up after ${stuck.attempt} attempts (${stuck.reason}: ${String(stuck.detail?.message ?? '')}); it needs an operator`,
+        logLine('saga is COMPENSATION_FAILED: an undo gave up; it needs an operator', {
+          sagaId: decision.state.id,
+          saga: `${decision.state.name}@${decision.state.version}`,
+          step: stuck.step,
+          attempts: stuck.attempt,
+          reason: stuck.reason,
+        }),
       );
     }
     if (decision.timers.length > 0) this.signals.timerSet(Math.min(...decision.timers.map((timer) => timer.fireAt)));
