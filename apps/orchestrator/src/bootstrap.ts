@@ -7,12 +7,13 @@
  * access guard (auth/access.guard.ts); OpenAPI is served at /docs (JSON at /docs-json), without
  * a token unless DOCS_PUBLIC=false; the returned app is listening when the promise resolves.
  */
-import { BadRequestException, type INestApplication, Logger, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
+import { type INestApplication, Logger, type LoggerService, type LogLevel, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { ValidationError } from 'class-validator';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiErrorsFilter } from './api/api-errors.filter';
+import { badRequest } from './api/bad-request';
 import { requireJsonBodies } from './api/hygiene/json-body.middleware';
 import { assignRequestId } from './api/hygiene/request-id.middleware';
 import { authenticate, unauthorized } from './auth/access.guard';
@@ -56,7 +57,7 @@ export async function startOrchestrator(options: OrchestratorOptions = {}): Prom
       transform: true,
       whitelist: true,
       forbidNonWhitelisted: true,
-      exceptionFactory: (errors) => new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'Request validation failed', errors: fieldErrors(errors) }),
+      exceptionFactory: (errors) => badRequest('Request validation failed', fieldErrors(errors)),
     }),
   );
   const config = app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG);

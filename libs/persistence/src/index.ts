@@ -9,7 +9,6 @@ export * from './saga-committer';
 export * from './saga-store';
 export * from './saga-state-cache';
 export * from './outbox-store';
-export { writesSagaRow, versionAfter } from './saga-write-rows';
 export * from './sql/pipelined-session';
 export * from './sql/sql-value';
 export { preparedQuery } from './sql/prepared-query';

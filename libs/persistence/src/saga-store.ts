@@ -102,12 +102,8 @@ const storedStep = (step: StepState): StepState => ({
   finishedAt: step.finishedAt ?? null,
 });
 
-/** A copy of `state` shaped as the store reads it back: JSON values only, null where unset. */
-export function asStored(state: SagaState): SagaState {
-  return storedCopy(state).state;
-}
-
-/** asStored, and the size of the state's JSON (what a cache of states counts). */
+/** A copy of `state` shaped as the store reads it back (JSON values only, null where unset), and
+ *  the size of its JSON (what a cache of states counts). */
 export function storedCopy(state: SagaState): { state: SagaState; jsonLength: number } {
   const text = JSON.stringify(state);
   const copy = JSON.parse(text) as SagaState;

@@ -93,11 +93,6 @@ export class PipelinedSession {
     return !sql.includes(';') && PREPARABLE.test(sql);
   }
 
-  /** Whether every value has a text the driver would bind it as (so executeText() takes them). */
-  static inlinable(values: readonly unknown[]): boolean {
-    return values.every((value) => parameterText(value) !== undefined);
-  }
-
   /**
    * Prepares those of `statements` this connection has not prepared yet (no round trip once it
    * has them). Inside a transaction each goes in a savepoint of its own, so one PostgreSQL

@@ -41,10 +41,6 @@ export class PreparedCache {
     return cache;
   }
 
-  get capacity(): number {
-    return this.bound;
-  }
-
   has(name: string): boolean {
     return this.names.has(name);
   }

@@ -7,7 +7,7 @@
  * until the saga is terminal (waitMs), so clients need not poll: a POST that saw the saga
  * finish answers 200 with the whole saga, otherwise 202 with its summary (it is still running).
  */
-import { BadRequestException, Body, ConflictException, Controller, Get, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { Body, ConflictException, Controller, Get, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -32,6 +32,7 @@ import { Allow, OPERATORS, RateLimited, READERS, SAGA_READERS, STARTERS } from '
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
+import { badRequest } from '../bad-request';
 import { unstorableJson } from '../hygiene/json-values';
 import { CancelSagaRequest, HistoryPageQuery, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
 import { historyCursor, SagaQueries, summaryView } from './saga-queries';
@@ -41,12 +42,10 @@ function idempotencyKey(raw: string | undefined): string | null {
   if (raw === undefined) return null;
   const errors = validateSync(plainToInstance(IdempotencyKeyHeader, { key: raw }));
   if (errors.length > 0) {
-    throw new BadRequestException({
-      statusCode: 400,
-      error: 'Bad Request',
-      message: 'Invalid Idempotency-Key header',
-      errors: errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: 'Idempotency-Key', message }))),
-    });
+    throw badRequest(
+      'Invalid Idempotency-Key header',
+      errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: 'Idempotency-Key', message }))),
+    );
   }
   return raw;
 }
@@ -90,7 +89,7 @@ export class SagasController {
     const key = idempotencyKey(rawKey);
     // What jsonb or the hashing cannot take (NUL, unpaired surrogates, 1e309, deep nesting) is a 400, before anything else.
     const unstorable = unstorableJson(input);
-    if (unstorable.length > 0) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'the input cannot be stored as it is', errors: unstorable });
+    if (unstorable.length > 0) throw badRequest('the input cannot be stored as it is', unstorable);
     let result;
     try {
       result = await this.runtime.start(name, input ?? {}, key, query.version);
@@ -100,7 +99,7 @@ export class SagasController {
     }
     switch (result.kind) {
       case 'invalid':
-        throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `input does not match the ${name} input schema`, errors: result.errors });
+        throw badRequest(`input does not match the ${name} input schema`, result.errors);
       case 'conflict':
         throw new ConflictException({
           statusCode: 409,
@@ -144,12 +143,7 @@ export class SagasController {
   async history(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: HistoryPageQuery): Promise<HistoryPageView> {
     const before = query.before === undefined ? undefined : historyCursor(query.before);
     if (query.before !== undefined && before === undefined) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: 'Request validation failed',
-        errors: [{ field: 'before', message: 'before must be a cursor this API gave out' }],
-      });
+      throw badRequest('Request validation failed', [{ field: 'before', message: 'before must be a cursor this API gave out' }]);
     }
     const page = await this.queries.historyPage(id, before, query.limit ?? 100);
     if (!page) throw new NotFoundException(`no saga ${id}`);
