@@ -12,6 +12,9 @@
  *   reverse order). One saga_steps row per step, the history the engine records (SAGA_STARTED,
  *   COMMAND_SENT / REPLY_RECEIVED per step, ... SAGA_COMPLETED or SAGA_COMPENSATED), one inbox
  *   row per reply handled; no outbox rows, no timers. Created over the last 30 days.
+ * - business_key is what the runtime stores for the definition's businessKey (the seeded input
+ *   has customerId "customer-<n % 50000>"); has_exceptions is true exactly for the sagas whose
+ *   seeded history has a failure entry (the COMPENSATED ones).
  * - Waiting sagas: RUNNING, first step (current_step 0) in flight at attempt 1, history
  *   SAGA_STARTED + COMMAND_SENT, and exactly one saga_timers row: the step's ATTEMPT_TIMED_OUT
  *   timer (id `${sagaId}/${step}/action/1/timeout`, as the engine writes it) due 30 days after
@@ -23,7 +26,7 @@
  * - Each batch commits alone: after a failure, the batches already reported stay.
  */
 import 'reflect-metadata';
-import { expiryGraceMs, timeoutFor, type SagaDefinition } from '#saga/core';
+import { expiryGraceMs, MAX_BUSINESS_KEY_LENGTH, parseBusinessKeyPath, timeoutFor, type SagaDefinition } from '#saga/core';
 import { Client } from 'pg';
 import { openSagaDataSource } from '../../libs/persistence/src/saga-data-source';
 
@@ -42,7 +45,7 @@ export interface SeedOptions {
   /** Optional `details` (one per step, see seedDefinitionOf) make commands, timeouts, pivot and
    *  compensations match a real definition; without them every step is compensable, its command
    *  is its name and its timeout 5 s. */
-  definition: { name: string; version: number; steps: string[]; details?: SeedStepDetail[] };
+  definition: { name: string; version: number; steps: string[]; details?: SeedStepDetail[]; businessKey?: string };
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -74,7 +77,15 @@ export function seedDefinitionOf(definition: SagaDefinition): SeedOptions['defin
     timeoutMs: timeoutFor(definition, i, 'action'),
     pivot: step.pivot === true,
   }));
-  return { name, version, steps: steps.map((step) => step.name), details };
+  return { name, version, steps: steps.map((step) => step.name), details, businessKey: definition.businessKey };
+}
+
+/** The property names of a business key path, or null (the saga has none). */
+function businessKeyPath(path: string | undefined): string[] | null {
+  if (path === undefined) return null;
+  const parsed = parseBusinessKeyPath(path);
+  if (!parsed.ok) throw new Error(`businessKey ${parsed.error}`);
+  return parsed.segments;
 }
 
 type Kind = 'completed' | 'compensated' | 'waiting';
@@ -98,7 +109,7 @@ function plan(definition: SeedOptions['definition'], kind: Kind) {
     error: null as object | null,
   }));
   const [history, inbox]: object[][] = [[], []];
-  const saga = { kind, status: 'RUNNING', current_step: 0, past_pivot: false, failure: null as object | null, version: 1, updated: 0 };
+  const saga = { kind, status: 'RUNNING', current_step: 0, past_pivot: false, failure: null as object | null, version: 1, updated: 0, has_exceptions: false };
   let t = 0;
   const record = (type: string, fields: Record<string, unknown> = {}) =>
     history.push({
@@ -161,11 +172,15 @@ function plan(definition: SeedOptions['definition'], kind: Kind) {
       record('SAGA_COMPLETED');
     }
   }
+  saga.has_exceptions = history.some((entry) => (entry as { failure_type: string | null }).failure_type !== null);
   return { saga, steps, history, inbox };
 }
 
 /** A time `offset` ms (scaled by the saga's speed) after the saga's start, whole milliseconds. */
 const at = (offset: string) => `(timestamptz 'epoch' + (b.ms + round(${offset} * b.speed)::bigint) * interval '1 millisecond')`;
+
+/** The definition's business key of a seeded input: string or number values, cut as the runtime cuts them. */
+const BUSINESS_KEY = `CASE WHEN jsonb_typeof(b.input #> $4::text[]) IN ('string', 'number') THEN left(b.input #>> $4::text[], ${MAX_BUSINESS_KEY_LENGTH}) END`;
 
 /** $1 first index, $2 last index, $3 start of the span (epoch ms), $4 ms between sagas, $5 waiting batch. */
 const BATCH = `
@@ -179,11 +194,11 @@ const BATCH = `
 
 const INSTANCES = `
   INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
-                              idempotency_key, input_hash, version, created_at, updated_at)
+                              idempotency_key, input_hash, version, created_at, updated_at, business_key, has_exceptions)
   SELECT b.id, $2::text, $3::int, p.status, b.input, p.current_step, p.past_pivot, p.failure,
-         CASE WHEN b.n % 2 = 0 THEN 'order-' || b.id END, b.hash, p.version, ${at('0')}, ${at('p.updated')}
+         CASE WHEN b.n % 2 = 0 THEN 'order-' || b.id END, b.hash, p.version, ${at('0')}, ${at('p.updated')}, ${BUSINESS_KEY}, p.has_exceptions
     FROM seed_batch b JOIN jsonb_to_recordset($1::jsonb) AS p(kind text, status text, current_step int, past_pivot boolean,
-                                                             failure jsonb, version int, updated int) USING (kind)
+                                                             failure jsonb, version int, updated int, has_exceptions boolean) USING (kind)
    ORDER BY b.n`;
 
 const STEPS = `
@@ -229,7 +244,7 @@ export async function seedSagas(options: SeedOptions): Promise<SeedResult> {
   const plans = (['completed', 'compensated', 'waiting'] as const).map((kind) => plan(definition, kind));
   const rows = (part: 'steps' | 'history' | 'inbox') => JSON.stringify(plans.flatMap((p) => p[part]));
   const statements: [string, unknown[]][] = [
-    [INSTANCES, [JSON.stringify(plans.map((p) => p.saga)), definition.name, definition.version]],
+    [INSTANCES, [JSON.stringify(plans.map((p) => p.saga)), definition.name, definition.version, businessKeyPath(definition.businessKey)]],
     [STEPS, [rows('steps')]],
     [HISTORY, [rows('history')]],
     [INBOX, [rows('inbox')]],

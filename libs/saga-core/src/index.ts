@@ -13,6 +13,7 @@ export * from './definition/payload-template';
 export * from './definition/validate-definition';
 export * from './definition/input-schema';
 export * from './definition/step-policies';
+export * from './definition/business-key';
 export { decide } from './engine/decide';
 export { attemptTimerId, deadlineTimerId } from './engine/decision-builder';
 export { retryDelayMs } from './engine/backoff';

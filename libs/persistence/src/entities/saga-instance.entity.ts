@@ -2,13 +2,20 @@
  * One saga instance: pinned definition, status, input and the engine's saga-level state.
  *
  * Guarantees: `version` is bumped on every committed event (optimistic check on top of the row
- * lock); (definition_name, idempotency_key) is unique, so one key can start one saga only.
+ * lock); (definition_name, idempotency_key) is unique, so one key can start one saga only;
+ * `has_exceptions` is true exactly when the saga's history holds an entry with a failure type.
  */
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 @Entity({ name: 'saga_instances' })
 @Index('uq_saga_idempotency', ['definitionName', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
-@Index('ix_saga_status_updated', ['status', 'updatedAt'])
+@Index('ix_saga_status_updated', ['status', 'updatedAt', 'id'])
+@Index('ix_saga_updated', ['updatedAt', 'id'])
+@Index('ix_saga_name_version_updated', ['definitionName', 'definitionVersion', 'updatedAt', 'id'])
+@Index('ix_saga_business_key', ['businessKey', 'updatedAt', 'id'], { where: 'business_key IS NOT NULL' })
+@Index('ix_saga_exceptions', ['updatedAt', 'id'], { where: 'has_exceptions' })
+@Index('ix_saga_current_step', ['definitionName', 'definitionVersion', 'currentStep', 'updatedAt', 'id'], { where: 'current_step >= 0' })
+@Index('ix_saga_created', ['createdAt'])
 export class SagaInstanceEntity {
   @PrimaryColumn('uuid')
   id: string;
@@ -42,6 +49,14 @@ export class SagaInstanceEntity {
 
   @Column('int')
   version: number;
+
+  /** The definition's businessKey taken from the input at start (null: none). */
+  @Column('text', { name: 'business_key', nullable: true })
+  businessKey: string | null;
+
+  /** Whether any history entry carries a failure type; set in the transaction writing it. */
+  @Column('boolean', { name: 'has_exceptions', default: false })
+  hasExceptions: boolean;
 
   @Column('timestamptz', { name: 'created_at' })
   createdAt: Date;

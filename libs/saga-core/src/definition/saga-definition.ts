@@ -86,6 +86,10 @@ export interface SagaDefinition {
   version: number;
   description?: string;
   inputSchema: JsonSchema;
+  /** Optional: where in the input the saga's business key is, e.g. "$.input.orderId". Stored with
+   *  the saga at start (string or number, else none; cut at 200 characters) and searchable with
+   *  GET /sagas?businessKey=… (definition/business-key.ts). */
+  businessKey?: string;
   /** Optional overall deadline: a saga still RUNNING after this long is cancelled. */
   deadlineMs?: number;
   /** Timeouts and retry policies for steps that do not set their own. */

@@ -5,9 +5,11 @@
  * unique, URL-safe step names, known commands, sane timeouts and retry budgets (every step has
  * an action timeout, its own or the saga's `defaults.timeoutMs`), a compensation
  * on every step a later failure can roll back, payload references that can only point at the
- * input or at earlier steps, and an input schema that compiles.
+ * input or at earlier steps, an input schema that compiles, and a business key (if any) that is a
+ * path into the input.
  */
 import { InvalidDefinitionError, type DefinitionProblem } from '../errors';
+import { parseBusinessKeyPath } from './business-key';
 import { compileInputSchema } from './input-schema';
 import { commandRoutes, type ParticipantCatalog } from './participant-catalog';
 import { templateReferences } from './payload-template';
@@ -23,7 +25,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 const KNOWN_KEYS = {
-  saga: ['$schema', 'name', 'version', 'description', 'inputSchema', 'deadlineMs', 'defaults', 'steps'],
+  saga: ['$schema', 'name', 'version', 'description', 'inputSchema', 'businessKey', 'deadlineMs', 'defaults', 'steps'],
   defaults: ['timeoutMs', 'retry', 'compensationTimeoutMs', 'compensationRetry'],
   step: ['name', 'description', 'action', 'compensation', 'pivot', 'timeoutMs', 'retry', 'compensationTimeoutMs', 'compensationRetry'],
   command: ['command', 'payload'],
@@ -165,6 +167,10 @@ export function validateDefinition(raw: unknown, catalog: ParticipantCatalog, so
   } else {
     const compiled = compileInputSchema(raw.inputSchema);
     if (!compiled.ok) problems.push({ path: 'inputSchema', message: compiled.error });
+  }
+  if (raw.businessKey !== undefined) {
+    const parsed = parseBusinessKeyPath(raw.businessKey);
+    if (!parsed.ok) problems.push({ path: 'businessKey', message: parsed.error });
   }
   const routes = commandRoutes(catalog) as Map<string, unknown>;
   if (!Array.isArray(raw.steps) || raw.steps.length === 0) {

@@ -13,6 +13,8 @@ export const placeOrderSaga: SagaDefinition = {
   name: 'place-order',
   version: 1,
   description: 'Creates an order, reserves its items, charges the customer and approves the order.',
+  // An operator looking into an order starts from the customer: GET /sagas?businessKey=<customerId>.
+  businessKey: '$.input.customerId',
   inputSchema: {
     type: 'object',
     required: ['customerId', 'items', 'amount'],
