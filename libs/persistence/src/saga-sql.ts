@@ -81,7 +81,7 @@ export const CONCURRENT_UPDATE_MARK = 'concurrent saga update';
 
 /**
  * $1 saga rows (id, status, current_step, past_pivot, failure, updated_at, version = the version
- * loaded), $2 changed step rows (saga_id + STEP_COLUMNS), $3 history, $4 outbox rows, $5 timer ids
+ * loaded, has_exceptions = the decision wrote a failure entry: the flag is only ever set), $2 changed step rows (saga_id + STEP_COLUMNS), $3 history, $4 outbox rows, $5 timer ids
  * to cancel, $6 new timers, $7 the number of saga rows in $1. Returns `outbox`. If fewer sagas
  * than $7 had the version loaded, the statement fails (an error naming CONCURRENT_UPDATE_MARK),
  * so nothing of it is written and a COMMIT sent after it in the same batch never runs.
@@ -90,8 +90,9 @@ export const WRITE_DECISIONS = `
   WITH sagas AS (
     UPDATE saga_instances i
        SET status = v.status, current_step = v.current_step, past_pivot = v.past_pivot, failure = v.failure,
-           updated_at = v.updated_at, version = i.version + 1
-      FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, status text, current_step int, past_pivot boolean, failure jsonb, updated_at timestamptz, version int)
+           updated_at = v.updated_at, version = i.version + 1, has_exceptions = i.has_exceptions OR v.has_exceptions
+      FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, status text, current_step int, past_pivot boolean, failure jsonb, updated_at timestamptz,
+                                              version int, has_exceptions boolean)
      WHERE i.id = v.id AND i.version = v.version
        -- Names the ids again as an array: the planner then reads the few rows by primary key
        -- (it cannot size jsonb_to_recordset and would otherwise scan and hash the whole table).
@@ -131,6 +132,19 @@ export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
 );
 
 /**
+ * `sql` (WRITE_DECISIONS or CLAIM_AND_WRITE) that also sets has_exceptions on the sagas $`param`
+ * (uuid[]): those whose failure entries it writes without writing their saga row (a duplicate,
+ * late or malformed reply). Used only for such writes, which are rare: every other write keeps
+ * the plain statement. The ids never include a saga of $1 (one statement updates a row once).
+ */
+export function flaggingExceptions(sql: string, param: number): string {
+  const at = sql.lastIndexOf('\n  )\n  SELECT ');
+  return `${sql.slice(0, at)}
+  ), flagged AS (
+    UPDATE saga_instances SET has_exceptions = true WHERE id = ANY($${param}::uuid[]) AND NOT has_exceptions${sql.slice(at)}`;
+}
+
+/**
  * New sagas with their steps and the effects of their first decisions, in one statement (atomic
  * without an explicit transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS), $3 history, $4
  * outbox, $5 timers. Returns `outbox`. Any unique violation fails it whole and writes nothing.
@@ -138,12 +152,12 @@ export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
 export const START_SAGAS = `
   WITH saga AS (
     INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
-                                idempotency_key, input_hash, version, created_at, updated_at)
+                                idempotency_key, input_hash, version, created_at, updated_at, business_key, has_exceptions)
     SELECT id, definition_name, definition_version, status, coalesce(input, 'null'::jsonb), current_step, past_pivot, failure,
-           idempotency_key, input_hash, 1, created_at, created_at
+           idempotency_key, input_hash, 1, created_at, created_at, business_key, coalesce(has_exceptions, false)
       FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, definition_name text, definition_version int, status text, input jsonb,
                                               current_step int, past_pivot boolean, failure jsonb, idempotency_key text,
-                                              input_hash text, created_at timestamptz)
+                                              input_hash text, created_at timestamptz, business_key text, has_exceptions boolean)
   ), steps AS (
     INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
                             request, result, last_error, started_at, finished_at)
@@ -170,4 +184,8 @@ export const BATCH_STATEMENTS = {
   lock: { name: 'saga_batch_lock', sql: LOCK_SAGAS },
   load: { name: 'saga_batch_load', sql: LOAD_SAGAS },
   write: { name: 'saga_batch_write', sql: WRITE_DECISIONS },
+  writeFlagging: { name: 'saga_batch_write_flagging', sql: flaggingExceptions(WRITE_DECISIONS, 8) },
 } as const;
+
+/** CLAIM_AND_WRITE for a batch that flags sagas it writes no row of ($10). */
+export const CLAIM_AND_WRITE_FLAGGING = flaggingExceptions(CLAIM_AND_WRITE, 10);

@@ -17,6 +17,8 @@
  *   the caller's `toOutbox`), for the caller to publish once the transaction committed; the rows
  *   stay until deleted after the broker's confirm (outbox-store.ts).
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
+ * - Every write that stores a history entry with a failure type sets the saga's has_exceptions
+ *   in the same statement (saga-write-rows.ts); writes without one run the plain statements.
  */
 import type { Decision, HistoryEntry, SagaState, SagaStatus, StepState } from '#saga/core';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -25,10 +27,12 @@ import { SagaTimerEntity } from './entities/saga-timer.entity';
 import {
   BATCH_STATEMENTS,
   CLAIM_AND_WRITE,
+  CLAIM_AND_WRITE_FLAGGING,
   CLAIM_INBOX,
   CLAIM_TIMER,
   CONCURRENT_UPDATE_MARK,
   DUE_TIMERS,
+  flaggingExceptions,
   LOAD_SAGAS,
   LOCK_SAGAS,
   POSTPONE_TIMER,
@@ -52,6 +56,8 @@ export class ConcurrentSagaUpdateError extends Error {
 export interface NewSagaMeta {
   idempotencyKey: string | null;
   inputHash: string;
+  /** The definition's business key of the input (saga-core business-key.ts); none: null. */
+  businessKey?: string | null;
 }
 
 /** A saga to store: its first decision and what identifies its start. */
@@ -110,6 +116,24 @@ export function storedCopy(state: SagaState): { state: SagaState; jsonLength: nu
   return { state: { ...copy, failure: copy.failure ?? null, steps: copy.steps.map(storedStep) }, jsonLength: text.length };
 }
 
+/** The saga_instances row of a new saga, as START_SAGAS takes it (without has_exceptions). */
+function newSagaRow(state: SagaState, meta: NewSagaMeta) {
+  return {
+    id: state.id,
+    definition_name: state.name,
+    definition_version: state.version,
+    status: state.status,
+    input: state.input ?? null,
+    current_step: state.current,
+    past_pivot: state.pastPivot,
+    failure: state.failure ?? null,
+    idempotency_key: meta.idempotencyKey,
+    input_hash: meta.inputHash,
+    created_at: new Date(state.createdAt).toISOString(),
+    business_key: meta.businessKey ?? null,
+  };
+}
+
 /** Runs a WRITE_DECISIONS and turns its version-check failure into ConcurrentSagaUpdateError. */
 async function concurrentUpdateChecked<T>(writes: readonly SagaWrite[], write: () => Promise<T>): Promise<T> {
   try {
@@ -154,18 +178,9 @@ export class SagaStore {
    *  the commands written, for each saga in the order given. */
   async insertMany(manager: EntityManager, starts: readonly NewSaga[], toOutbox: ToOutbox): Promise<CommittedCommand[][]> {
     const rows = new EffectRows(toOutbox);
-    const sagas = starts.map(({ decision: { state }, meta }) => ({
-      id: state.id,
-      definition_name: state.name,
-      definition_version: state.version,
-      status: state.status,
-      input: state.input ?? null,
-      current_step: state.current,
-      past_pivot: state.pastPivot,
-      failure: state.failure ?? null,
-      idempotency_key: meta.idempotencyKey,
-      input_hash: meta.inputHash,
-      created_at: new Date(state.createdAt).toISOString(),
+    const sagas = starts.map(({ decision, meta }) => ({
+      ...newSagaRow(decision.state, meta),
+      has_exceptions: decision.history.some((entry) => entry.failureType !== null),
     }));
     const steps: unknown[] = [];
     for (const { decision } of starts) {
@@ -198,7 +213,10 @@ export class SagaStore {
   async writeDecisions(manager: EntityManager, writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined): Promise<CommittedCommand[]> {
     const { rows, params } = writeParameters(writes, toOutbox);
     if (rows.empty) return [];
-    const [result]: { outbox: { id: string; correlationId: string }[] }[] = await concurrentUpdateChecked(writes, () => manager.query(WRITE_DECISIONS, params));
+    const flag = rows.flagOnly();
+    const [result]: { outbox: { id: string; correlationId: string }[] }[] = await concurrentUpdateChecked(writes, () =>
+      flag.length === 0 ? manager.query(WRITE_DECISIONS, params) : manager.query(flaggingExceptions(WRITE_DECISIONS, 8), [...params, flag]),
+    );
     return rows.committed(result.outbox);
   }
 
@@ -225,8 +243,11 @@ export class SagaStore {
   async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
     const { rows, params } = writeParameters(writes, toOutbox, true);
     const claim = [inbox.map((item) => item.key), inbox.map((item) => item.sagaId)];
+    const flag = rows.flagOnly();
     const [written] = await concurrentUpdateChecked(writes, () =>
-      preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]),
+      flag.length === 0
+        ? preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim])
+        : preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE_FLAGGING, [...params, ...claim, flag]),
     );
     return rows.committed(written.outbox);
   }
@@ -238,7 +259,9 @@ export class SagaStore {
       await session.commit([]);
       return [];
     }
-    const [written] = await concurrentUpdateChecked(writes, () => session.commit([session.execute(BATCH_STATEMENTS.write, params)]));
+    const flag = rows.flagOnly();
+    const write = flag.length === 0 ? session.execute(BATCH_STATEMENTS.write, params) : session.execute(BATCH_STATEMENTS.writeFlagging, [...params, flag]);
+    const [written] = await concurrentUpdateChecked(writes, () => session.commit([write]));
     return rows.committed((written.rows[0] as { outbox: { id: string; correlationId: string }[] }).outbox);
   }
 

@@ -6,7 +6,9 @@
  * saga, always: with the version it was read at), and then only its changed step rows; a
  * history-only write touches no saga row. Commands arrive already in their wire form (the
  * caller's `toOutbox`: persistence knows nothing of AMQP) and are returned with the outbox id
- * they were stored under, so they can be published from memory after the commit.
+ * they were stored under, so they can be published from memory after the commit. Every saga
+ * a statement writes a failure entry for is flagged (has_exceptions) by that statement: through
+ * its saga row, or, when it writes none, by the ids `flagOnly()` names.
  */
 import type { CommandEnvelope, Decision, HistoryEntry, OutgoingCommand, SagaState, StepState } from '#saga/core';
 import type { SqlValue } from './sql/sql-value';
@@ -60,12 +62,24 @@ export class EffectRows {
   readonly outbox: unknown[] = [];
   readonly cancelTimers: string[] = [];
   readonly timers: unknown[] = [];
+  /** Sagas this statement writes a failure entry for (docs: has_exceptions). */
+  readonly failing = new Set<string>();
   private readonly envelopes = new Map<string, CommandEnvelope>();
 
   constructor(private readonly toOutbox: ToOutbox | undefined) {}
 
   addHistory(sagaId: string, entries: readonly HistoryEntry[]): void {
-    for (const entry of entries) this.history.push({ ...entry, saga_id: sagaId, at: new Date(entry.at).toISOString() });
+    for (const entry of entries) {
+      this.history.push({ ...entry, saga_id: sagaId, at: new Date(entry.at).toISOString() });
+      if (entry.failureType !== null) this.failing.add(sagaId);
+    }
+  }
+
+  /** Sagas with a failure entry in this statement whose saga row it does not write: the ones a
+   *  flagging statement (saga-sql.ts flaggingExceptions) must set has_exceptions on. */
+  flagOnly(): string[] {
+    const written = new Set(this.sagas.map((row) => (row as { id: string }).id));
+    return [...this.failing].filter((id) => !written.has(id));
   }
 
   /** History, outbox rows and timers of a decision (not its saga and step rows). */
@@ -116,6 +130,7 @@ export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox
         failure: state.failure ?? null,
         updated_at: new Date(state.updatedAt).toISOString(),
         version: before.version,
+        has_exceptions: decision.history.some((entry) => entry.failureType !== null),
       });
       const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
       rows.steps.push(...stepRows(state.id, state.steps, changed));

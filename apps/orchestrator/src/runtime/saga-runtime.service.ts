@@ -26,6 +26,7 @@ import {
   type SagaEvent,
   type SagaState,
   type SagaStatus,
+  businessKeyOf,
 } from '#saga/core';
 import { SagaCommitter, type CommitOutcome, type Committed, type SagaInput } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
@@ -94,7 +95,7 @@ export class SagaRuntime {
     const event: SagaEvent = { type: 'START', sagaId: randomUUID(), input };
     const decision = decide(definition, null, event, Date.now());
     try {
-      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash } }));
+      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash, businessKey: businessKeyOf(definition.businessKey, input) } }));
     } catch (error) {
       // Two requests with one key raced: the unique index let one in; answer like the loser came second.
       const raced = (error as { code?: string }).code === '23505' ? await existing() : undefined;
