@@ -1,6 +1,6 @@
 /**
- * Read side of sagas for the API: one saga with steps and history, lists, and waiting for a
- * terminal status. Every read is a single SQL statement, so it costs one round trip.
+ * Read side of sagas for the API: one saga with steps and history, searches (the SQL is in
+ * saga-search.ts), counts, and waiting for a terminal status. Every read is a single SQL statement, so it costs one round trip.
  *
  * Guarantees: reads never lock; one saga is read by one statement, hence from one snapshot (no
  * torn status/steps/history). waitForTerminal checks the status once on entry (an ended or
@@ -14,12 +14,13 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { isTerminal, type SagaStatus } from '#saga/core';
-import { preparedQuery, SagaInstanceEntity } from '#saga/persistence';
+import { preparedQuery } from '#saga/persistence';
 import { types } from 'pg';
 import type { DataSource } from 'typeorm';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { RuntimeSignals } from '../../runtime/runtime-signals';
-import type { ExceptionView, HistoryEntryView, HistoryPageView, SagaSummaryView, SagaView, StepView, TimerEventView } from './saga-views';
+import { countSagas, encodeCursor, searchSagas, type SagaCounts, type SagaSearchFilter, type SagaSearchRow } from './saga-search';
+import type { ExceptionView, HistoryEntryView, HistoryPageView, SagaListItemView, SagaPageView, SagaSummaryView, SagaView, StepView, TimerEventView } from './saga-views';
 import { TerminalStatusWaiter } from './terminal-status-waiter';
 
 export const WAIT_POLL_MS = 250;
@@ -218,11 +219,28 @@ export class SagaQueries implements OnModuleDestroy {
     return { sagaId: id, entries: page.map((row) => entryView(row.entry)), next: rows.length > limit ? cursorBefore(page[0].id) : null };
   }
 
-  async list(filter: { status?: string; name?: string; limit: number }): Promise<SagaSummaryView[]> {
-    const query = this.dataSource.manager.createQueryBuilder(SagaInstanceEntity, 'saga').orderBy('saga.updated_at', 'DESC').limit(filter.limit);
-    if (filter.status) query.andWhere('saga.status = :status', { status: filter.status });
-    if (filter.name) query.andWhere('saga.definition_name = :name', { name: filter.name });
-    const rows = await query.getMany();
-    return rows.map((row) => summaryView({ id: row.id, name: row.definitionName, version: row.definitionVersion, status: row.status }));
+  /** One page of a search (saga-search.ts): summaries and the cursor to the next page. */
+  async search(filter: SagaSearchFilter): Promise<SagaPageView> {
+    const { rows, more } = await searchSagas(this.dataSource, filter);
+    const last = rows.at(-1);
+    return { items: rows.map(listItemView), next: more && last ? encodeCursor({ updatedAt: last.cursor_at, id: last.id }) : null };
   }
+
+  counts(): Promise<SagaCounts> {
+    return countSagas(this.dataSource);
+  }
+}
+
+function listItemView(row: SagaSearchRow): SagaListItemView {
+  return {
+    ...summaryView({ id: row.id, name: row.definition_name, version: row.definition_version, status: row.status }),
+    businessKey: row.business_key,
+    currentStep: row.step_name,
+    attempt: row.attempt,
+    compensationAttempt: row.compensation_attempt,
+    hasExceptions: row.has_exceptions,
+    failure: row.failure,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
 }

@@ -4,8 +4,8 @@
  */
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { StorableText } from '../hygiene/storable-text.decorator';
 
 /** An optional integer query parameter from `min` to `max`. */
@@ -36,11 +36,35 @@ export class StartSagaQuery {
   waitMs?: number;
 }
 
+const STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+
+/** `?status=A&status=B` or `?status=A,B`: one list either way. */
+const statusList = ({ value }: { value: unknown }): unknown =>
+  (Array.isArray(value) ? value : [value]).flatMap((item) => (typeof item === 'string' ? item.split(',') : [item])).filter((item) => item !== '');
+
+/** An optional ISO-8601 instant with its time zone (`Z` or an offset). */
+function OptionalInstant(description: string): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ description, format: 'date-time', example: '2026-12-06T04:00:00Z' }),
+    IsOptional(),
+    IsISO8601({ strict: true, strictSeparator: true }),
+    Matches(/(Z|[+-]\d{2}:?\d{2})$/, { message: '$property must name its time zone (Z or an offset)' }),
+  );
+}
+
 export class ListSagasQuery {
-  @ApiPropertyOptional({ enum: ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'] })
+  @ApiPropertyOptional({
+    description: 'Statuses to include: repeat the parameter or separate them with commas',
+    type: [String],
+    enum: STATUSES,
+    example: 'RUNNING,COMPENSATION_FAILED',
+  })
   @IsOptional()
-  @IsIn(['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'])
-  status?: string;
+  @Transform(statusList)
+  @IsArray()
+  @ArrayMaxSize(5)
+  @IsIn(STATUSES, { each: true, message: `each status must be one of ${STATUSES.join(', ')}` })
+  status?: string[];
 
   @ApiPropertyOptional({ example: 'place-order', description: 'A saga name: lowercase letters, digits and dashes, starting with a letter' })
   @IsOptional()
@@ -49,8 +73,53 @@ export class ListSagasQuery {
   @Matches(/^[a-z][a-z0-9-]*$/, { message: 'name must be a saga name: lowercase letters, digits and dashes, starting with a letter' })
   name?: string;
 
+  @OptionalInt(1, 1_000_000, { description: 'A definition version (with or without name)', example: 1 })
+  version?: number;
+
+  @OptionalInstant('Created at or after this instant')
+  createdFrom?: string;
+
+  @OptionalInstant('Created before this instant')
+  createdTo?: string;
+
+  @OptionalInstant('Last changed at or after this instant')
+  updatedFrom?: string;
+
+  @OptionalInstant('Last changed before this instant')
+  updatedTo?: string;
+
+  @ApiPropertyOptional({
+    description: "The definition's business key (its `businessKey` path into the input), exactly; keys are cut at 200 characters, and so is this",
+    example: 'customer-42',
+  })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(10_000)
+  @StorableText()
+  businessKey?: string;
+
+  @ApiPropertyOptional({ description: 'Only sagas whose history has (true) or has no (false) failure entry', enum: ['true', 'false'] })
+  @IsOptional()
+  @IsIn(['true', 'false'], { message: 'hasExceptions must be true or false' })
+  hasExceptions?: string;
+
+  @ApiPropertyOptional({ description: 'The step in flight, by name (in the named definition, else in every loaded one)', example: 'charge-payment' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(63)
+  @Matches(/^[a-z][a-z0-9-]*$/, { message: 'step must be a step name: lowercase letters, digits and dashes, starting with a letter' })
+  step?: string;
+
   @OptionalInt(1, 500, { default: 50 })
   limit?: number;
+
+  @ApiPropertyOptional({ description: "The page after this one: a page's `next`" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'cursor must be a cursor this API gave out' })
+  cursor?: string;
 }
 
 export class HistoryPageQuery {

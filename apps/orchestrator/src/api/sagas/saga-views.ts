@@ -93,6 +93,46 @@ export class SagaSummaryView {
   @ApiProperty({ type: SagaLinksView }) links: SagaLinksView;
 }
 
+/** One saga in a list (GET /sagas): what a person scanning many sagas needs to pick one. */
+export class SagaListItemView extends SagaSummaryView {
+  @ApiProperty({ nullable: true, type: String, description: "The definition's business key of the input (null: none)", example: 'customer-42' })
+  businessKey: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'The step in flight, if any', example: 'charge-payment' }) currentStep: string | null;
+  @ApiProperty({ nullable: true, type: Number, description: "Attempts of the current step's action sent so far" }) attempt: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: "Attempts of the current step's compensation sent so far" }) compensationAttempt: number | null;
+  @ApiProperty({ description: 'Whether its history has a failure entry (the exception log is not empty)' }) hasExceptions: boolean;
+  @ApiPropertyOptional({ type: SagaFailureView, nullable: true, description: 'Why it rolled back' }) failure: SagaFailureView | null;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt: string;
+}
+
+/** A page of GET /sagas, most recently changed first, and the cursor to the next page. */
+export class SagaPageView {
+  @ApiProperty({ type: [SagaListItemView] }) items: SagaListItemView[];
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as ?cursor= (with the same filters) for the next page; null on the last page' })
+  next: string | null;
+}
+
+export class StatusCountView {
+  @ApiProperty({ enum: SAGA_STATUSES }) status: string;
+  @ApiProperty({ example: 12 }) count: number;
+  @ApiProperty({ description: "false: PostgreSQL's estimate from its statistics (finished sagas of a large table)" }) exact: boolean;
+}
+
+export class DefinitionCountView {
+  @ApiProperty({ example: 'place-order' }) name: string;
+  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ enum: SAGA_STATUSES }) status: string;
+  @ApiProperty({ example: 3 }) count: number;
+}
+
+export class SagaCountsView {
+  @ApiProperty({ type: [StatusCountView], description: 'Every status; RUNNING, COMPENSATING and COMPENSATION_FAILED always exact' })
+  byStatus: StatusCountView[];
+  @ApiProperty({ type: [DefinitionCountView], description: 'Exact counts per definition version and status, for the statuses counted exactly' })
+  byDefinition: DefinitionCountView[];
+}
+
 export class SagaView extends SagaSummaryView {
   @ApiProperty({ description: 'The input the saga was started with' }) input: unknown;
   @ApiPropertyOptional({ type: SagaFailureView, nullable: true, description: 'Why it rolled back' }) failure: SagaFailureView | null;

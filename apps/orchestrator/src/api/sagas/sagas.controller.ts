@@ -6,6 +6,8 @@
  * returns the existing saga, with a different input 409. POST and GET can hold the request
  * until the saga is terminal (waitMs), so clients need not poll: a POST that saw the saga
  * finish answers 200 with the whole saga, otherwise 202 with its summary (it is still running).
+ * GET /sagas finds sagas by any combination of filters (search-filter.ts, saga-search.ts); its
+ * routes come before the `:id` ones, so `counts` is never parsed as a saga id.
  */
 import { Body, ConflictException, Controller, Get, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import {
@@ -30,13 +32,14 @@ import type { Actor } from '../../auth/access-tokens';
 import { CurrentActor } from '../../auth/access.guard';
 import { Allow, OPERATORS, RateLimited, READERS, SAGA_READERS, STARTERS } from '../../auth/roles';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
-import { UnknownSagaError } from '../../definitions/definition-registry';
+import { DefinitionRegistry, UnknownSagaError } from '../../definitions/definition-registry';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
 import { badRequest } from '../bad-request';
 import { unstorableJson } from '../hygiene/json-values';
 import { CancelSagaRequest, HistoryPageQuery, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
 import { historyCursor, SagaQueries, summaryView } from './saga-queries';
-import { ErrorView, HistoryPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
+import { searchFilter } from './search-filter';
+import { ErrorView, HistoryPageView, SagaCountsView, SagaPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
 function idempotencyKey(raw: string | undefined): string | null {
   if (raw === undefined) return null;
@@ -57,6 +60,7 @@ export class SagasController {
   constructor(
     private readonly runtime: SagaRuntime,
     private readonly queries: SagaQueries,
+    private readonly registry: DefinitionRegistry,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
   ) {}
 
@@ -121,6 +125,53 @@ export class SagasController {
     }
   }
 
+  @Get()
+  @Allow(READERS)
+  @ApiOperation({
+    summary: 'Find sagas, most recently changed first',
+    description:
+      'Filters combine (AND). Pages are keyset-paginated: pass `next` as ?cursor= with the same filters. Each filter is served by an index (docs/operations.md, "Finding a saga").',
+  })
+  @ApiOkResponse({
+    type: SagaPageView,
+    example: {
+      items: [
+        {
+          id: '7b0c4c1e-3f7a-4f59-9a4e-0a8d2e5b1c11',
+          name: 'place-order',
+          version: 1,
+          status: 'COMPENSATED',
+          businessKey: 'customer-42',
+          currentStep: null,
+          attempt: null,
+          compensationAttempt: null,
+          hasExceptions: true,
+          failure: { step: 'charge-payment', type: 'business', code: 'DECLINED', message: 'amount is above the limit' },
+          createdAt: '2026-12-06T04:50:00.120Z',
+          updatedAt: '2026-12-06T04:50:00.480Z',
+          links: { self: '/sagas/7b0c4c1e-3f7a-4f59-9a4e-0a8d2e5b1c11' },
+        },
+      ],
+      next: 'czE6MjAyNi0xMi0wNlQwNDo1MDowMC40ODAxMjNafDdiMGM0YzFlLTNmN2EtNGY1OS05YTRlLTBhOGQyZTViMWMxMQ',
+    },
+  })
+  @ApiBadRequestResponse({ type: ValidationErrorView, description: 'A filter value or the cursor is not valid; `errors` names each field' })
+  list(@Query() query: ListSagasQuery): Promise<SagaPageView> {
+    return this.queries.search(searchFilter(query, this.registry));
+  }
+
+  @Get('counts')
+  @Allow(READERS)
+  @ApiOperation({
+    summary: 'How many sagas there are, by status and by definition version',
+    description:
+      'RUNNING, COMPENSATING and COMPENSATION_FAILED are counted exactly. COMPLETED and COMPENSATED are exact on a small table; beyond 200,000 rows they are PostgreSQL\'s estimate (exact: false), since counting a million finished sagas exactly takes a scan of them all.',
+  })
+  @ApiOkResponse({ type: SagaCountsView })
+  counts(): Promise<SagaCountsView> {
+    return this.queries.counts();
+  }
+
   @Get(':id')
   @Allow(SAGA_READERS)
   @ApiOperation({ summary: 'Read a saga: its steps, the latest entries of its history (HISTORY_LIMIT) and its pending timers' })
@@ -154,15 +205,6 @@ export class SagasController {
   private async holdUntilTerminal(response: Response, id: string, waitMs: number, knownStatus?: SagaStatus): Promise<void> {
     const waited = await this.queries.waitForTerminal(id, Math.min(waitMs, this.config.waitMaxMs), knownStatus);
     if (!waited) response.setHeader('Wait-Skipped', `${this.config.maxWaiters} requests are already waiting (MAX_WAITERS); poll instead`);
-  }
-
-  @Get()
-  @Allow(READERS)
-  @ApiOperation({ summary: 'List sagas, most recently changed first' })
-  @ApiOkResponse({ type: [SagaSummaryView] })
-  @ApiBadRequestResponse({ type: ValidationErrorView })
-  list(@Query() query: ListSagasQuery): Promise<SagaSummaryView[]> {
-    return this.queries.list({ status: query.status, name: query.name, limit: query.limit ?? 50 });
   }
 
   @Post(':id/cancel')
