@@ -7,8 +7,7 @@
  * Guarantees: every case names the saga_instances index its first page is served by, and the
  * plan reads saga_instances through indexes only (planIndexes reports a Seq Scan as such).
  */
-import type { DataSource } from 'typeorm';
-import { planSearch, type SagaSearchFilter } from '../../apps/orchestrator/src/api/sagas/saga-search';
+import { planSearch, type SagaSearchFilter, type SqlReader } from '../../apps/orchestrator/src/api/sagas/saga-search';
 
 export interface SearchCase {
   name: string;
@@ -41,7 +40,7 @@ export function searchCases(now: number): SearchCase[] {
 }
 
 /** The saga_instances indexes a search's plan reads through, and whether it scans the table. */
-export async function planIndexes(dataSource: DataSource, filter: SagaSearchFilter): Promise<{ indexes: string[]; seqScan: boolean; plan: unknown }> {
+export async function planIndexes(dataSource: SqlReader, filter: SagaSearchFilter): Promise<{ indexes: string[]; seqScan: boolean; plan: unknown }> {
   const { sql, values } = await planSearch(dataSource, filter);
   const [row]: { 'QUERY PLAN': unknown }[] = await dataSource.query(`EXPLAIN (FORMAT JSON) ${sql}`, values);
   const indexes = new Set<string>();

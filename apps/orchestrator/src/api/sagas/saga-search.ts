@@ -26,6 +26,9 @@
 import type { SagaStatus } from '#saga/core';
 import type { DataSource } from 'typeorm';
 
+/** What runs the statements: the orchestrator's DataSource, or any session that reads the same way. */
+export type SqlReader = Pick<DataSource, 'query'>;
+
 export const ACTIVE_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', 'COMPENSATION_FAILED'];
 const FINISHED_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED'];
 /** Up to this many rows (PostgreSQL's estimate), finished sagas are counted exactly too. */
@@ -187,7 +190,7 @@ function pageSql(filter: SagaSearchFilter, params: Params): string {
 export const CREATED_RANGE_SORT_ROWS = 50_000;
 
 /** PostgreSQL's estimate of the sagas created in the filter's range (planning only, no scan). */
-async function createdRangeRows(dataSource: DataSource, filter: SagaSearchFilter): Promise<number> {
+async function createdRangeRows(dataSource: SqlReader, filter: SagaSearchFilter): Promise<number> {
   const params = new Params();
   const where = [
     filter.createdFrom && `created_at >= ${params.bind(filter.createdFrom.toISOString(), 'timestamptz')}`,
@@ -201,14 +204,14 @@ async function createdRangeRows(dataSource: DataSource, filter: SagaSearchFilter
 }
 
 /** Whether the page is best read through the created range (plain filters with a created range only). */
-async function readsCreatedRange(dataSource: DataSource, filter: SagaSearchFilter): Promise<boolean> {
+async function readsCreatedRange(dataSource: SqlReader, filter: SagaSearchFilter): Promise<boolean> {
   const plain = !filter.steps && (filter.statuses?.length ?? 0) <= 1 && !(filter.name !== undefined && filter.version === undefined);
   if (!plain || (!filter.createdFrom && !filter.createdTo) || filter.businessKey !== undefined) return false;
   return (await createdRangeRows(dataSource, filter)) <= CREATED_RANGE_SORT_ROWS;
 }
 
 /** Runs one page of a search: up to `limit` rows and whether more follow. */
-export async function searchSagas(dataSource: DataSource, filter: SagaSearchFilter): Promise<{ rows: SagaSearchRow[]; more: boolean }> {
+export async function searchSagas(dataSource: SqlReader, filter: SagaSearchFilter): Promise<{ rows: SagaSearchRow[]; more: boolean }> {
   if (filter.steps && filter.steps.length === 0) return { rows: [], more: false };
   const { sql, values } = searchStatement({ ...filter, readCreatedRange: await readsCreatedRange(dataSource, filter) });
   const rows: SagaSearchRow[] = await dataSource.query(sql, values);
@@ -217,7 +220,7 @@ export async function searchSagas(dataSource: DataSource, filter: SagaSearchFilt
 
 /** The statement and its values (exported for EXPLAIN in tests and the latency script);
  *  `planSearch` gives the statement searchSagas would run. */
-export async function planSearch(dataSource: DataSource, filter: SagaSearchFilter): Promise<{ sql: string; values: unknown[] }> {
+export async function planSearch(dataSource: SqlReader, filter: SagaSearchFilter): Promise<{ sql: string; values: unknown[] }> {
   return searchStatement({ ...filter, readCreatedRange: await readsCreatedRange(dataSource, filter) });
 }
 
@@ -262,7 +265,7 @@ const ESTIMATES = `
          (SELECT json_object_agg(v, f) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
            WHERE s.schemaname = current_schema() AND s.tablename = 'saga_instances' AND s.attname = 'status') AS shares`;
 
-export async function countSagas(dataSource: DataSource): Promise<SagaCounts> {
+export async function countSagas(dataSource: SqlReader): Promise<SagaCounts> {
   const [estimate]: { rows: number; shares: Record<string, number> | null }[] = await dataSource.query(ESTIMATES);
   const exactAll = estimate.rows < 0 || estimate.rows <= EXACT_COUNT_ROWS || estimate.shares === null;
   const counted = exactAll ? [...ACTIVE_STATUSES, ...FINISHED_STATUSES] : ACTIVE_STATUSES;
