@@ -70,7 +70,11 @@ describe('SagaStore on PostgreSQL', () => {
   it('builds the schema with the migration on a fresh database; synchronize is off and the entities match it', async () => {
     expect(sagaDataSourceOptions(url).synchronize).toBe(false);
     expect(ds.options.synchronize).toBe(false);
-    expect(await ds.query('SELECT name FROM saga_migrations ORDER BY id')).toEqual([{ name: 'CreateSagaTables1763700000000' }, { name: 'TimersBySaga1765000000000' }]);
+    expect(await ds.query('SELECT name FROM saga_migrations ORDER BY id')).toEqual([
+      { name: 'CreateSagaTables1763700000000' },
+      { name: 'TimersBySaga1765000000000' },
+      { name: 'SagaSearch1765100000000' },
+    ]);
     const tables = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual([
       'saga_history',
@@ -343,7 +347,7 @@ describe('SagaStore on PostgreSQL', () => {
     expect((await load(id))!.version).toBe(2);
   });
 
-  it('a decision that changes no state (a late reply) only appends history and keeps the version', async () => {
+  it('a decision that changes no state (a late reply) appends history, flags the saga once and keeps the version', async () => {
     const { id } = (await start()).state;
     const before = (await load(id))!;
     const late: SagaEvent = { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 7, outcome: { kind: 'success', result: null } };
@@ -354,8 +358,15 @@ describe('SagaStore on PostgreSQL', () => {
     await ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox));
 
     expect(await load(id)).toStrictEqual({ state: before.state, version: 1 });
-    expect(await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id])).toEqual([instanceBefore]);
+    // The one row write: has_exceptions, in the same statement as the failure entry (GET /sagas?hasExceptions).
+    const [flagged] = await ds.query('SELECT xmin::text AS xmin, has_exceptions FROM saga_instances WHERE id = $1', [id]);
+    expect(flagged).toEqual({ xmin: expect.any(String), has_exceptions: true });
+    expect(flagged.xmin).not.toBe(instanceBefore.xmin);
+    // A second late reply finds the flag set: the saga row is not written again.
+    await ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox));
+    expect(await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id])).toEqual([{ xmin: flagged.xmin }]);
     const history = await ds.query('SELECT type, failure_type, attempt, reason, detail FROM saga_history WHERE saga_id = $1 ORDER BY id', [id]);
+    expect(history.slice(-2).map((row: { type: string }) => row.type)).toEqual(['LATE_REPLY_IGNORED', 'LATE_REPLY_IGNORED']);
     expect(history.at(-1)).toEqual({
       type: 'LATE_REPLY_IGNORED',
       failure_type: 'late',
@@ -363,7 +374,7 @@ describe('SagaStore on PostgreSQL', () => {
       reason: 'success',
       detail: { outcome: 'success', message: 'ok', sagaStatus: 'RUNNING' },
     });
-    expect(history.slice(0, -1).map((row: { failure_type: string | null }) => row.failure_type)).toEqual([null, null]); // started, command sent
+    expect(history.slice(0, -2).map((row: { failure_type: string | null }) => row.failure_type)).toEqual([null, null]); // started, command sent
   });
 
   it('stores the failure type of exception-log entries, and the database refuses an unknown one', async () => {

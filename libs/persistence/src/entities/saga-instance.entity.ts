@@ -15,8 +15,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Index('ix_saga_business_key', ['businessKey', 'updatedAt', 'id'], { where: 'business_key IS NOT NULL' })
 @Index('ix_saga_exceptions', ['updatedAt', 'id'], { where: 'has_exceptions' })
 @Index('ix_saga_current_step', ['definitionName', 'definitionVersion', 'currentStep', 'updatedAt', 'id'], { where: 'current_step >= 0' })
-// The migration adds INCLUDE (updated_at, id), which @Index cannot say.
-@Index('ix_saga_created', ['createdAt'])
+@Index('ix_saga_created', ['createdAt', 'updatedAt', 'id'])
 export class SagaInstanceEntity {
   @PrimaryColumn('uuid')
   id: string;

@@ -16,7 +16,7 @@
  *     ix_saga_exceptions            (updated_at, id)                 WHERE has_exceptions
  *     ix_saga_current_step          (definition_name, definition_version, current_step, updated_at, id)
  *                                                                    WHERE current_step >= 0   (sagas in flight)
- *     ix_saga_created               (created_at) INCLUDE (updated_at, id)  createdFrom/To
+ *     ix_saga_created               (created_at, updated_at, id)           createdFrom/To
  *   ix_saga_status_updated replaces the index of the same name on (status, updated_at).
  * - Cost: saga_instances' updates are never HOT (updated_at is indexed), so each step's UPDATE
  *   writes one entry into every index whose predicate the row meets: 5 always (primary key,
@@ -44,8 +44,8 @@ export class SagaSearch1765100000000 implements MigrationInterface {
     await queryRunner.query(
       'CREATE INDEX ix_saga_current_step ON saga_instances (definition_name, definition_version, current_step, updated_at, id) WHERE current_step >= 0',
     );
-    // INCLUDE: a created range is read as an index-only scan, then sorted by (updated_at, id).
-    await queryRunner.query('CREATE INDEX ix_saga_created ON saga_instances (created_at) INCLUDE (updated_at, id)');
+    // With (updated_at, id): a created range is read as an index-only scan, then sorted by them.
+    await queryRunner.query('CREATE INDEX ix_saga_created ON saga_instances (created_at, updated_at, id)');
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -185,7 +185,7 @@ function pageSql(filter: SagaSearchFilter, params: Params): string {
 }
 
 /** Up to this many sagas (PostgreSQL's estimate) in a created range, the range is read whole and
- *  sorted (an index-only scan of ix_saga_created, which carries updated_at and id); beyond,
+ *  sorted (an index-only scan of ix_saga_created, on (created_at, updated_at, id)); beyond,
  *  the page walks ix_saga_updated. */
 export const CREATED_RANGE_SORT_ROWS = 50_000;
 
