@@ -11,7 +11,7 @@
  */
 import 'reflect-metadata';
 import { openSagaDataSource } from '../libs/persistence/src/saga-data-source';
-import { encodeCursor, searchSagas, type SagaSearchFilter } from '../apps/orchestrator/src/api/sagas/saga-search';
+import { searchSagas, type SagaSearchFilter } from '../apps/orchestrator/src/api/sagas/saga-search';
 import { planIndexes, searchCases } from './bench/search-cases';
 
 const USAGE = 'usage: node dist/scripts/list-latency.js --database-url URL [--runs 200] [--limit 50]';
@@ -79,7 +79,6 @@ async function main(): Promise<void> {
         `${indexes.join('+')}${seqScan ? ' +SEQ SCAN' : ''}`,
       ]);
       console.error(`list-latency: ${testCase.name}: first p99 ${ms(percentile(first, 99))} ms, deep p99 ${ms(deeper && percentile(deeper, 99))} ms`);
-      if (deep) encodeCursor(deep.after!); // the cursor the API would hand out round-trips
     }
     const header = ['filter', 'first p50', 'first p99', `page ${DEPTH + 1} p50`, `page ${DEPTH + 1} p99`, 'index'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

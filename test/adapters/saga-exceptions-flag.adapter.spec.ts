@@ -82,7 +82,10 @@ describe('has_exceptions on PostgreSQL', () => {
   it('is set by a timeout, in the statement that records it', async () => {
     const { state } = await started(held);
     const timerId = attemptTimerId(state.id, 'create-order', 'action', 1, 'timeout');
-    const committed = await held.commit([{ kind: 'timer', sagaId: state.id, timerId, event: { type: 'ATTEMPT_TIMED_OUT', step: 'create-order', direction: 'action', attempt: 1 } }], engine);
+    const committed = await held.commit(
+      [{ kind: 'timer', sagaId: state.id, timerId, event: { type: 'ATTEMPT_TIMED_OUT', step: 'create-order', direction: 'action', attempt: 1 } }],
+      engine,
+    );
     expect(committed.outcomes[0].kind).toBe('applied');
     expect(await flag(state.id)).toEqual({ flag: true, history: true });
   });

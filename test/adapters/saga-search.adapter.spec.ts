@@ -113,12 +113,22 @@ describe('Saga search on PostgreSQL', () => {
   it('returns exactly the matching sagas, in order, page after page', async () => {
     for (const testCase of searchCases(now)) {
       const filter = { ...testCase.filter, limit: 500 };
-      const expected = rows.filter((row) => matches(row, filter)).sort(byOrder).map((row) => row.id);
+      const expected = rows
+        .filter((row) => matches(row, filter))
+        .sort(byOrder)
+        .map((row) => row.id);
       expect({ name: testCase.name, ids: await walk(filter) }).toEqual({ name: testCase.name, ids: expected });
     }
     // Small pages over a filter with many matches, and a rare version.
-    for (const filter of [{ name: 'place-order', limit: 37 }, { name: 'place-order', version: 2, limit: 7 }, { statuses: ['RUNNING', 'COMPENSATED'], limit: 45 }] as SagaSearchFilter[]) {
-      const expected = rows.filter((row) => matches(row, filter)).sort(byOrder).map((row) => row.id);
+    for (const filter of [
+      { name: 'place-order', limit: 37 },
+      { name: 'place-order', version: 2, limit: 7 },
+      { statuses: ['RUNNING', 'COMPENSATED'], limit: 45 },
+    ] as SagaSearchFilter[]) {
+      const expected = rows
+        .filter((row) => matches(row, filter))
+        .sort(byOrder)
+        .map((row) => row.id);
       expect(await walk(filter)).toEqual(expected);
     }
   });
@@ -127,7 +137,12 @@ describe('Saga search on PostgreSQL', () => {
     const tied = rows.filter((row) => row.name === 'ship-parcel').slice(0, 7);
     await ds.query(`UPDATE saga_instances SET updated_at = '2100-01-01 00:00:00.123456+00' WHERE id = ANY($1::uuid[])`, [tied.map((row) => row.id)]);
     const ids = await walk({ name: 'ship-parcel', limit: 2 });
-    expect(ids.slice(0, 7)).toEqual(tied.map((row) => row.id).sort().reverse());
+    expect(ids.slice(0, 7)).toEqual(
+      tied
+        .map((row) => row.id)
+        .sort()
+        .reverse(),
+    );
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(rows.filter((row) => row.name === 'ship-parcel').length);
     const first = await searchSagas(ds, { limit: 3 });

@@ -41,15 +41,21 @@ export class SagaSearch1765100000000 implements MigrationInterface {
     await queryRunner.query('CREATE INDEX ix_saga_name_version_updated ON saga_instances (definition_name, definition_version, updated_at, id)');
     await queryRunner.query('CREATE INDEX ix_saga_business_key ON saga_instances (business_key, updated_at, id) WHERE business_key IS NOT NULL');
     await queryRunner.query('CREATE INDEX ix_saga_exceptions ON saga_instances (updated_at, id) WHERE has_exceptions');
-    await queryRunner.query(
-      'CREATE INDEX ix_saga_current_step ON saga_instances (definition_name, definition_version, current_step, updated_at, id) WHERE current_step >= 0',
-    );
+    await queryRunner.query('CREATE INDEX ix_saga_current_step ON saga_instances (definition_name, definition_version, current_step, updated_at, id) WHERE current_step >= 0');
     // With (updated_at, id): a created range is read as an index-only scan, then sorted by them.
     await queryRunner.query('CREATE INDEX ix_saga_created ON saga_instances (created_at, updated_at, id)');
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const index of ['ix_saga_created', 'ix_saga_current_step', 'ix_saga_exceptions', 'ix_saga_business_key', 'ix_saga_name_version_updated', 'ix_saga_updated', 'ix_saga_status_updated']) {
+    for (const index of [
+      'ix_saga_created',
+      'ix_saga_current_step',
+      'ix_saga_exceptions',
+      'ix_saga_business_key',
+      'ix_saga_name_version_updated',
+      'ix_saga_updated',
+      'ix_saga_status_updated',
+    ]) {
       await queryRunner.query(`DROP INDEX IF EXISTS ${index}`);
     }
     await queryRunner.query('CREATE INDEX ix_saga_status_updated ON saga_instances (status, updated_at)');

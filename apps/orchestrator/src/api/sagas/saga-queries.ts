@@ -1,6 +1,7 @@
 /**
  * Read side of sagas for the API: one saga with steps and history, searches (the SQL is in
- * saga-search.ts), counts, and waiting for a terminal status. Every read is a single SQL statement, so it costs one round trip.
+ * saga-search.ts), counts, and waiting for a terminal status. Every read of a saga is a single
+ * SQL statement, so it costs one round trip (a search with a created range and the counts: two).
  *
  * Guarantees: reads never lock; one saga is read by one statement, hence from one snapshot (no
  * torn status/steps/history). waitForTerminal checks the status once on entry (an ended or

@@ -146,8 +146,7 @@ function pageSql(filter: SagaSearchFilter, params: Params): string {
            page AS (SELECT id FROM matching i ${ORDER} LIMIT ${take})
       SELECT ${COLUMNS} FROM saga_instances i WHERE i.id IN (SELECT id FROM page) ${ORDER}`;
   };
-  const merged = (keys: string, inner: string) =>
-    `SELECT page.* FROM ${keys} CROSS JOIN LATERAL (${inner}) page ORDER BY page.updated_at DESC, page.id DESC LIMIT ${take}`;
+  const merged = (keys: string, inner: string) => `SELECT page.* FROM ${keys} CROSS JOIN LATERAL (${inner}) page ORDER BY page.updated_at DESC, page.id DESC LIMIT ${take}`;
 
   if (filter.steps) {
     // The positions of the step in each version; in flight only (the partial index ix_saga_current_step).

@@ -165,7 +165,7 @@ export class SagasController {
   @ApiOperation({
     summary: 'How many sagas there are, by status and by definition version',
     description:
-      'RUNNING, COMPENSATING and COMPENSATION_FAILED are counted exactly. COMPLETED and COMPENSATED are exact on a small table; beyond 200,000 rows they are PostgreSQL\'s estimate (exact: false), since counting a million finished sagas exactly takes a scan of them all.',
+      "RUNNING, COMPENSATING and COMPENSATION_FAILED are counted exactly. COMPLETED and COMPENSATED are exact on a small table; beyond 200,000 rows they are PostgreSQL's estimate (exact: false), since counting a million finished sagas exactly takes a scan of them all.",
   })
   @ApiOkResponse({ type: SagaCountsView })
   counts(): Promise<SagaCountsView> {
