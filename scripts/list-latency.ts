@@ -1,7 +1,7 @@
 /**
  * How fast GET /sagas finds sagas on a grown table: for each filter of search-cases.ts, the
  * first page and the page 20 cursors deep, each run N times, p50/p99 in ms, with the index the
- * plan uses. Run against a seeded database (npm run seed -- --database-url URL).
+ * plan uses, and GET /sagas/counts. Run against a seeded database (npm run seed -- --database-url URL).
  *
  *   npm run list-latency -- --database-url URL [--runs 200] [--limit 50]
  *
@@ -11,7 +11,7 @@
  */
 import 'reflect-metadata';
 import { openSagaDataSource } from '../libs/persistence/src/saga-data-source';
-import { searchSagas, type SagaSearchFilter } from '../apps/orchestrator/src/api/sagas/saga-search';
+import { countSagas, searchSagas, type SagaSearchFilter } from '../apps/orchestrator/src/api/sagas/saga-search';
 import { planIndexes, searchCases } from './bench/search-cases';
 
 const USAGE = 'usage: node dist/scripts/list-latency.js --database-url URL [--runs 200] [--limit 50]';
@@ -80,6 +80,15 @@ async function main(): Promise<void> {
       ]);
       console.error(`list-latency: ${testCase.name}: first p99 ${ms(percentile(first, 99))} ms, deep p99 ${ms(deeper && percentile(deeper, 99))} ms`);
     }
+    const counts: number[] = [];
+    for (let run = 0; run < options.runs; run++) {
+      const started = performance.now();
+      await countSagas(dataSource);
+      counts.push(performance.now() - started);
+    }
+    counts.sort((a, b) => a - b);
+    rows.push(['GET /sagas/counts', percentile(counts, 50).toFixed(1), percentile(counts, 99).toFixed(1), '-', '-', 'ix_saga_status_updated']);
+    console.error(`list-latency: counts: p99 ${percentile(counts, 99).toFixed(1)} ms`);
     const header = ['filter', 'first p50', 'first p99', `page ${DEPTH + 1} p50`, `page ${DEPTH + 1} p99`, 'index'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;

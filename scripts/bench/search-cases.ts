@@ -28,6 +28,7 @@ export function searchCases(now: number): SearchCase[] {
     { name: 'status=COMPENSATION_FAILED (none)', filter: { statuses: ['COMPENSATION_FAILED'] }, index: 'ix_saga_status_updated' },
     { name: 'name', filter: { name: 'place-order' }, index: 'ix_saga_name_version_updated' },
     { name: 'name+version', filter: { name: 'place-order', version: 1 }, index: 'ix_saga_name_version_updated' },
+    { name: 'version (any name)', filter: { version: 1 }, index: 'ix_saga_name_version_updated' },
     { name: 'createdFrom/To (1 day, 7 days ago)', filter: { createdFrom: new Date(now - 8 * DAY), createdTo: new Date(now - 7 * DAY) }, index: 'ix_saga_created' },
     { name: 'updatedFrom/To (1 hour, 2 days ago)', filter: { updatedFrom: new Date(now - 2 * DAY - HOUR), updatedTo: new Date(now - 2 * DAY) }, index: 'ix_saga_updated' },
     { name: 'businessKey', filter: { businessKey: 'customer-123' }, index: 'ix_saga_business_key' },

@@ -101,6 +101,7 @@ describe('Saga search on PostgreSQL', () => {
       ...searchCases(now),
       { name: 'name (two versions)', filter: { name: 'place-order' }, index: 'ix_saga_name_version_updated' },
       { name: 'name+version (rare version)', filter: { name: 'place-order', version: 2 }, index: 'ix_saga_name_version_updated' },
+      { name: 'version alone (rare version)', filter: { version: 2 }, index: 'ix_saga_name_version_updated' },
     ];
     const planned = [];
     for (const testCase of cases) {
@@ -123,7 +124,9 @@ describe('Saga search on PostgreSQL', () => {
     for (const filter of [
       { name: 'place-order', limit: 37 },
       { name: 'place-order', version: 2, limit: 7 },
+      { version: 2, limit: 9 },
       { statuses: ['RUNNING', 'COMPENSATED'], limit: 45 },
+      { statuses: ['RUNNING'], name: 'ship-parcel', hasExceptions: false, limit: 11 },
     ] as SagaSearchFilter[]) {
       const expected = rows
         .filter((row) => matches(row, filter))

@@ -51,6 +51,7 @@ const routes: { route: string; call: () => request.Test; allowed: Role[]; ok: nu
   { route: 'GET /sagas/{id}', call: () => http().get(`/sagas/${sagaId}`), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /sagas/{id}/history', call: () => http().get(`/sagas/${sagaId}/history`), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /sagas', call: () => http().get('/sagas'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
+  { route: 'GET /sagas/counts', call: () => http().get('/sagas/counts'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions', call: () => http().get('/definitions'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions/{name}', call: () => http().get('/definitions/place-order'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions/{name}/versions', call: () => http().get('/definitions/place-order/versions'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },

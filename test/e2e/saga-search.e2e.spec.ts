@@ -49,6 +49,7 @@ describe('saga search (e2e)', () => {
     const declined = byKey.items.find((item) => item.id === ids.declined)!;
     expect(declined).toMatchObject({ status: 'COMPENSATED', businessKey: 'search-a', hasExceptions: true, currentStep: null, failure: { type: 'business', code: 'DECLINED' } });
     expect(byKey.items.find((item) => item.id === ids.paid)).toMatchObject({ status: 'COMPLETED', hasExceptions: false, failure: null });
+    expect((await system.http().get(`/sagas/${ids.paid}`).expect(200)).body).toMatchObject({ id: ids.paid, businessKey: 'search-a' });
 
     expect(await idsOf('businessKey=search-a&status=COMPENSATED')).toEqual([ids.declined]);
     expect(await idsOf('businessKey=search-a&hasExceptions=true')).toEqual([ids.declined]);

@@ -40,7 +40,7 @@ const HISTORY_ENTRIES = `
  *  arrays. Timestamps inside the arrays travel as PostgreSQL's text form and are parsed with
  *  the driver's own parser, so they come out exactly as the ORM's columns did. */
 const SAGA_SQL = `
-  SELECT i.definition_name, i.definition_version, i.status, i.input, i.failure, i.current_step, i.created_at, i.updated_at,
+  SELECT i.definition_name, i.definition_version, i.status, i.input, i.failure, i.current_step, i.created_at, i.updated_at, i.business_key,
          COALESCE((SELECT json_agg(json_build_object(
                      'name', s.name, 'status', s.status, 'attempt', s.attempt, 'compensationAttempt', s.compensation_attempt,
                      'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
@@ -73,6 +73,7 @@ interface SagaRow {
   input: unknown;
   failure: SagaView['failure'];
   current_step: number;
+  business_key: string | null;
   created_at: Date;
   updated_at: Date;
   steps: (Omit<StepView, 'startedAt' | 'finishedAt'> & { startedAt: string | null; finishedAt: string | null })[];
@@ -186,6 +187,7 @@ export class SagaQueries implements OnModuleDestroy {
       }));
     return {
       ...summaryView({ id, name: row.definition_name, version: row.definition_version, status: row.status }),
+      businessKey: row.business_key,
       input: row.input,
       failure: row.failure,
       currentStep: row.current_step >= 0 ? (row.steps[row.current_step]?.name ?? null) : null,

@@ -10,8 +10,9 @@
  *   unchanged).
  * - Every filter's page is served by an index (migrations/1765100000000-SagaSearch.ts) and
  *   stops after `limit + 1` rows: several statuses, a name without a version and the current
- *   step are one index range per value (LATERAL), merged; the versions of a name are found by
- *   a loose index scan, not from the loaded definitions, so sagas of an unloaded version are found.
+ *   step are one index range per value (LATERAL), merged; the versions of a name (and the names,
+ *   for a version alone) are found by a loose index scan, not from the loaded definitions, so
+ *   sagas of an unloaded version are found.
  * - Statements are unnamed, so each is planned for its own values (a partial index is only
  *   used when the plan can see the value).
  * - A created range (created_at does not follow the order) is read whole and sorted when
@@ -138,13 +139,15 @@ function pageSql(filter: SagaSearchFilter, params: Params): string {
     const where = [...extra, ...commonConditions(filter, params, omit)];
     return `SELECT ${COLUMNS} FROM saga_instances i ${whereOf(where)} ${ORDER} LIMIT ${take}`;
   };
-  /** The matching rows read whole through their created range, then sorted: the fence
-   *  (MATERIALIZED) keeps the planner from walking ix_saga_updated past every newer saga. */
+  /** The matching rows read whole through their created range, then sorted: OFFSET 0 keeps the
+   *  subquery from being merged into the ordered one, so the planner cannot walk ix_saga_updated
+   *  past every newer saga instead. */
   const sortedRange = () => {
     const where = commonConditions(filter, params, {});
-    return `WITH matching AS MATERIALIZED (SELECT i.id, i.updated_at FROM saga_instances i ${whereOf(where)}),
-           page AS (SELECT id FROM matching i ${ORDER} LIMIT ${take})
-      SELECT ${COLUMNS} FROM saga_instances i WHERE i.id IN (SELECT id FROM page) ${ORDER}`;
+    return `SELECT ${COLUMNS} FROM saga_instances i
+       WHERE i.id IN (SELECT m.id FROM (SELECT i.id, i.updated_at FROM saga_instances i ${whereOf(where)} OFFSET 0) m
+                       ORDER BY m.updated_at DESC, m.id DESC LIMIT ${take})
+       ${ORDER}`;
   };
   const merged = (keys: string, inner: string) => `SELECT page.* FROM ${keys} CROSS JOIN LATERAL (${inner}) page ORDER BY page.updated_at DESC, page.id DESC LIMIT ${take}`;
 
@@ -168,6 +171,15 @@ function pageSql(filter: SagaSearchFilter, params: Params): string {
   }
   if (filter.statuses && filter.statuses.length > 1) {
     return merged(`unnest(${params.bind(filter.statuses, 'text[]')}) AS k(status)`, branch(['i.status = k.status'], { status: true }));
+  }
+  if (filter.name === undefined && filter.version !== undefined && filter.businessKey === undefined) {
+    // A version of any definition: a loose index scan for the names, then one ordered range each.
+    const keys = `(WITH RECURSIVE names(name) AS (
+        SELECT min(definition_name) FROM saga_instances
+        UNION ALL
+        SELECT (SELECT min(definition_name) FROM saga_instances WHERE definition_name > n.name) FROM names n WHERE n.name IS NOT NULL
+      ) SELECT name FROM names WHERE name IS NOT NULL) AS k`;
+    return merged(keys, branch(['i.definition_name = k.name', `i.definition_version = ${params.bind(filter.version, 'int')}`], { nameVersion: true }));
   }
   if (filter.name !== undefined && filter.version === undefined && filter.businessKey === undefined) {
     // A loose index scan for the versions stored under the name, then one ordered range each.

@@ -134,6 +134,8 @@ export class SagaCountsView {
 }
 
 export class SagaView extends SagaSummaryView {
+  @ApiProperty({ nullable: true, type: String, description: "The definition's business key of the input (null: none)", example: 'customer-42' })
+  businessKey: string | null;
   @ApiProperty({ description: 'The input the saga was started with' }) input: unknown;
   @ApiPropertyOptional({ type: SagaFailureView, nullable: true, description: 'Why it rolled back' }) failure: SagaFailureView | null;
   @ApiProperty({ nullable: true, type: String, description: 'The step in flight, if any' }) currentStep: string | null;
