@@ -127,6 +127,9 @@ describe('Saga search on PostgreSQL', () => {
       { version: 2, limit: 9 },
       { statuses: ['RUNNING', 'COMPENSATED'], limit: 45 },
       { statuses: ['RUNNING'], name: 'ship-parcel', hasExceptions: false, limit: 11 },
+      { steps: [{ name: 'place-order', version: 1, position: 0 }], statuses: ['RUNNING', 'COMPENSATING'], limit: 13 },
+      { steps: [{ name: 'place-order', version: 1, position: 0 }], statuses: ['COMPLETED', 'COMPENSATED'], limit: 13 },
+      { version: 1, statuses: ['COMPENSATED', 'RUNNING'], createdFrom: new Date(now - 3 * 86_400_000), limit: 50 },
     ] as SagaSearchFilter[]) {
       const expected = rows
         .filter((row) => matches(row, filter))

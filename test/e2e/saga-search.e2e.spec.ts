@@ -114,6 +114,7 @@ describe('saga search (e2e)', () => {
     await bad('step=no-such-step', 'step');
     await bad('name=place-order&step=pack', 'step');
     await bad('businessKey=', 'businessKey');
+    await bad('businessKey=a%00b', 'businessKey');
     await bad('sort=id', 'sort');
   });
 });

@@ -1,6 +1,7 @@
 /**
  * GET /sagas and GET /sagas/counts: the SQL that finds sagas among millions, built from a filter
- * object with bound parameters only (no value ever enters the SQL text).
+ * object with bound parameters only (no value of the request enters the SQL text; the page size,
+ * a validated integer, is the one number written into it).
  *
  * Guarantees:
  * - Order is updated_at DESC, id DESC, a total order; the cursor is the last row's (updated_at
@@ -116,6 +117,7 @@ const COLUMNS = `i.id, i.definition_name, i.definition_version, i.status, i.busi
 function commonConditions(filter: SagaSearchFilter, params: Params, omit: { status?: boolean; nameVersion?: boolean }): string[] {
   const where: string[] = [];
   if (filter.statuses?.length === 1 && !omit.status) where.push(`i.status = ${params.bind(filter.statuses[0], 'text')}`);
+  if (filter.statuses && filter.statuses.length > 1 && !omit.status) where.push(`i.status = ANY(${params.bind(filter.statuses, 'text[]')})`);
   if (filter.name !== undefined && !omit.nameVersion) where.push(`i.definition_name = ${params.bind(filter.name, 'text')}`);
   if (filter.version !== undefined && !omit.nameVersion) where.push(`i.definition_version = ${params.bind(filter.version, 'int')}`);
   if (filter.createdFrom) where.push(`i.created_at >= ${params.bind(filter.createdFrom.toISOString(), 'timestamptz')}`);
@@ -134,7 +136,8 @@ const whereOf = (conditions: string[]): string => (conditions.length === 0 ? '' 
 
 /** The page's saga rows (limit + 1 of them), before the current step is joined. */
 function pageSql(filter: SagaSearchFilter, params: Params): string {
-  const take = filter.limit + 1;
+  if (!Number.isInteger(filter.limit) || filter.limit < 1) throw new RangeError('limit must be a positive integer');
+  const take = filter.limit + 1; // a validated integer: the one value written into the SQL text
   const branch = (extra: string[], omit: { status?: boolean; nameVersion?: boolean }) => {
     const where = [...extra, ...commonConditions(filter, params, omit)];
     return `SELECT ${COLUMNS} FROM saga_instances i ${whereOf(where)} ${ORDER} LIMIT ${take}`;

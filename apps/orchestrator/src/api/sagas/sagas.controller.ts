@@ -167,7 +167,22 @@ export class SagasController {
     description:
       "RUNNING, COMPENSATING and COMPENSATION_FAILED are counted exactly. COMPLETED and COMPENSATED are exact on a small table; beyond 200,000 rows they are PostgreSQL's estimate (exact: false), since counting a million finished sagas exactly takes a scan of them all.",
   })
-  @ApiOkResponse({ type: SagaCountsView })
+  @ApiOkResponse({
+    type: SagaCountsView,
+    example: {
+      byStatus: [
+        { status: 'RUNNING', count: 100000, exact: true },
+        { status: 'COMPENSATING', count: 0, exact: true },
+        { status: 'COMPENSATION_FAILED', count: 2, exact: true },
+        { status: 'COMPLETED', count: 899512, exact: false },
+        { status: 'COMPENSATED', count: 100488, exact: false },
+      ],
+      byDefinition: [
+        { name: 'place-order', version: 1, status: 'COMPENSATION_FAILED', count: 2 },
+        { name: 'place-order', version: 1, status: 'RUNNING', count: 100000 },
+      ],
+    },
+  })
   counts(): Promise<SagaCountsView> {
     return this.queries.counts();
   }
