@@ -282,7 +282,16 @@ const ESTIMATES = `
            WHERE s.schemaname = current_schema() AND s.tablename = 'saga_instances' AND s.attname = 'status') AS shares`;
 
 /** `exactUpTo`: the table size (estimated) up to which finished sagas are counted exactly. */
-export async function countSagas(dataSource: SqlReader, exactUpTo = EXACT_COUNT_ROWS): Promise<SagaCounts> {
+export async function countSagas(dataSource: SqlReader & Pick<DataSource, 'transaction'>, exactUpTo = EXACT_COUNT_ROWS): Promise<SagaCounts> {
+  // JIT off for this transaction: the count's estimated cost grows with the sagas in flight and
+  // crosses jit_above_cost near 100k, where compiling it costs more (~40 ms) than it saves.
+  return dataSource.transaction(async (manager) => {
+    await manager.query('SET LOCAL jit = off');
+    return countIn(manager, exactUpTo);
+  });
+}
+
+async function countIn(dataSource: SqlReader, exactUpTo: number): Promise<SagaCounts> {
   const [estimate]: { rows: number; shares: Record<string, number> | null }[] = await dataSource.query(ESTIMATES);
   const exactAll = estimate.rows < 0 || estimate.rows <= exactUpTo || estimate.shares === null;
   const counted = exactAll ? [...ACTIVE_STATUSES, ...FINISHED_STATUSES] : ACTIVE_STATUSES;
