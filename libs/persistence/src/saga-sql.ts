@@ -138,12 +138,15 @@ export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
 export const START_SAGAS = `
   WITH saga AS (
     INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
-                                idempotency_key, input_hash, version, created_at, updated_at)
+                                idempotency_key, input_hash, version, created_at, updated_at,
+                                definition_fingerprint)
     SELECT id, definition_name, definition_version, status, coalesce(input, 'null'::jsonb), current_step, past_pivot, failure,
-           idempotency_key, input_hash, 1, created_at, created_at
+           idempotency_key, input_hash, 1, created_at, created_at,
+           definition_fingerprint
       FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, definition_name text, definition_version int, status text, input jsonb,
                                               current_step int, past_pivot boolean, failure jsonb, idempotency_key text,
-                                              input_hash text, created_at timestamptz)
+                                              input_hash text, created_at timestamptz,
+                                              definition_fingerprint text)
   ), steps AS (
     INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
                             request, result, last_error, started_at, finished_at)

@@ -52,6 +52,8 @@ export class ConcurrentSagaUpdateError extends Error {
 export interface NewSagaMeta {
   idempotencyKey: string | null;
   inputHash: string;
+  /** The fingerprint of the definition version the saga is pinned to (saga_definitions). */
+  definitionFingerprint?: string | null;
 }
 
 /** A saga to store: its first decision and what identifies its start. */
@@ -165,6 +167,7 @@ export class SagaStore {
       failure: state.failure ?? null,
       idempotency_key: meta.idempotencyKey,
       input_hash: meta.inputHash,
+      definition_fingerprint: meta.definitionFingerprint ?? null,
       created_at: new Date(state.createdAt).toISOString(),
     }));
     const steps: unknown[] = [];

@@ -19,6 +19,10 @@ export class SagaInstanceEntity {
   @Column('int', { name: 'definition_version' })
   definitionVersion: number;
 
+  /** sha256 of the definition it started on (NULL for sagas started before fingerprints). */
+  @Column('text', { name: 'definition_fingerprint', nullable: true })
+  definitionFingerprint: string | null;
+
   @Column('text')
   status: string;
 
