@@ -1,6 +1,6 @@
 /**
  * Wires the orchestrator: validated config → database (migrations applied on start) →
- * definitions → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API.
+ * definitions (built-in, files, and every version stored in PostgreSQL) → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API.
  *
  * Guarantees: `synchronize` is off; schema changes only come from migrations. Configuration
  * comes from the environment, overridable per instance (tests run several side by side).
@@ -8,8 +8,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ensureDatabase, sagaDataSourceOptions } from '#saga/persistence';
+import type { DataSource } from 'typeorm';
 import { CatalogController, DefinitionsController } from './api/definitions/definitions.controller';
 import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
@@ -21,6 +22,7 @@ import { demoCatalog } from './definitions/built-in/demo-catalog';
 import { placeOrderSaga } from './definitions/built-in/place-order.saga';
 import { DefinitionRegistry } from './definitions/definition-registry';
 import { loadDefinitionsDir } from './definitions/load-definitions-dir';
+import { loadStoredDefinitions, StoredDefinitions } from './definitions/stored-definitions';
 import { BrokerService } from './runtime/broker.service';
 import { OutboxPublisher } from './runtime/outbox-publisher.service';
 import { OutboxRelay } from './runtime/outbox-relay.service';
@@ -38,11 +40,13 @@ const configProvider = {
 
 const registryProvider = {
   provide: DefinitionRegistry,
-  inject: [ORCHESTRATOR_CONFIG],
-  useFactory: async (config: OrchestratorConfig) => {
+  inject: [ORCHESTRATOR_CONFIG, getDataSourceToken()],
+  useFactory: async (config: OrchestratorConfig, dataSource: DataSource) => {
     const folder = await loadDefinitionsDir(config.definitionsDir);
     const builtInCatalog = { source: 'built-in demo catalog', catalog: demoCatalog(config.amqpPrefix) };
-    return new DefinitionRegistry([placeOrderSaga], folder.definitions, [builtInCatalog, ...folder.catalogs]);
+    const registry = new DefinitionRegistry([placeOrderSaga], folder.definitions, [builtInCatalog, ...folder.catalogs]);
+    await loadStoredDefinitions(registry, dataSource); // + every version stored by the API or other replicas
+    return registry;
   },
 };
 
@@ -72,6 +76,7 @@ export class OrchestratorModule {
         configProvider,
         { provide: APP_GUARD, useClass: AccessGuard },
         registryProvider,
+        StoredDefinitions,
         RuntimeSignals,
         SagaMetrics,
         BrokerService,

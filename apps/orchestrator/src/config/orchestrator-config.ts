@@ -32,6 +32,7 @@ export const orchestratorEnvSchema = z.object({
   REPLY_BATCH_SIZE: positiveInt(64),
   START_BATCH_SIZE: positiveInt(64),
   TIMER_POLL_MS: positiveInt(250),
+  DEFINITIONS_REFRESH_MS: positiveInt(5000),
   WAIT_MAX_MS: positiveInt(30_000),
   STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   STATE_CACHE_MAX_BYTES: positiveInt(64 * 1024 * 1024),
@@ -63,6 +64,8 @@ export interface OrchestratorConfig {
   replyBatchSize: number;
   startBatchSize: number;
   timerPollMs: number;
+  /** How often each replica looks for definition versions registered elsewhere. */
+  definitionsRefreshMs: number;
   waitMaxMs: number;
   stateCacheSize: number;
   /** The most saga state the cache holds, measured as JSON. */
@@ -109,6 +112,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     replyBatchSize: e.REPLY_BATCH_SIZE,
     startBatchSize: e.START_BATCH_SIZE,
     timerPollMs: e.TIMER_POLL_MS,
+    definitionsRefreshMs: e.DEFINITIONS_REFRESH_MS,
     waitMaxMs: e.WAIT_MAX_MS,
     stateCacheSize: e.STATE_CACHE_SIZE,
     stateCacheMaxBytes: e.STATE_CACHE_MAX_BYTES,

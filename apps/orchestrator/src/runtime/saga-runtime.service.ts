@@ -94,7 +94,8 @@ export class SagaRuntime {
     const event: SagaEvent = { type: 'START', sagaId: randomUUID(), input };
     const decision = decide(definition, null, event, Date.now());
     try {
-      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash } }));
+      const definitionFingerprint = this.registry.loadedVersion(definition.name, definition.version).fingerprint;
+      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash, definitionFingerprint } }));
     } catch (error) {
       // Two requests with one key raced: the unique index let one in; answer like the loser came second.
       const raced = (error as { code?: string }).code === '23505' ? await existing() : undefined;
