@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics of the orchestrator: what was started and how it ended, every event the
  * runtime handled, how long handling took, and, read fresh on every scrape, the sagas stuck in
- * COMPENSATION_FAILED and the outbox backlog (the two things to alert on).
+ * COMPENSATION_FAILED, the outbox backlog and the unfinished sagas whose definition version is not
+ * loaded (the things to alert on).
  *
  * Guarantees: one registry per orchestrator instance (tests run several in one process);
  * counters only move after a commit, so they never count work that was rolled back.
@@ -12,6 +13,7 @@ import type { Decision, FailureType, SagaEvent } from '#saga/core';
 import { OutboxStore, preparedStatementStats, SagaStore } from '#saga/persistence';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import { StoredDefinitions } from '../definitions/stored-definitions';
 
 @Injectable()
 export class SagaMetrics {
@@ -50,8 +52,18 @@ export class SagaMetrics {
     registers: [this.registry],
   });
 
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  constructor(@InjectDataSource() dataSource: DataSource, definitions: StoredDefinitions) {
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'saga_definition_missing_sagas',
+      help: 'Unfinished sagas pinned to a definition version this replica has not loaded (their replies are parked, timers postponed)',
+      labelNames: ['name', 'version'],
+      registers: [this.registry],
+      async collect() {
+        this.reset(); // a version that was loaded since the last scrape disappears
+        for (const { name, version, sagas } of await definitions.missing()) this.set({ name, version: String(version) }, sagas);
+      },
+    });
     new Gauge({
       name: 'saga_stuck',
       help: 'Sagas in COMPENSATION_FAILED, waiting for an operator',

@@ -39,6 +39,7 @@ const HISTORY_ENTRIES = `
  *  the driver's own parser, so they come out exactly as the ORM's columns did. */
 const SAGA_SQL = `
   SELECT i.definition_name, i.definition_version, i.status, i.input, i.failure, i.current_step, i.created_at, i.updated_at,
+         i.definition_fingerprint,
          COALESCE((SELECT json_agg(json_build_object(
                      'name', s.name, 'status', s.status, 'attempt', s.attempt, 'compensationAttempt', s.compensation_attempt,
                      'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
@@ -67,6 +68,7 @@ const HISTORY_PAGE_SQL = `${HISTORY_ENTRIES} WHERE h.saga_id = $1 AND ($2::bigin
 interface SagaRow {
   definition_name: string;
   definition_version: number;
+  definition_fingerprint: string | null;
   status: string;
   input: unknown;
   failure: SagaView['failure'];
@@ -184,6 +186,7 @@ export class SagaQueries implements OnModuleDestroy {
       }));
     return {
       ...summaryView({ id, name: row.definition_name, version: row.definition_version, status: row.status }),
+      definition: { name: row.definition_name, version: row.definition_version, fingerprint: row.definition_fingerprint },
       input: row.input,
       failure: row.failure,
       currentStep: row.current_step >= 0 ? (row.steps[row.current_step]?.name ?? null) : null,

@@ -93,7 +93,15 @@ export class SagaSummaryView {
   @ApiProperty({ type: SagaLinksView }) links: SagaLinksView;
 }
 
+export class PinnedDefinitionView {
+  @ApiProperty({ example: 'place-order' }) name: string;
+  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the definition it started on (null for sagas started before fingerprints were kept)' })
+  fingerprint: string | null;
+}
+
 export class SagaView extends SagaSummaryView {
+  @ApiProperty({ type: PinnedDefinitionView, description: 'The definition version the saga is pinned to' }) definition: PinnedDefinitionView;
   @ApiProperty({ description: 'The input the saga was started with' }) input: unknown;
   @ApiPropertyOptional({ type: SagaFailureView, nullable: true, description: 'Why it rolled back' }) failure: SagaFailureView | null;
   @ApiProperty({ nullable: true, type: String, description: 'The step in flight, if any' }) currentStep: string | null;
