@@ -71,7 +71,12 @@ async function reply(command: GetMessage, response: unknown = { ok: true }): Pro
 }
 
 const read = async (id: string, waitMs = 0): Promise<SagaRead & { definition: { name: string; version: number; fingerprint: string | null } }> =>
-  (await environment.http(one).get(`/sagas/${id}${waitMs ? `?waitMs=${waitMs}` : ''}`).expect(200)).body;
+  (
+    await environment
+      .http(one)
+      .get(`/sagas/${id}${waitMs ? `?waitMs=${waitMs}` : ''}`)
+      .expect(200)
+  ).body;
 
 describe('a version registered while sagas of the old one are in flight', () => {
   it('lets each saga finish on its own version, on every replica', async () => {
@@ -79,7 +84,14 @@ describe('a version registered while sagas of the old one are in flight', () => 
     const [pack1] = await commandsFor(old, 1);
 
     const created = await environment.http(one).post('/definitions').send(v2).expect(201);
-    expect(created.body).toEqual({ name: 'ship', version: 2, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), source: 'api', registeredBy: 'auth-disabled', registeredAt: expect.any(String) });
+    expect(created.body).toEqual({
+      name: 'ship',
+      version: 2,
+      fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+      source: 'api',
+      registeredBy: 'auth-disabled',
+      registeredAt: expect.any(String),
+    });
     const fresh = await environment.startSaga('ship', {}, one); // the latest: v2, at once on the replica that registered it
 
     // The other replica picks v2 up from the database within its refresh.
@@ -112,17 +124,29 @@ describe('a version registered while sagas of the old one are in flight', () => 
     const same = await environment.http(two).post('/definitions').send(reordered).expect(200);
     expect(same.body).toMatchObject({ version: 2, source: 'api', registeredBy: 'auth-disabled' });
 
-    const conflict = await environment.http(two).post('/definitions').send({ ...v2, description: 'something else' }).expect(409);
+    const conflict = await environment
+      .http(two)
+      .post('/definitions')
+      .send({ ...v2, description: 'something else' })
+      .expect(409);
     expect(conflict.body.message).toContain('ship@2');
     expect(conflict.body.message).toContain(same.body.fingerprint);
     expect(conflict.body.message).toContain('bump the version');
     expect(conflict.body.fingerprints).toEqual({ stored: same.body.fingerprint, offered: expect.stringMatching(/^[0-9a-f]{64}$/) });
 
-    const invalid = await environment.http(one).post('/definitions').send({ name: 'ship', version: 3, inputSchema: { type: 'object' }, steps: [{ name: 'pack' }] }).expect(400);
+    const invalid = await environment
+      .http(one)
+      .post('/definitions')
+      .send({ name: 'ship', version: 3, inputSchema: { type: 'object' }, steps: [{ name: 'pack' }] })
+      .expect(400);
     expect(invalid.body).toMatchObject({ statusCode: 400, message: 'Invalid saga definition' });
     expect(invalid.body.errors).toContainEqual({ field: 'steps[0].action', message: expect.any(String) });
 
-    const unknownCommand = await environment.http(one).post('/definitions').send({ ...v1, version: 3, steps: [{ name: 'fly', action: { command: 'drone.fly' }, timeoutMs: 1000 }] }).expect(400);
+    const unknownCommand = await environment
+      .http(one)
+      .post('/definitions')
+      .send({ ...v1, version: 3, steps: [{ name: 'fly', action: { command: 'drone.fly' }, timeoutMs: 1000 }] })
+      .expect(400);
     expect(unknownCommand.body.errors).toEqual([{ field: 'steps[0].action.command', message: expect.stringContaining('drone.fly') }]);
     await environment.http(one).get('/definitions/ship/versions/3').expect(404);
   });
@@ -162,13 +186,23 @@ describe('a version registered while sagas of the old one are in flight', () => 
     const secured = await environment.start({ AUTH_DISABLED: 'false', AUTH_TOKENS });
     const v4 = { ...v1, version: 4 };
     for (const role of ['viewer', 'operator'] as const) {
-      const refused = await request(secured.getHttpServer()).post('/definitions').set({ Authorization: `Bearer ${TOKENS[role]}` }).send(v4).expect(403);
+      const refused = await request(secured.getHttpServer())
+        .post('/definitions')
+        .set({ Authorization: `Bearer ${TOKENS[role]}` })
+        .send(v4)
+        .expect(403);
       expect(refused.body.message).toBe(`role "${role}" may not do this; allowed: admin`);
     }
     await request(secured.getHttpServer()).post('/definitions').send(v4).expect(401);
-    const created = await request(secured.getHttpServer()).post('/definitions').set({ Authorization: `Bearer ${TOKENS.admin}` }).send(v4).expect(201);
+    const created = await request(secured.getHttpServer())
+      .post('/definitions')
+      .set({ Authorization: `Bearer ${TOKENS.admin}` })
+      .send(v4)
+      .expect(201);
     expect(created.body).toMatchObject({ version: 4, registeredBy: 'ada' });
-    expect(await environment.query('SELECT registered_by, source FROM saga_definitions WHERE name = $1 AND version = 4', ['ship'])).toEqual([{ registered_by: 'ada', source: 'api' }]);
+    expect(await environment.query('SELECT registered_by, source FROM saga_definitions WHERE name = $1 AND version = 4', ['ship'])).toEqual([
+      { registered_by: 'ada', source: 'api' },
+    ]);
   });
 });
 

@@ -70,14 +70,26 @@ export async function loadStoredDefinitions(registry: DefinitionRegistry, dataSo
   const conflicts: string[] = [];
   for (const version of registry.bootVersions) {
     const { name, version: number } = version.definition;
-    const outcome = await store.register(dataSource.manager, { name, version: number, fingerprint: version.fingerprint, definition: version.definition, source: version.source, registeredBy: BOOT_REGISTRANT });
+    const outcome = await store.register(dataSource.manager, {
+      name,
+      version: number,
+      fingerprint: version.fingerprint,
+      definition: version.definition,
+      source: version.source,
+      registeredBy: BOOT_REGISTRANT,
+    });
     if (outcome.kind === 'conflict') {
       conflicts.push(
-        new DefinitionConflictError(name, number, { stored: outcome.stored.fingerprint, offered: version.fingerprint }, { stored: outcome.stored.source, offered: version.source }).message,
+        new DefinitionConflictError(name, number, { stored: outcome.stored.fingerprint, offered: version.fingerprint }, { stored: outcome.stored.source, offered: version.source })
+          .message,
       );
     }
   }
-  if (conflicts.length > 0) throw new InvalidDefinitionError('saga_definitions', conflicts.map((message) => ({ path: 'version', message })));
+  if (conflicts.length > 0)
+    throw new InvalidDefinitionError(
+      'saga_definitions',
+      conflicts.map((message) => ({ path: 'version', message })),
+    );
   loadRows(registry, await store.all(dataSource.manager), logger);
 }
 
@@ -116,10 +128,20 @@ export class StoredDefinitions implements OnApplicationBootstrap, OnModuleDestro
       throw error;
     }
     const fingerprint = definitionFingerprint(definition);
-    const outcome = await store.register(this.dataSource.manager, { name: definition.name, version: definition.version, fingerprint, definition, source: 'api', registeredBy: actor });
+    const outcome = await store.register(this.dataSource.manager, {
+      name: definition.name,
+      version: definition.version,
+      fingerprint,
+      definition,
+      source: 'api',
+      registeredBy: actor,
+    });
     if (outcome.kind === 'conflict') {
       const { stored } = outcome;
-      return { kind: 'conflict', error: new DefinitionConflictError(stored.name, stored.version, { stored: stored.fingerprint, offered: fingerprint }, { stored: stored.source, offered: 'api' }) };
+      return {
+        kind: 'conflict',
+        error: new DefinitionConflictError(stored.name, stored.version, { stored: stored.fingerprint, offered: fingerprint }, { stored: stored.source, offered: 'api' }),
+      };
     }
     const version = loadedFrom(outcome.stored, definition);
     const added = this.registry.add(version);

@@ -24,9 +24,7 @@ export class StoredDefinitions1765400000000 implements MigrationInterface {
         CONSTRAINT pk_saga_definitions PRIMARY KEY (name, version)
       )`);
     await queryRunner.query('ALTER TABLE saga_instances ADD COLUMN definition_fingerprint text');
-    await queryRunner.query(
-      `CREATE INDEX ix_saga_unfinished_definition ON saga_instances (definition_name, definition_version) WHERE status IN ('RUNNING', 'COMPENSATING')`,
-    );
+    await queryRunner.query(`CREATE INDEX ix_saga_unfinished_definition ON saga_instances (definition_name, definition_version) WHERE status IN ('RUNNING', 'COMPENSATING')`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -11,17 +11,7 @@
  *   under a version already registered (a version never changes).
  */
 import { Body, ConflictException, Controller, Get, HttpCode, NotFoundException, Param, ParseIntPipe, Post, Query, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBody,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { effectivePolicies } from '#saga/core';
 import type { Actor } from '../../auth/access-tokens';
@@ -125,7 +115,8 @@ export class DefinitionsController {
   @Get(':name/diff')
   @ApiOperation({
     summary: 'What changed between two versions',
-    description: 'Steps added, removed and changed (matched by name, with JSON paths and old/new values), top-level fields changed, and how many unfinished sagas are on each version.',
+    description:
+      'Steps added, removed and changed (matched by name, with JSON paths and old/new values), top-level fields changed, and how many unfinished sagas are on each version.',
   })
   @ApiParam({ name: 'name', example: 'place-order' })
   @ApiOkResponse({ type: DefinitionDiffView })
@@ -135,7 +126,11 @@ export class DefinitionsController {
     const from = known(() => this.registry.loadedVersion(name, query.from));
     const to = known(() => this.registry.loadedVersion(name, query.to));
     const unfinished = new Map((await this.stored.unfinishedOf(name)).map((row) => [row.version, row.sagas]));
-    const side = (loaded: LoadedVersion) => ({ version: loaded.definition.version, fingerprint: loaded.fingerprint, unfinishedSagas: unfinished.get(loaded.definition.version) ?? 0 });
+    const side = (loaded: LoadedVersion) => ({
+      version: loaded.definition.version,
+      fingerprint: loaded.fingerprint,
+      unfinishedSagas: unfinished.get(loaded.definition.version) ?? 0,
+    });
     return { name, from: side(from), to: side(to), ...diffDefinitions(from.definition, to.definition) };
   }
 
