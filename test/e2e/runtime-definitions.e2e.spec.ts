@@ -93,6 +93,8 @@ describe('a version registered while sagas of the old one are in flight', () => 
       registeredAt: expect.any(String),
     });
     const fresh = await environment.startSaga('ship', {}, one); // the latest: v2, at once on the replica that registered it
+    const openApi = (await environment.http(one).get('/docs-json').expect(200)).body;
+    expect(openApi.components.schemas.SagaInput_ship.description).toBe('Input of ship@2');
 
     // The other replica picks v2 up from the database within its refresh.
     await waitFor(async () => (await environment.http(two).get('/definitions/ship').expect(200)).body.definition.version === 2, 'replica two to load v2', 10_000);
