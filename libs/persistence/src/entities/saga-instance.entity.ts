@@ -9,6 +9,8 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Entity({ name: 'saga_instances' })
 @Index('uq_saga_idempotency', ['definitionName', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
 @Index('ix_saga_status_updated', ['status', 'updatedAt'])
+// Unfinished sagas per definition version: the one GROUP BY that finds versions not loaded.
+@Index('ix_saga_unfinished_definition', ['definitionName', 'definitionVersion'], { where: `status IN ('RUNNING', 'COMPENSATING')` })
 export class SagaInstanceEntity {
   @PrimaryColumn('uuid')
   id: string;
