@@ -92,6 +92,7 @@ describe('GET /sagas/{id} view', () => {
       version: instance.definitionVersion,
       status: instance.status,
       links: { self: `/sagas/${id}` },
+      definition: { name: instance.definitionName, version: instance.definitionVersion, fingerprint: instance.definitionFingerprint },
       input: instance.input,
       failure: instance.failure,
       currentStep: instance.currentStep >= 0 ? (steps[instance.currentStep]?.name ?? null) : null,
