@@ -70,7 +70,11 @@ describe('SagaStore on PostgreSQL', () => {
   it('builds the schema with the migration on a fresh database; synchronize is off and the entities match it', async () => {
     expect(sagaDataSourceOptions(url).synchronize).toBe(false);
     expect(ds.options.synchronize).toBe(false);
-    expect(await ds.query('SELECT name FROM saga_migrations ORDER BY id')).toEqual([{ name: 'CreateSagaTables1763700000000' }, { name: 'TimersBySaga1765000000000' }]);
+    expect(await ds.query('SELECT name FROM saga_migrations ORDER BY id')).toEqual([
+      { name: 'CreateSagaTables1763700000000' },
+      { name: 'TimersBySaga1765000000000' },
+      { name: 'StepRepairs1765300000000' },
+    ]);
     const tables = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual([
       'saga_history',
