@@ -13,9 +13,12 @@
  * - fire-timer claims the timer row in that transaction too (whoever deletes it handles it):
  *   a timer that fired meanwhile is refused, and nothing of the request is kept.
  * - Expected outcomes are values; only infrastructure failures throw.
+ * - Each committed repair is logged (warn when applied) with saga, action, actor and result;
+ *   never the reason or the key (operator input stays in the history).
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { EngineMisuseError, type HistoryEntry, type RepairEvent, type ResolveOutcome } from '#saga/core';
+import { logLine } from '../logging/log-line';
 import { SagaRuntime } from './saga-runtime.service';
 
 /** Who asks, why, and the request's idempotency key (null: no dedupe). */
@@ -36,6 +39,8 @@ type RepairFields = RepairEvent extends infer E ? (E extends RepairEvent ? Omit<
 
 @Injectable()
 export class SagaRepairs {
+  private readonly logger = new Logger('SagaRepairs');
+
   constructor(private readonly runtime: SagaRuntime) {}
 
   /** COMPENSATION_FAILED → COMPENSATING: the failed undo is sent again with a fresh budget. */
@@ -85,8 +90,14 @@ export class SagaRepairs {
         return { kind: 'refused', reason: 'the timer fired before this request got to it', replayed: false };
       case 'duplicate':
         return (await this.replay(sagaId, event.type, request)) ?? { kind: 'key-reused', action: 'another request' };
-      case 'applied':
-        return answer(outcome.decision.history, false);
+      case 'applied': {
+        const result = answer(outcome.decision.history, false);
+        // Who did what to which saga; the reason and the key are operator input: history only.
+        const fields = { sagaId, action: event.type, by: request.by, result: result.kind, status: outcome.decision.state.status };
+        if (result.kind === 'done') this.logger.warn(logLine('operator repair applied', fields));
+        else this.logger.log(logLine('operator repair refused', fields));
+        return result;
+      }
     }
   }
 
