@@ -229,5 +229,13 @@ describe('operator repairs (e2e)', () => {
     const after = await get(id);
     expect(after.status).toBe('COMPENSATION_FAILED');
     expect(after.history).toEqual(before.history);
+
+    const openapi = (await system.http().get('/docs-json').set(as(OPERATOR)).expect(200)).body;
+    for (const action of ['retry-compensation', 'skip-compensation', 'resolve', 'fire-timer', 'retry-step']) {
+      const operation = openapi.paths[`/sagas/{id}/${action}`].post;
+      expect(Object.keys(operation.responses).sort()).toEqual(['200', '202', '400', '401', '403', '404', '409', '429', '503']);
+      expect(operation.responses[403].description).toBe("The token's role may not call this. Allowed roles: operator, admin");
+      expect(operation.description).toMatch(/Refused \(409\)/);
+    }
   });
 });

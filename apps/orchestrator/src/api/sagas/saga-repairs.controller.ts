@@ -9,7 +9,17 @@
  * action on the saga is 409.
  */
 import { applyDecorators, Body, ConflictException, Controller, Headers, HttpCode, NotFoundException, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { Actor } from '../../auth/access-tokens';
 import { CurrentActor } from '../../auth/access.guard';
@@ -39,6 +49,7 @@ function Repair(summary: string, description: string): MethodDecorator {
 }
 
 @ApiTags('sagas')
+@ApiServiceUnavailableResponse({ type: ErrorView, description: 'The database is unreachable; nothing was done (Retry-After: 1)' })
 @Controller('sagas')
 export class SagaRepairsController {
   constructor(
