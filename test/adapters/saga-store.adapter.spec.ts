@@ -73,6 +73,7 @@ describe('SagaStore on PostgreSQL', () => {
     expect(await ds.query('SELECT name FROM saga_migrations ORDER BY id')).toEqual([
       { name: 'CreateSagaTables1763700000000' },
       { name: 'TimersBySaga1765000000000' },
+      { name: 'StepRepairs1765200000000' },
       { name: 'StoredDefinitions1765400000000' },
     ]);
     const tables = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);

@@ -16,6 +16,7 @@ import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
 import { SagaQueries } from './api/sagas/saga-queries';
 import { SagasController } from './api/sagas/sagas.controller';
+import { SagaRepairsController } from './api/sagas/saga-repairs.controller';
 import { AccessGuard } from './auth/access.guard';
 import { ORCHESTRATOR_CONFIG, parseOrchestratorConfig, type OrchestratorConfig } from './config/orchestrator-config';
 import { demoCatalog } from './definitions/built-in/demo-catalog';
@@ -30,6 +31,7 @@ import { ReplyConsumer } from './runtime/reply-consumer.service';
 import { RuntimeSignals } from './runtime/runtime-signals';
 import { SagaMetrics } from './runtime/saga-metrics';
 import { SagaRuntime } from './runtime/saga-runtime.service';
+import { SagaRepairs } from './runtime/saga-repairs.service';
 import { TimerScheduler } from './runtime/timer-scheduler.service';
 
 const configProvider = {
@@ -71,7 +73,7 @@ export class OrchestratorModule {
           },
         }),
       ],
-      controllers: [SagasController, DefinitionsController, CatalogController, HealthController, MetricsController],
+      controllers: [SagasController, SagaRepairsController, DefinitionsController, CatalogController, HealthController, MetricsController],
       providers: [
         configProvider,
         { provide: APP_GUARD, useClass: AccessGuard },
@@ -81,6 +83,7 @@ export class OrchestratorModule {
         SagaMetrics,
         BrokerService,
         SagaRuntime,
+        SagaRepairs,
         OutboxPublisher,
         ReplyConsumer,
         OutboxRelay,

@@ -109,6 +109,7 @@ export class SagaMetrics {
       if (entry.type === 'SAGA_STARTED') this.started.inc({ saga });
       if (entry.type === 'SAGA_COMPLETED') this.finished.inc({ saga, status: 'COMPLETED' });
       if (entry.type === 'SAGA_COMPENSATED') this.finished.inc({ saga, status: 'COMPENSATED' });
+      if (entry.type === 'SAGA_RESOLVED_MANUALLY') this.finished.inc({ saga, status: 'RESOLVED_MANUALLY' });
       if (entry.type === 'COMPENSATION_FAILED') {
         this.finished.inc({ saga, status: 'COMPENSATION_FAILED' });
         this.compensationFailed.inc({ saga, step: entry.step ?? '' });

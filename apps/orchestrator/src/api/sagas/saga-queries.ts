@@ -43,7 +43,8 @@ const SAGA_SQL = `
          COALESCE((SELECT json_agg(json_build_object(
                      'name', s.name, 'status', s.status, 'attempt', s.attempt, 'compensationAttempt', s.compensation_attempt,
                      'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
-                     'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text) ORDER BY s.position)
+                     'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text,
+                     'manual', coalesce((s.repair->>'manual')::boolean, false)) ORDER BY s.position)
                      FROM saga_steps s WHERE s.saga_id = i.id), '[]'::json) AS steps,
          COALESCE(latest.history, '[]'::json) AS history,
          -- Counted only when there is more than the page: one index scan of N + 1 entries otherwise.
@@ -203,6 +204,7 @@ export class SagaQueries implements OnModuleDestroy {
         lastError: step.lastError,
         startedAt: isoOrNull(step.startedAt),
         finishedAt: isoOrNull(step.finishedAt),
+        manual: step.manual,
       })),
       history,
       historyTotal: row.history_total,

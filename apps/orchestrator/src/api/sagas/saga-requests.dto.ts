@@ -37,9 +37,9 @@ export class StartSagaQuery {
 }
 
 export class ListSagasQuery {
-  @ApiPropertyOptional({ enum: ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'] })
+  @ApiPropertyOptional({ enum: ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'] })
   @IsOptional()
-  @IsIn(['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'])
+  @IsIn(['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'])
   status?: string;
 
   @ApiPropertyOptional({ example: 'place-order', description: 'A saga name: lowercase letters, digits and dashes, starting with a letter' })

@@ -8,7 +8,7 @@
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
-const SAGA_STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+const SAGA_STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'];
 const FAILURE_TYPES = ['timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator'];
 const STEP_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'UNKNOWN', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
 
@@ -35,6 +35,7 @@ export class StepView {
   @ApiProperty({ type: StepErrorView, nullable: true }) lastError: StepErrorView | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finishedAt: string | null;
+  @ApiProperty({ description: 'Set by an operator repair: the undo was skipped by hand, or the saga was resolved while the step was in flight' }) manual: boolean;
 }
 
 export class HistoryEntryView {

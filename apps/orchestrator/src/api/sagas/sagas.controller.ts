@@ -38,7 +38,7 @@ import { CancelSagaRequest, HistoryPageQuery, IdempotencyKeyHeader, ListSagasQue
 import { historyCursor, SagaQueries, summaryView } from './saga-queries';
 import { ErrorView, HistoryPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
-function idempotencyKey(raw: string | undefined): string | null {
+export function idempotencyKey(raw: string | undefined): string | null {
   if (raw === undefined) return null;
   const errors = validateSync(plainToInstance(IdempotencyKeyHeader, { key: raw }));
   if (errors.length > 0) {
