@@ -51,7 +51,11 @@ export type HistoryType =
   | 'MALFORMED_REPLY_PARKED'
   | 'SAGA_COMPLETED'
   | 'SAGA_COMPENSATED'
-  | 'OPERATOR_ACTION';
+  | 'OPERATOR_ACTION'
+  /** Written by the orchestrator's dead-letter intake and operator actions, never by decide(). */
+  | 'DEAD_LETTERED'
+  | 'DEAD_LETTER_REPLAYED'
+  | 'DEAD_LETTER_DISCARDED';
 
 /**
  * The kind of a failure entry in the exception log (docs/semantics.md S5): what went wrong, as a person
