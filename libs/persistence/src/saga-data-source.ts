@@ -23,9 +23,10 @@ import { SagaStepEntity } from './entities/saga-step.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
 import { CreateSagaTables1763700000000 } from './migrations/1763700000000-CreateSagaTables';
 import { TimersBySaga1765000000000 } from './migrations/1765000000000-TimersBySaga';
+import { DeadLetters1765300000000 } from './migrations/1765300000000-DeadLetters';
 
 export const SAGA_ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaHistoryEntity, OutboxMessageEntity, InboxRecordEntity, SagaTimerEntity];
-export const SAGA_MIGRATIONS = [CreateSagaTables1763700000000, TimersBySaga1765000000000];
+export const SAGA_MIGRATIONS = [CreateSagaTables1763700000000, TimersBySaga1765000000000, DeadLetters1765300000000];
 
 export function sagaDataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {
