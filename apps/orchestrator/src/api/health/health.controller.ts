@@ -3,8 +3,8 @@
  * serves HTTP: a dependency's outage never makes it "dead" (a restart would not help).
  * `/health/ready` (no token) answers 200 when PostgreSQL answers and RabbitMQ is connected, else
  * 503: take the replica out of the load balancer, do not kill it. Neither reveals saga data.
- * `/health` (a reading role) adds what a person on call needs first: the outbox backlog and the
- * number of sagas stuck in COMPENSATION_FAILED.
+ * `/health` (a reading role) adds what a person on call needs first: the outbox backlog, the
+ * number of sagas stuck in COMPENSATION_FAILED and the dead letters waiting for an operator.
  */
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
@@ -25,6 +25,7 @@ class HealthView {
   @ApiProperty() broker: boolean;
   @ApiProperty({ description: 'Commands committed but not yet published' }) outboxBacklog: number;
   @ApiProperty({ description: 'Sagas waiting for an operator' }) compensationFailed: number;
+  @ApiProperty({ description: 'Dead letters waiting for an operator (GET /dead-letters?state=parked)' }) deadLettersParked: number;
 }
 
 @ApiTags('health')
@@ -68,17 +69,20 @@ export class HealthController {
     let database = true;
     let outboxBacklog = -1;
     let compensationFailed = -1;
+    let deadLettersParked = -1;
     try {
       const [row] = await this.dataSource.query(
-        `SELECT (SELECT count(*) FROM saga_outbox)::int AS outbox, (SELECT count(*) FROM saga_instances WHERE status = 'COMPENSATION_FAILED')::int AS stuck`,
+        `SELECT (SELECT count(*) FROM saga_outbox)::int AS outbox, (SELECT count(*) FROM saga_instances WHERE status = 'COMPENSATION_FAILED')::int AS stuck,
+                (SELECT count(*) FROM dead_letters WHERE state = 'parked')::int AS parked`,
       );
       outboxBacklog = row.outbox;
       compensationFailed = row.stuck;
+      deadLettersParked = row.parked;
     } catch {
       database = false;
     }
     const broker = this.broker.client.connected;
-    const view = { status: database && broker ? 'ok' : 'degraded', database, broker, outboxBacklog, compensationFailed };
+    const view = { status: database && broker ? 'ok' : 'degraded', database, broker, outboxBacklog, compensationFailed, deadLettersParked };
     if (view.status !== 'ok') throw new ServiceUnavailableException(view);
     return view;
   }
