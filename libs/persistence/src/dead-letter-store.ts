@@ -158,7 +158,7 @@ export class DeadLetterStore {
   /** Newest first; `after` is the id of the last row of the previous page. */
   async list(manager: EntityManager, filter: DeadLetterFilter, limit: number, after?: number): Promise<DeadLetterSummary[]> {
     const rows: DeadLetterSummary[] = await manager.query(
-      `SELECT ${SUMMARY_COLUMNS} FROM dead_letters WHERE ${FILTER} AND ($6::bigint IS NULL OR id < $6) ORDER BY id DESC LIMIT $7`,
+      `SELECT ${SUMMARY_COLUMNS} FROM dead_letters WHERE ${FILTER} AND ($6::bigint IS NULL OR id < $6) ORDER BY dead_letters.id DESC LIMIT $7`,
       [...filterValues(filter), after ?? null, limit],
     );
     return rows.map(numbered);
@@ -167,7 +167,7 @@ export class DeadLetterStore {
   /** Ids matching the filter, oldest first (the order to replay in), at most `limit`. */
   async selectIds(manager: EntityManager, filter: DeadLetterFilter, limit: number): Promise<{ ids: number[]; total: number }> {
     const rows: { id: string; total: number }[] = await manager.query(
-      `SELECT id::text AS id, count(*) OVER ()::int AS total FROM dead_letters WHERE ${FILTER} ORDER BY id LIMIT $6`,
+      `SELECT id::text AS id, count(*) OVER ()::int AS total FROM dead_letters WHERE ${FILTER} ORDER BY dead_letters.id LIMIT $6`,
       [...filterValues(filter), limit],
     );
     return { ids: rows.map((row) => Number(row.id)), total: rows[0]?.total ?? 0 };
@@ -208,7 +208,7 @@ export class DeadLetterStore {
   /** The audit of one dead letter, oldest first. */
   async actions(manager: EntityManager, id: number): Promise<DeadLetterAction[]> {
     const rows: DeadLetterAction[] = await manager.query(
-      'SELECT id::text AS id, action, actor, reason, at, outcome, detail FROM dead_letter_actions WHERE dead_letter_id = $1 ORDER BY id',
+      'SELECT id::text AS id, action, actor, reason, at, outcome, detail FROM dead_letter_actions WHERE dead_letter_id = $1 ORDER BY dead_letter_actions.id',
       [id],
     );
     return rows.map(numbered);

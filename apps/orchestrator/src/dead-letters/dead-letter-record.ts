@@ -90,9 +90,10 @@ function text(value: unknown, notes: Set<string>): string | null {
   return storable(String(value), notes);
 }
 
-function integer(value: unknown): number | null {
+/** An integer column's value (int4 unless `max` says otherwise), or null. */
+function integer(value: unknown, max = 2_147_483_647): number | null {
   const n = typeof value === 'bigint' ? Number(value) : typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
-  return Number.isSafeInteger(n) && Math.abs(n) <= 2_147_483_647 ? n : null;
+  return Number.isSafeInteger(n) && Math.abs(n) <= max ? n : null;
 }
 
 /** Sorted keys at every level, so equal messages give equal text. */
@@ -126,15 +127,17 @@ function firstDeath(headers: Record<string, unknown>): { reason?: unknown; queue
   return Array.isArray(deaths) && deaths.length > 0 && typeof deaths[0] === 'object' && deaths[0] !== null ? (deaths[0] as Record<string, unknown>) : undefined;
 }
 
+/** Times beyond year 9999 are no time PostgreSQL (or anybody) can use. */
+const LATEST_MS = Date.UTC(9999, 11, 31);
+
 /** The time the broker recorded (a timestamp: seconds), or our own header (milliseconds). */
 function deadLetteredAt(headers: Record<string, unknown>, death: ReturnType<typeof firstDeath>, now: number): Date {
-  const ours = integer(headers[SagaHeaders.deadLetteredAt]);
+  const ours = integer(headers[SagaHeaders.deadLetteredAt], LATEST_MS);
   if (ours !== null && ours > 0) return new Date(ours);
   // amqplib gives a header timestamp as { '!': 'timestamp', value: seconds }.
   const raw = death?.time;
   const time = raw && typeof raw === 'object' && '!' in raw ? (raw as { value?: unknown }).value : raw;
-  if (time instanceof Date) return time;
-  const seconds = integer(time);
+  const seconds = integer(time, LATEST_MS / 1000);
   if (seconds !== null && seconds > 0) return new Date(seconds * 1000);
   return new Date(now);
 }
@@ -182,7 +185,7 @@ export function deadLetterRecord(message: ParkedMessage, replyQueue: string, now
     properties: toJson(rawProperties, notes) as Record<string, unknown>,
     headers: message.properties.headers === undefined ? null : (toJson(rawHeaders, notes) as Record<string, unknown>),
     body: message.content,
-    replayOf: integer(rawHeaders[SagaHeaders.replayOf]),
+    replayOf: integer(rawHeaders[SagaHeaders.replayOf], Number.MAX_SAFE_INTEGER),
     storageNote: notes.size > 0 ? [...notes].join('; ') : null,
     deadLetteredAt: deadLetteredAt(rawHeaders, death, now),
   };
