@@ -138,7 +138,15 @@ describe('DeadLetterStore on PostgreSQL', () => {
     });
     await second;
     expect(order).toEqual(['first resolved', 'second saw replayed', 'second resolved: false']);
-    await store.audit(ds.manager, { deadLetterId: id, action: 'discard', actor: 'bob', reason: 'late', at: new Date(), outcome: 'already-resolved', detail: 'dead letter is already replayed' });
+    await store.audit(ds.manager, {
+      deadLetterId: id,
+      action: 'discard',
+      actor: 'bob',
+      reason: 'late',
+      at: new Date(),
+      outcome: 'already-resolved',
+      detail: 'dead letter is already replayed',
+    });
 
     const row = await store.get(ds.manager, id);
     expect(row).toMatchObject({ state: 'replayed', resolvedBy: 'ann', resolvedReason: 'fixed' });
@@ -148,6 +156,8 @@ describe('DeadLetterStore on PostgreSQL', () => {
       ['discard', 'bob', 'already-resolved'],
     ]);
     expect(await store.countParked(ds.manager)).toBe(before - 1);
-    await expect(store.audit(ds.manager, { deadLetterId: 987_654, action: 'replay', actor: 'x', reason: 'y', at: new Date(), outcome: 'z', detail: null })).rejects.toThrow(/foreign key/);
+    await expect(store.audit(ds.manager, { deadLetterId: 987_654, action: 'replay', actor: 'x', reason: 'y', at: new Date(), outcome: 'z', detail: null })).rejects.toThrow(
+      /foreign key/,
+    );
   });
 });

@@ -15,11 +15,15 @@ const SAGA = '3f0c9a52-2d7e-4a0e-8c1b-6b9e1f2a3b4c';
 const NOW = Date.UTC(2026, 0, 1);
 
 function parked(headers: Record<string, unknown> | undefined, content = '{"pattern":"inventory.reserve","data":{"sku":"a"},"id":"x"}', extra: object = {}): ParkedMessage {
-  return {
-    content: Buffer.from(content),
-    fields: { routingKey: 'saga.inventory' },
-    properties: { messageId: `${SAGA}/reserve/action`, correlationId: `${SAGA}/reserve/action/2`, contentType: 'application/json', timestamp: 1_700_000_000, headers, ...extra },
+  const properties: Record<string, unknown> = {
+    messageId: `${SAGA}/reserve/action`,
+    correlationId: `${SAGA}/reserve/action/2`,
+    contentType: 'application/json',
+    timestamp: 1_700_000_000,
+    headers,
+    ...extra,
   };
+  return { content: Buffer.from(content), fields: { routingKey: 'saga.inventory' }, properties };
 }
 
 const ours = {
@@ -105,7 +109,11 @@ describe('replayProperties', () => {
       [SagaHeaders.replayOf]: 3,
       [SagaHeaders.expiresAt]: NOW + 60_000,
     };
-    const properties = replayProperties({ properties: { messageId: 'm', correlationId: 'c', replyTo: 'saga.replies', contentType: 'application/json', deliveryMode: 1, expiration: null }, headers }, 9, 'olga');
+    const properties = replayProperties(
+      { properties: { messageId: 'm', correlationId: 'c', replyTo: 'saga.replies', contentType: 'application/json', deliveryMode: 1, expiration: null }, headers },
+      9,
+      'olga',
+    );
     expect(properties).toEqual({
       persistent: true,
       mandatory: true,
