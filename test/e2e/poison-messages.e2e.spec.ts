@@ -36,7 +36,8 @@ let folder: string;
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'saga-poison-'));
   await writeToyDefinitions(join(folder, 'v1'), 1);
-  system = await TestSystem.start({ env: { SAGA_DEFINITIONS_DIR: join(folder, 'v1') } });
+  // This file reads saga.dead-letter itself: the orchestrator must not take it into its table.
+  system = await TestSystem.start({ env: { SAGA_DEFINITIONS_DIR: join(folder, 'v1'), DEAD_LETTER_INTAKE: 'false' } });
   toy = await ToyParticipant.start(system.id, system.amqpUrl);
   amqp = await AmqpHarness.open(system.amqpUrl, 'saga');
 });
@@ -259,7 +260,7 @@ describe('poison replies on the orchestrator reply queue (e2e)', () => {
     await system.orchestrator.close();
     await system.query('orchestrator', `DELETE FROM saga_definitions WHERE name = 'toy-flow' AND version = 1`);
     await writeToyDefinitions(join(folder, 'v2'), 2);
-    system.orchestrator = await startOrchestrator({ env: system.orchestratorEnv({ SAGA_DEFINITIONS_DIR: join(folder, 'v2') }), logger: false });
+    system.orchestrator = await startOrchestrator({ env: system.orchestratorEnv({ SAGA_DEFINITIONS_DIR: join(folder, 'v2'), DEAD_LETTER_INTAKE: 'false' }), logger: false });
     toy.release(); // the participant answers now, to the new orchestrator
 
     const parked = await expectParked(REPLIES, `reply handling failed on ${DEFAULT_POISON_AFTER} deliveries: no saga definition toy-flow@1`, 30_000);

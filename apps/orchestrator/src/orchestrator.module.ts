@@ -23,6 +23,9 @@ import { demoCatalog } from './definitions/built-in/demo-catalog';
 import { placeOrderSaga } from './definitions/built-in/place-order.saga';
 import { DefinitionRegistry } from './definitions/definition-registry';
 import { loadDefinitionsDir } from './definitions/load-definitions-dir';
+import { DeadLetterActions } from './dead-letters/dead-letter-actions.service';
+import { DeadLetterIntake } from './dead-letters/dead-letter-intake.service';
+import { DeadLettersController } from './dead-letters/dead-letters.controller';
 import { loadStoredDefinitions, StoredDefinitions } from './definitions/stored-definitions';
 import { BrokerService } from './runtime/broker.service';
 import { OutboxPublisher } from './runtime/outbox-publisher.service';
@@ -73,7 +76,7 @@ export class OrchestratorModule {
           },
         }),
       ],
-      controllers: [SagasController, SagaRepairsController, DefinitionsController, CatalogController, HealthController, MetricsController],
+      controllers: [SagasController, SagaRepairsController, DefinitionsController, CatalogController, HealthController, MetricsController, DeadLettersController],
       providers: [
         configProvider,
         { provide: APP_GUARD, useClass: AccessGuard },
@@ -89,6 +92,8 @@ export class OrchestratorModule {
         OutboxRelay,
         TimerScheduler,
         SagaQueries,
+        DeadLetterIntake,
+        DeadLetterActions,
       ],
       exports: [SagaRuntime, DefinitionRegistry, OutboxRelay, OutboxPublisher],
     };

@@ -46,6 +46,8 @@ export const orchestratorEnvSchema = z.object({
   HISTORY_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
   RATE_LIMIT_STARTS: positiveInt(1000),
   RATE_LIMIT_ACTIONS: positiveInt(20),
+  DEAD_LETTER_INTAKE: flag(true),
+  DEAD_LETTER_PREFETCH: positiveInt(16),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -82,6 +84,9 @@ export interface OrchestratorConfig {
   maxWaiters: number;
   /** Per token and second (bursts of twice): saga starts, and operator actions. */
   rateLimits: { start: number; action: number };
+  /** Take `<prefix>.dead-letter` into the dead_letters table (false: leave it to RabbitMQ tools). */
+  deadLetterIntake: boolean;
+  deadLetterPrefetch: number;
 }
 
 export class InvalidConfigError extends Error {
@@ -122,6 +127,8 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     maxWaiters: e.MAX_WAITERS,
     historyLimit: e.HISTORY_LIMIT,
     rateLimits: { start: e.RATE_LIMIT_STARTS, action: e.RATE_LIMIT_ACTIONS },
+    deadLetterIntake: e.DEAD_LETTER_INTAKE,
+    deadLetterPrefetch: e.DEAD_LETTER_PREFETCH,
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics of the orchestrator: what was started and how it ended, every event the
  * runtime handled, how long handling took, and, read fresh on every scrape, the sagas stuck in
- * COMPENSATION_FAILED, the outbox backlog and the unfinished sagas whose definition version is not
- * loaded (the things to alert on).
+ * COMPENSATION_FAILED, the outbox backlog, the parked dead letters and the unfinished sagas whose
+ * definition version is not loaded (the things to alert on).
  *
  * Guarantees: one registry per orchestrator instance (tests run several in one process);
  * counters only move after a commit, so they never count work that was rolled back.
@@ -10,7 +10,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Decision, FailureType, SagaEvent } from '#saga/core';
-import { OutboxStore, preparedStatementStats, SagaStore } from '#saga/persistence';
+import { DeadLetterStore, OutboxStore, preparedStatementStats, SagaStore } from '#saga/persistence';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { StoredDefinitions } from '../definitions/stored-definitions';
@@ -52,6 +52,13 @@ export class SagaMetrics {
     registers: [this.registry],
   });
 
+  private readonly deadLetters = new Counter({
+    name: 'saga_dead_letters_taken_total',
+    help: 'Messages taken from the dead-letter queue: "stored" (a new row), "seen" (a redelivery of a stored one), "unstorable" (left in the queue: even its body could not be stored)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+
   constructor(@InjectDataSource() dataSource: DataSource, definitions: StoredDefinitions) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -78,6 +85,14 @@ export class SagaMetrics {
       registers: [this.registry],
       async collect() {
         this.set(await new OutboxStore().backlog(dataSource.manager));
+      },
+    });
+    new Gauge({
+      name: 'saga_dead_letters_parked',
+      help: 'Dead letters waiting for an operator (GET /dead-letters?state=parked)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await new DeadLetterStore().countParked(dataSource.manager));
       },
     });
     new Gauge({
@@ -115,6 +130,11 @@ export class SagaMetrics {
         this.compensationFailed.inc({ saga, step: entry.step ?? '' });
       }
     }
+  }
+
+  /** One message taken from the dead-letter queue, by what became of it. */
+  deadLetterTaken(result: 'stored' | 'seen' | 'unstorable'): void {
+    this.deadLetters.inc({ result });
   }
 
   /** One failure entry committed to a saga's history. */

@@ -152,6 +152,21 @@ export class SagaRuntime {
     if (await this.committer.appendHistory(sagaId, [entry])) this.metrics.exception('malformed');
   }
 
+  /** A dead letter naming this saga was stored, replayed or discarded: say so in its history
+   *  (docs/operations.md "Dead letters"); false when the saga does not exist. */
+  async noteDeadLetter(
+    sagaId: string,
+    type: 'DEAD_LETTERED' | 'DEAD_LETTER_REPLAYED' | 'DEAD_LETTER_DISCARDED',
+    address: { step: string | null; direction: Direction | null; attempt: number | null },
+    detail: Record<string, unknown>,
+  ): Promise<boolean> {
+    const failureType = type === 'DEAD_LETTERED' ? null : ('operator' as const);
+    const reason = type === 'DEAD_LETTERED' ? null : type === 'DEAD_LETTER_REPLAYED' ? 'replay' : 'discard';
+    const noted = await this.committer.appendHistory(sagaId, [{ type, failureType, at: Date.now(), ...address, reason, detail }]);
+    if (noted && failureType) this.metrics.exception(failureType);
+    return noted;
+  }
+
   private async commit(inputs: SagaInput[]): Promise<Committed> {
     const startedAt = performance.now();
     const committed = await this.committer.commit(inputs, this.decide);

@@ -53,7 +53,11 @@ export type HistoryType =
   | 'SAGA_COMPENSATED'
   | 'OPERATOR_ACTION'
   | 'OPERATOR_ACTION_REJECTED'
-  | 'SAGA_RESOLVED_MANUALLY';
+  | 'SAGA_RESOLVED_MANUALLY'
+  /** Written by the orchestrator's dead-letter intake and operator actions, never by decide(). */
+  | 'DEAD_LETTERED'
+  | 'DEAD_LETTER_REPLAYED'
+  | 'DEAD_LETTER_DISCARDED';
 
 /**
  * The kind of a failure entry in the exception log (docs/semantics.md S5): what went wrong, as a person

@@ -6,7 +6,7 @@
  * `/health` (a reading role) adds what a person on call needs first: the outbox backlog, the
  * number of sagas stuck in COMPENSATION_FAILED, and the unfinished sagas pinned to a definition
  * version this replica has not loaded (definitionsMissing). A missing version is not an outage:
- * it never makes a probe fail, the other sagas run on.
+ * it never makes a probe fail, the other sagas run on. Also the dead letters waiting for an operator.
  */
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
@@ -39,6 +39,7 @@ class HealthView {
     description: 'Unfinished sagas pinned to a definition version this replica has not loaded: their replies are parked and timers postponed until the version is registered',
   })
   definitionsMissing: MissingDefinitionView[];
+  @ApiProperty({ description: 'Dead letters waiting for an operator (GET /dead-letters?state=parked)' }) deadLettersParked: number;
 }
 
 @ApiTags('health')
@@ -84,18 +85,21 @@ export class HealthController {
     let outboxBacklog = -1;
     let compensationFailed = -1;
     let definitionsMissing: MissingDefinitionView[] = [];
+    let deadLettersParked = -1;
     try {
       const [row] = await this.dataSource.query(
-        `SELECT (SELECT count(*) FROM saga_outbox)::int AS outbox, (SELECT count(*) FROM saga_instances WHERE status = 'COMPENSATION_FAILED')::int AS stuck`,
+        `SELECT (SELECT count(*) FROM saga_outbox)::int AS outbox, (SELECT count(*) FROM saga_instances WHERE status = 'COMPENSATION_FAILED')::int AS stuck,
+                (SELECT count(*) FROM dead_letters WHERE state = 'parked')::int AS parked`,
       );
       outboxBacklog = row.outbox;
       compensationFailed = row.stuck;
       definitionsMissing = await this.definitions.missing();
+      deadLettersParked = row.parked;
     } catch {
       database = false;
     }
     const broker = this.broker.client.connected;
-    const view = { status: database && broker ? 'ok' : 'degraded', database, broker, outboxBacklog, compensationFailed, definitionsMissing };
+    const view = { status: database && broker ? 'ok' : 'degraded', database, broker, outboxBacklog, compensationFailed, deadLettersParked, definitionsMissing };
     if (view.status !== 'ok') throw new ServiceUnavailableException(view);
     return view;
   }
