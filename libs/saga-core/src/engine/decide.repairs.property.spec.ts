@@ -188,7 +188,7 @@ describe('decide: repair properties', () => {
           });
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 2_000 },
     );
     // The generator must reach every ending and apply every kind of repair, or this proves little.
     for (const status of ['COMPLETED', 'COMPENSATED', 'RESOLVED_MANUALLY']) expect({ [status]: (ends[status] ?? 0) > 0 }).toEqual({ [status]: true });
