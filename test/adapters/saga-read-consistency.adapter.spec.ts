@@ -92,6 +92,7 @@ describe('GET /sagas/{id} view', () => {
       version: instance.definitionVersion,
       status: instance.status,
       links: { self: `/sagas/${id}` },
+      definition: { name: instance.definitionName, version: instance.definitionVersion, fingerprint: instance.definitionFingerprint },
       businessKey: instance.businessKey,
       input: instance.input,
       failure: instance.failure,
@@ -109,6 +110,7 @@ describe('GET /sagas/{id} view', () => {
         lastError: step.lastError,
         startedAt: iso(step.startedAt),
         finishedAt: iso(step.finishedAt),
+        manual: step.repair?.manual ?? false,
       })),
       history: history.map((entry) => ({
         type: entry.type,
@@ -160,10 +162,10 @@ describe('GET /sagas/{id} view', () => {
     const id = randomUUID();
     await insertSaga(id, 1, { step: 'charge-payment', type: 'business', code: 'DECLINED', message: 'over the limit' });
     await ds.query(
-      `INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at) VALUES
-         ($1, 0, 'reserve-inventory', 'COMPENSATED', 1, 2, false, '{"sku":"sku-1","quantity":2}', '{"reservationId":"r-1"}', NULL, '2026-03-04 05:06:07.999999+00', '2026-03-04 05:06:08.0005+00'),
-         ($1, 2, 'ship', 'PENDING', 0, 0, false, NULL, 'null', NULL, NULL, NULL),
-         ($1, 1, 'charge-payment', 'FAILED', 3, 0, true, 'null', NULL, '{"code":"DECLINED","message":"no"}', '1999-12-31 23:59:59.123456-05:30', NULL)`,
+      `INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at, repair) VALUES
+         ($1, 0, 'reserve-inventory', 'COMPENSATED', 1, 2, false, '{"sku":"sku-1","quantity":2}', '{"reservationId":"r-1"}', NULL, '2026-03-04 05:06:07.999999+00', '2026-03-04 05:06:08.0005+00', '{"manual":true,"compensationBudgetFrom":1}'),
+         ($1, 2, 'ship', 'PENDING', 0, 0, false, NULL, 'null', NULL, NULL, NULL, NULL),
+         ($1, 1, 'charge-payment', 'FAILED', 3, 0, true, 'null', NULL, '{"code":"DECLINED","message":"no"}', '1999-12-31 23:59:59.123456-05:30', NULL, NULL)`,
       [id],
     );
     await ds.query(

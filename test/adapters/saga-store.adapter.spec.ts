@@ -74,9 +74,15 @@ describe('SagaStore on PostgreSQL', () => {
       { name: 'CreateSagaTables1763700000000' },
       { name: 'TimersBySaga1765000000000' },
       { name: 'SagaSearch1765100000000' },
+      { name: 'StepRepairs1765200000000' },
+      { name: 'DeadLetters1765300000000' },
+      { name: 'StoredDefinitions1765400000000' },
     ]);
     const tables = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual([
+      'dead_letter_actions',
+      'dead_letters',
+      'saga_definitions',
       'saga_history',
       'saga_inbox',
       'saga_instances',

@@ -132,6 +132,7 @@ describe('broker topology and dead-lettering on RabbitMQ', () => {
       ...headers,
       [SagaHeaders.deadLetterReason]: 'reply body is not valid JSON',
       [SagaHeaders.deadLetterSource]: names.replyQueue,
+      [SagaHeaders.deadLetteredAt]: expect.any(Number),
     });
     await waitForEmpty(vhost.url, vhost.vhost, names.deadLetterQueue);
   });

@@ -31,10 +31,17 @@ afterAll(async () => {
 
 it('lists every version of a definition and serves each one', async () => {
   const versions = (await http().get('/definitions/ship/versions').expect(200)).body;
+  const origin = (file: string) => ({
+    fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+    source: `${environment.definitionsDir}/${file}`,
+    registeredBy: 'boot',
+    registeredAt: expect.any(String),
+  });
   expect(versions).toEqual([
-    { name: 'ship', version: 1, description: 'first', steps: ['do-it'] },
-    { name: 'ship', version: 2, description: 'second', steps: ['do-it'] },
+    { name: 'ship', version: 1, description: 'first', steps: ['do-it'], ...origin('ship-v1.saga.json') },
+    { name: 'ship', version: 2, description: 'second', steps: ['do-it'], ...origin('ship-v2.saga.json') },
   ]);
+  expect(versions[0].fingerprint).not.toBe(versions[1].fingerprint);
   const first = (await http().get('/definitions/ship/versions/1').expect(200)).body;
   expect(first.definition).toMatchObject({ name: 'ship', version: 1 });
   expect(first.routes).toEqual([{ step: 'do-it', action: { command: 'silent.do', queue: 'saga.silent' }, compensation: null }]);

@@ -11,7 +11,7 @@
  * an oversized body, a command whose commit the database refuses every time (parked after
  * DEFAULT_POISON_AFTER deliveries while other commands flow); for replies: malformed JSON, no or
  * a foreign correlation id, bodies of the wrong structure, an oversized body, and a reply whose
- * handling keeps failing (its saga's definition version is gone after a redeploy).
+ * handling keeps failing (its saga's definition version is gone after a redeploy and its row lost).
  */
 import { SagaHeaders, commandEnvelope, commandMessageId, correlationIdFor, type OutgoingCommand } from '#saga/core';
 import { DEFAULT_POISON_AFTER } from '#saga/messaging';
@@ -36,7 +36,8 @@ let folder: string;
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'saga-poison-'));
   await writeToyDefinitions(join(folder, 'v1'), 1);
-  system = await TestSystem.start({ env: { SAGA_DEFINITIONS_DIR: join(folder, 'v1') } });
+  // This file reads saga.dead-letter itself: the orchestrator must not take it into its table.
+  system = await TestSystem.start({ env: { SAGA_DEFINITIONS_DIR: join(folder, 'v1'), DEAD_LETTER_INTAKE: 'false' } });
   toy = await ToyParticipant.start(system.id, system.amqpUrl);
   amqp = await AmqpHarness.open(system.amqpUrl, 'saga');
 });
@@ -253,10 +254,13 @@ describe('poison replies on the orchestrator reply queue (e2e)', () => {
     toy.hold();
     const started = await system.startSaga('toy-flow', { mode: 'hold', tag: 'redeployed' }).expect(202);
     await waitFor(async () => toy.holding === 1, 'the finish step to be held at the participant');
-    // Redeploy the orchestrator with toy-flow@2 only: the running saga is pinned to @1.
+    // Redeploy the orchestrator with toy-flow@2 only, and @1 gone from saga_definitions too (a
+    // database restored from before it, say; a file removed alone would not unload a stored
+    // version): the running saga is pinned to @1.
     await system.orchestrator.close();
+    await system.query('orchestrator', `DELETE FROM saga_definitions WHERE name = 'toy-flow' AND version = 1`);
     await writeToyDefinitions(join(folder, 'v2'), 2);
-    system.orchestrator = await startOrchestrator({ env: system.orchestratorEnv({ SAGA_DEFINITIONS_DIR: join(folder, 'v2') }), logger: false });
+    system.orchestrator = await startOrchestrator({ env: system.orchestratorEnv({ SAGA_DEFINITIONS_DIR: join(folder, 'v2'), DEAD_LETTER_INTAKE: 'false' }), logger: false });
     toy.release(); // the participant answers now, to the new orchestrator
 
     const parked = await expectParked(REPLIES, `reply handling failed on ${DEFAULT_POISON_AFTER} deliveries: no saga definition toy-flow@1`, 30_000);

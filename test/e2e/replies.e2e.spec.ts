@@ -20,7 +20,8 @@ describe('reply handling (e2e)', () => {
   const historyOf = async (id: string) => (await system.http().get(`/sagas/${id}`).expect(200)).body as SagaBody;
 
   beforeAll(async () => {
-    system = await TestSystem.start();
+    // This file reads saga.dead-letter itself: the orchestrator must not take it into its table.
+    system = await TestSystem.start({ env: { DEAD_LETTER_INTAKE: 'false' } });
     connection = await connect(system.amqpUrl);
     channel = await connection.createChannel();
     const started = await system.startSaga('place-order', { customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1 }], amount: 10 }).expect(202);

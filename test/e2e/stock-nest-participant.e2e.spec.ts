@@ -92,7 +92,8 @@ describe('a stock @nestjs/microservices participant serving a JSON-defined saga 
       JSON.stringify({ participants: { loyalty: { queue: QUEUE, commands: ['loyalty.award', 'loyalty.revoke', 'loyalty.confirm'] } } }),
     );
     await writeFile(join(folder, 'award-points.saga.json'), JSON.stringify(awardPointsSaga, null, 2));
-    system = await TestSystem.start({ participants: false, env: { SAGA_DEFINITIONS_DIR: folder } });
+    // This file reads saga.dead-letter itself: the orchestrator must not take it into its table.
+    system = await TestSystem.start({ participants: false, env: { SAGA_DEFINITIONS_DIR: folder, DEAD_LETTER_INTAKE: 'false' } });
     participant = await NestFactory.createMicroservice<MicroserviceOptions>(LoyaltyModule, {
       transport: Transport.RMQ,
       options: { urls: [system.amqpUrl], queue: QUEUE, noAck: false, noAssert: true, prefetchCount: 5 },

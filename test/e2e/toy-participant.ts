@@ -131,6 +131,11 @@ export class ToyParticipant {
     return this.dataSource.query('SELECT step, ref FROM toy_effects WHERE tag = $1 ORDER BY step', [tag]);
   }
 
+  /** Adds a row `dangling` commands refer to: from then on they commit. */
+  async addRef(id: string): Promise<void> {
+    await this.dataSource.query('INSERT INTO toy_refs (id) VALUES ($1) ON CONFLICT DO NOTHING', [id]);
+  }
+
   async processed(messageId: string): Promise<{ outcome: unknown } | undefined> {
     const rows = (await this.dataSource.query('SELECT outcome FROM processed_commands WHERE message_id = $1', [messageId])) as { outcome: unknown }[];
     return rows[0];

@@ -13,7 +13,8 @@ describe('unroutable commands (e2e)', () => {
   let channel: Channel;
 
   beforeAll(async () => {
-    system = await TestSystem.start({ participants: false });
+    // This file reads saga.dead-letter itself: the orchestrator must not take it into its table.
+    system = await TestSystem.start({ participants: false, env: { DEAD_LETTER_INTAKE: 'false' } });
     connection = await connect(system.amqpUrl);
     channel = await connection.createChannel();
   });

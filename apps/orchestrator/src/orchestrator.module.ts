@@ -1,6 +1,6 @@
 /**
  * Wires the orchestrator: validated config → database (migrations applied on start) →
- * definitions → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API.
+ * definitions (built-in, files, and every version stored in PostgreSQL) → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API.
  *
  * Guarantees: `synchronize` is off; schema changes only come from migrations. Configuration
  * comes from the environment, overridable per instance (tests run several side by side).
@@ -8,19 +8,25 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ensureDatabase, sagaDataSourceOptions } from '#saga/persistence';
+import type { DataSource } from 'typeorm';
 import { CatalogController, DefinitionsController } from './api/definitions/definitions.controller';
 import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
 import { SagaQueries } from './api/sagas/saga-queries';
 import { SagasController } from './api/sagas/sagas.controller';
+import { SagaRepairsController } from './api/sagas/saga-repairs.controller';
 import { AccessGuard } from './auth/access.guard';
 import { ORCHESTRATOR_CONFIG, parseOrchestratorConfig, type OrchestratorConfig } from './config/orchestrator-config';
 import { demoCatalog } from './definitions/built-in/demo-catalog';
 import { placeOrderSaga } from './definitions/built-in/place-order.saga';
 import { DefinitionRegistry } from './definitions/definition-registry';
 import { loadDefinitionsDir } from './definitions/load-definitions-dir';
+import { DeadLetterActions } from './dead-letters/dead-letter-actions.service';
+import { DeadLetterIntake } from './dead-letters/dead-letter-intake.service';
+import { DeadLettersController } from './dead-letters/dead-letters.controller';
+import { loadStoredDefinitions, StoredDefinitions } from './definitions/stored-definitions';
 import { BrokerService } from './runtime/broker.service';
 import { OutboxPublisher } from './runtime/outbox-publisher.service';
 import { OutboxRelay } from './runtime/outbox-relay.service';
@@ -28,6 +34,7 @@ import { ReplyConsumer } from './runtime/reply-consumer.service';
 import { RuntimeSignals } from './runtime/runtime-signals';
 import { SagaMetrics } from './runtime/saga-metrics';
 import { SagaRuntime } from './runtime/saga-runtime.service';
+import { SagaRepairs } from './runtime/saga-repairs.service';
 import { TimerScheduler } from './runtime/timer-scheduler.service';
 
 const configProvider = {
@@ -38,11 +45,13 @@ const configProvider = {
 
 const registryProvider = {
   provide: DefinitionRegistry,
-  inject: [ORCHESTRATOR_CONFIG],
-  useFactory: async (config: OrchestratorConfig) => {
+  inject: [ORCHESTRATOR_CONFIG, getDataSourceToken()],
+  useFactory: async (config: OrchestratorConfig, dataSource: DataSource) => {
     const folder = await loadDefinitionsDir(config.definitionsDir);
     const builtInCatalog = { source: 'built-in demo catalog', catalog: demoCatalog(config.amqpPrefix) };
-    return new DefinitionRegistry([placeOrderSaga], folder.definitions, [builtInCatalog, ...folder.catalogs]);
+    const registry = new DefinitionRegistry([placeOrderSaga], folder.definitions, [builtInCatalog, ...folder.catalogs]);
+    await loadStoredDefinitions(registry, dataSource); // + every version stored by the API or other replicas
+    return registry;
   },
 };
 
@@ -67,20 +76,24 @@ export class OrchestratorModule {
           },
         }),
       ],
-      controllers: [SagasController, DefinitionsController, CatalogController, HealthController, MetricsController],
+      controllers: [SagasController, SagaRepairsController, DefinitionsController, CatalogController, HealthController, MetricsController, DeadLettersController],
       providers: [
         configProvider,
         { provide: APP_GUARD, useClass: AccessGuard },
         registryProvider,
+        StoredDefinitions,
         RuntimeSignals,
         SagaMetrics,
         BrokerService,
         SagaRuntime,
+        SagaRepairs,
         OutboxPublisher,
         ReplyConsumer,
         OutboxRelay,
         TimerScheduler,
         SagaQueries,
+        DeadLetterIntake,
+        DeadLetterActions,
       ],
       exports: [SagaRuntime, DefinitionRegistry, OutboxRelay, OutboxPublisher],
     };

@@ -1,8 +1,9 @@
 /**
  * Parking a message that cannot be processed (docs/semantics.md S4: never loop, keep the reason).
  *
- * Guarantees: the original body and properties are kept; headers gain the reason and the queue
- * the message came from (x-dead-letter-reason, x-dead-letter-source), and lose the broker's
+ * Guarantees: the original body and properties are kept; headers gain the reason, the queue
+ * the message came from and the time (x-dead-letter-reason, x-dead-letter-source,
+ * x-dead-lettered-at: epoch ms, so two parkings of one message are two dead letters), and lose the broker's
  * delivery count (a replayed copy starts from zero); the copy is persistent and confirmed before
  * the caller acks the original. Messages the BROKER dead-letters (a consumer's reject without
  * requeue, the queue's delivery limit) carry RabbitMQ's x-death / x-first-death-reason /
@@ -38,6 +39,7 @@ export async function deadLetterContent(
       ...headers,
       [SagaHeaders.deadLetterReason]: reason.slice(0, 1000),
       [SagaHeaders.deadLetterSource]: sourceQueue,
+      [SagaHeaders.deadLetteredAt]: Date.now(),
     },
   });
 }

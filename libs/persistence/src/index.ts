@@ -9,6 +9,8 @@ export * from './saga-committer';
 export * from './saga-store';
 export * from './saga-state-cache';
 export * from './outbox-store';
+export * from './definition-store';
+export * from './dead-letter-store';
 export * from './sql/pipelined-session';
 export * from './sql/sql-value';
 export { preparedQuery } from './sql/prepared-query';

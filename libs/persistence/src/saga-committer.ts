@@ -13,7 +13,9 @@
  * - read: BEGIN + lock every saga (id order) + read them + claim their inbox keys in one round
  *   trip; decide each; every write + COMMIT in a second. All or nothing.
  * - single: timers and operator actions, one transaction each: claim the timer (whoever deletes
- *   its row handles it), lock and read the saga, decide, write.
+ *   its row handles it), lock and read the saga, decide, write. An operator action may carry an
+ *   inbox key (its idempotency key) and a timer to claim: the saga is locked first, then the key
+ *   is claimed (taken: `duplicate`, nothing written), then the timer (gone: `timer-already-fired`).
  *
  * Guarantees (docs/semantics.md S4, S7):
  * - State, history, outbox rows, timers and the inbox record of a reply commit together or not
@@ -37,7 +39,7 @@ import { PipelinedSession } from './sql/pipelined-session';
 export type SagaInput =
   | { kind: 'reply'; sagaId: string; event: ReplyEvent; inboxKey: string }
   | { kind: 'timer'; sagaId: string; event: SagaEvent; timerId: string }
-  | { kind: 'operator'; sagaId: string; event: SagaEvent };
+  | { kind: 'operator'; sagaId: string; event: SagaEvent; inboxKey?: string; timerId?: string };
 
 /** The engine, bound by the caller to the saga's pinned definition and a clock. */
 export type Decide = (state: SagaState, event: SagaEvent) => Decision;
@@ -74,6 +76,11 @@ function stateMoved(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Rolls back an operator action whose timer another handler claimed first. */
+class TimerGone extends Error {
+  readonly code = 'TIMER_GONE';
+}
+
 export class SagaCommitter {
   private readonly store = new SagaStore();
   private readonly cache: SagaStateCache;
@@ -108,6 +115,17 @@ export class SagaCommitter {
     const [input] = inputs;
     if (inputs.length !== 1 || input.kind === 'reply') throw new RangeError('only replies are committed in batches');
     return this.commitAlone(input, decide);
+  }
+
+  /** The saga's pending attempt timers (retries and timeouts), soonest first. */
+  async pendingAttemptTimers(sagaId: string): Promise<{ id: string; fireAt: number; event: SagaEvent }[]> {
+    return this.store.pendingAttemptTimers(this.dataSource.manager, sagaId);
+  }
+
+  /** The history entry an actor's operator action with this request key recorded on the saga:
+   *  what a repeated request answers with. */
+  async findOperatorEntry(sagaId: string, requestKey: string, by: string): Promise<HistoryEntry | null> {
+    return this.store.findOperatorEntry(this.dataSource.manager, sagaId, requestKey, by);
   }
 
   /** History entries alone (a parked malformed reply); false when the saga does not exist. */
@@ -184,13 +202,25 @@ export class SagaCommitter {
   private async commitAlone(input: Exclude<SagaInput, { kind: 'reply' }>, decide: Decide): Promise<Committed> {
     this.cache.forget([input.sagaId]); // written from a fresh read below
     let written: { loaded: LoadedSaga; decision: Decision } | undefined;
-    const { outcome, publish } = await this.dataSource.transaction(async (manager): Promise<{ outcome: CommitOutcome; publish: CommittedCommand[] }> => {
+    const transaction = this.dataSource.transaction(async (manager): Promise<{ outcome: CommitOutcome; publish: CommittedCommand[] }> => {
       if (input.kind === 'timer' && !(await this.store.claimTimer(manager, input.timerId))) return { outcome: { kind: 'timer-already-fired' }, publish: [] };
+      if (input.kind === 'operator' && (input.inboxKey !== undefined || input.timerId !== undefined)) {
+        // Saga lock first: the timer path claims its row, then waits for this lock; our SKIP LOCKED
+        // claim below never waits for it, so the two cannot deadlock.
+        if ((await this.store.lockMany(manager, [input.sagaId])).size === 0) return { outcome: { kind: 'unknown-saga' }, publish: [] };
+        if (input.inboxKey !== undefined && !(await this.store.claimInbox(manager, input.inboxKey, input.sagaId))) return { outcome: { kind: 'duplicate' }, publish: [] };
+        // Gone: roll back the key claimed above, so a repeat of the request is not taken for done.
+        if (input.timerId !== undefined && !(await this.store.claimTimer(manager, input.timerId))) throw new TimerGone();
+      }
       const loaded = await this.store.loadForUpdate(manager, input.sagaId);
       if (!loaded) return { outcome: { kind: 'unknown-saga' }, publish: [] };
       const decision = decide(loaded.state, input.event);
       written = { loaded, decision };
       return { outcome: { kind: 'applied', decision }, publish: await this.store.applyDecision(manager, loaded, decision, this.options.toOutbox) };
+    });
+    const { outcome, publish } = await transaction.catch((error: unknown) => {
+      if (error instanceof TimerGone) return { outcome: { kind: 'timer-already-fired' } as const, publish: [] };
+      throw error;
     });
     if (written) this.cache.remember(written.decision.state, versionAfter(written.loaded, written.decision.state));
     return { outcomes: [outcome], publish, path: 'single' };

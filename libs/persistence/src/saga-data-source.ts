@@ -24,9 +24,19 @@ import { SagaTimerEntity } from './entities/saga-timer.entity';
 import { CreateSagaTables1763700000000 } from './migrations/1763700000000-CreateSagaTables';
 import { TimersBySaga1765000000000 } from './migrations/1765000000000-TimersBySaga';
 import { SagaSearch1765100000000 } from './migrations/1765100000000-SagaSearch';
+import { StepRepairs1765200000000 } from './migrations/1765200000000-StepRepairs';
+import { DeadLetters1765300000000 } from './migrations/1765300000000-DeadLetters';
+import { StoredDefinitions1765400000000 } from './migrations/1765400000000-StoredDefinitions';
 
 export const SAGA_ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaHistoryEntity, OutboxMessageEntity, InboxRecordEntity, SagaTimerEntity];
-export const SAGA_MIGRATIONS = [CreateSagaTables1763700000000, TimersBySaga1765000000000, SagaSearch1765100000000];
+export const SAGA_MIGRATIONS = [
+  CreateSagaTables1763700000000,
+  TimersBySaga1765000000000,
+  SagaSearch1765100000000,
+  StepRepairs1765200000000,
+  DeadLetters1765300000000,
+  StoredDefinitions1765400000000,
+];
 
 export function sagaDataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {

@@ -40,7 +40,8 @@ export const LOAD_SAGAS = `
                                'compensationAttempt', s.compensation_attempt, 'waitingForRetry', s.waiting_for_retry,
                                'request', s.request, 'result', s.result, 'lastError', s.last_error,
                                'startedAt', (extract(epoch FROM s.started_at) * 1000)::bigint,
-                               'finishedAt', (extract(epoch FROM s.finished_at) * 1000)::bigint) ORDER BY s.position)
+                               'finishedAt', (extract(epoch FROM s.finished_at) * 1000)::bigint,
+                               'repair', s.repair) ORDER BY s.position)
                                FROM saga_steps s WHERE s.saga_id = i.id))), '[]')
             FROM saga_instances i WHERE i.id = ANY($1::uuid[])) AS sagas`;
 
@@ -52,7 +53,7 @@ export const CLAIM_INBOX = `
   RETURNING message_key`;
 
 const STEP_COLUMNS = `position int, name text, status text, attempt int, compensation_attempt int, waiting_for_retry boolean,
-  request jsonb, result jsonb, last_error jsonb, started_at timestamptz, finished_at timestamptz`;
+  request jsonb, result jsonb, last_error jsonb, started_at timestamptz, finished_at timestamptz, repair jsonb`;
 
 const HISTORY_INSERT = `
   INSERT INTO saga_history (saga_id, type, failure_type, at, step, direction, attempt, reason, detail)
@@ -81,8 +82,9 @@ export const CONCURRENT_UPDATE_MARK = 'concurrent saga update';
 
 /**
  * $1 saga rows (id, status, current_step, past_pivot, failure, updated_at, version = the version
- * loaded, has_exceptions = the decision wrote a failure entry: the flag is only ever set), $2 changed step rows (saga_id + STEP_COLUMNS), $3 history, $4 outbox rows, $5 timer ids
- * to cancel, $6 new timers, $7 the number of saga rows in $1. Returns `outbox`. If fewer sagas
+ * loaded, has_exceptions = the decision wrote a failure entry: the flag is only ever set), $2
+ * changed step rows (saga_id + STEP_COLUMNS), $3 history, $4 outbox rows, $5 timer ids to
+ * cancel, $6 new timers, $7 the number of saga rows in $1. Returns `outbox`. If fewer sagas
  * than $7 had the version loaded, the statement fails (an error naming CONCURRENT_UPDATE_MARK),
  * so nothing of it is written and a COMMIT sent after it in the same batch never runs.
  */
@@ -102,7 +104,7 @@ export const WRITE_DECISIONS = `
     UPDATE saga_steps s
        SET status = v.status, attempt = v.attempt, compensation_attempt = v.compensation_attempt,
            waiting_for_retry = v.waiting_for_retry, request = v.request, result = v.result, last_error = v.last_error,
-           started_at = v.started_at, finished_at = v.finished_at
+           started_at = v.started_at, finished_at = v.finished_at, repair = v.repair
       FROM jsonb_to_recordset($2::jsonb) AS v(saga_id uuid, ${STEP_COLUMNS})
      WHERE s.saga_id = v.saga_id AND s.position = v.position
        AND s.saga_id = ANY (ARRAY(SELECT (row->>'saga_id')::uuid FROM jsonb_array_elements($2::jsonb) AS row))
@@ -152,16 +154,19 @@ export function flaggingExceptions(sql: string, param: number): string {
 export const START_SAGAS = `
   WITH saga AS (
     INSERT INTO saga_instances (id, definition_name, definition_version, status, input, current_step, past_pivot, failure,
-                                idempotency_key, input_hash, version, created_at, updated_at, business_key, has_exceptions)
+                                idempotency_key, input_hash, version, created_at, updated_at,
+                                definition_fingerprint, business_key, has_exceptions)
     SELECT id, definition_name, definition_version, status, coalesce(input, 'null'::jsonb), current_step, past_pivot, failure,
-           idempotency_key, input_hash, 1, created_at, created_at, business_key, coalesce(has_exceptions, false)
+           idempotency_key, input_hash, 1, created_at, created_at,
+           definition_fingerprint, business_key, coalesce(has_exceptions, false)
       FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, definition_name text, definition_version int, status text, input jsonb,
                                               current_step int, past_pivot boolean, failure jsonb, idempotency_key text,
-                                              input_hash text, created_at timestamptz, business_key text, has_exceptions boolean)
+                                              input_hash text, created_at timestamptz,
+                                              definition_fingerprint text, business_key text, has_exceptions boolean)
   ), steps AS (
     INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
-                            request, result, last_error, started_at, finished_at)
-    SELECT saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at
+                            request, result, last_error, started_at, finished_at, repair)
+    SELECT saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at, repair
       FROM jsonb_to_recordset($2::jsonb) AS v(saga_id uuid, ${STEP_COLUMNS})
   ), history AS (${fill(HISTORY_INSERT, 3, 0, 0)}
   ), outbox AS (${fill(OUTBOX_INSERT, 0, 4, 0)}
@@ -175,6 +180,15 @@ export const CLAIM_TIMER =
   'DELETE FROM saga_timers WHERE id = (SELECT id FROM saga_timers WHERE id = $1 FOR UPDATE SKIP LOCKED) RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event';
 
 export const POSTPONE_TIMER = 'UPDATE saga_timers SET fire_at = $2 WHERE id = $1';
+
+/** Saga $1's pending retry and timeout timers, soonest first (ix_saga_timers_saga). */
+export const PENDING_ATTEMPT_TIMERS = `SELECT id, fire_at AS "fireAt", event FROM saga_timers
+  WHERE saga_id = $1 AND event->>'type' IN ('RETRY_DUE', 'ATTEMPT_TIMED_OUT') ORDER BY fire_at, id`;
+
+/** The entry actor $3's operator request key $2 recorded on saga $1. */
+export const OPERATOR_ENTRY = `SELECT type, failure_type AS "failureType", at, step, direction, attempt, reason, detail FROM saga_history
+  WHERE saga_id = $1 AND type IN ('OPERATOR_ACTION', 'OPERATOR_ACTION_REJECTED') AND detail->>'requestKey' = $2 AND detail->>'by' = $3
+  ORDER BY id LIMIT 1`;
 
 /** Due timers, oldest first: a range scan of ix_saga_timers_fire_at, however many wait later. */
 export const DUE_TIMERS = 'SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2';

@@ -20,7 +20,7 @@
  * - Every write that stores a history entry with a failure type sets the saga's has_exceptions
  *   in the same statement (saga-write-rows.ts); writes without one run the plain statements.
  */
-import type { Decision, HistoryEntry, SagaState, SagaStatus, StepState } from '#saga/core';
+import type { Decision, HistoryEntry, SagaEvent, SagaState, SagaStatus, StepState } from '#saga/core';
 import type { DataSource, EntityManager } from 'typeorm';
 import { SagaInstanceEntity } from './entities/saga-instance.entity';
 import { SagaTimerEntity } from './entities/saga-timer.entity';
@@ -35,11 +35,13 @@ import {
   flaggingExceptions,
   LOAD_SAGAS,
   LOCK_SAGAS,
+  OPERATOR_ENTRY,
+  PENDING_ATTEMPT_TIMERS,
   POSTPONE_TIMER,
   START_SAGAS,
   WRITE_DECISIONS,
 } from './saga-sql';
-import { stepRows, writeParameters, EffectRows, type CommittedCommand, type LoadedSaga, type SagaWrite, type ToOutbox } from './saga-write-rows';
+import { stepRows, writeParameters, EffectRows, type CommittedCommand, type LoadedSaga, type SagaWrite, type StepRepair, type ToOutbox } from './saga-write-rows';
 import type { PipelinedSession } from './sql/pipelined-session';
 import { preparedQuery } from './sql/prepared-query';
 
@@ -56,6 +58,8 @@ export class ConcurrentSagaUpdateError extends Error {
 export interface NewSagaMeta {
   idempotencyKey: string | null;
   inputHash: string;
+  /** The fingerprint of the definition version the saga is pinned to (saga_definitions). */
+  definitionFingerprint?: string | null;
   /** The definition's business key of the input (saga-core business-key.ts); none: null. */
   businessKey?: string | null;
 }
@@ -99,14 +103,19 @@ function toLoaded(saga: SagaJson): LoadedSaga {
   return { state, version: saga.version };
 }
 
-const storedStep = (step: StepState): StepState => ({
-  ...step,
-  request: step.request ?? null,
-  result: step.result ?? null,
-  lastError: step.lastError ?? null,
-  startedAt: step.startedAt ?? null,
-  finishedAt: step.finishedAt ?? null,
-});
+/** A step as stored: nulls where unset, and the `repair` column's fields only when present. */
+const storedStep = (stored: StepState & { repair?: StepRepair | null }): StepState => {
+  const { repair, ...step } = stored;
+  return {
+    ...step,
+    request: step.request ?? null,
+    result: step.result ?? null,
+    lastError: step.lastError ?? null,
+    startedAt: step.startedAt ?? null,
+    finishedAt: step.finishedAt ?? null,
+    ...(repair ?? {}),
+  };
+};
 
 /** A copy of `state` shaped as the store reads it back (JSON values only, null where unset), and
  *  the size of its JSON (what a cache of states counts). */
@@ -129,6 +138,7 @@ function newSagaRow(state: SagaState, meta: NewSagaMeta) {
     failure: state.failure ?? null,
     idempotency_key: meta.idempotencyKey,
     input_hash: meta.inputHash,
+    definition_fingerprint: meta.definitionFingerprint ?? null,
     created_at: new Date(state.createdAt).toISOString(),
     business_key: meta.businessKey ?? null,
   };
@@ -283,6 +293,25 @@ export class SagaStore {
   /** Puts a timer whose handling failed back, to fire at `fireAt`. */
   async postponeTimer(manager: EntityManager, id: string, fireAt: number): Promise<void> {
     await manager.query(POSTPONE_TIMER, [id, new Date(fireAt)]);
+  }
+
+  async pendingAttemptTimers(manager: EntityManager, sagaId: string): Promise<{ id: string; fireAt: number; event: SagaEvent }[]> {
+    const rows: { id: string; fireAt: Date; event: SagaEvent }[] = await manager.query(PENDING_ATTEMPT_TIMERS, [sagaId]);
+    return rows.map((row) => ({ id: row.id, fireAt: new Date(row.fireAt).getTime(), event: row.event }));
+  }
+
+  async findOperatorEntry(manager: EntityManager, sagaId: string, requestKey: string, by: string): Promise<HistoryEntry | null> {
+    const [row]: {
+      type: HistoryEntry['type'];
+      failureType: HistoryEntry['failureType'];
+      at: Date;
+      step: string | null;
+      direction: HistoryEntry['direction'];
+      attempt: number | null;
+      reason: string | null;
+      detail: HistoryEntry['detail'];
+    }[] = await manager.query(OPERATOR_ENTRY, [sagaId, requestKey, by]);
+    return row ? { ...row, at: new Date(row.at).getTime() } : null;
   }
 
   /** Sagas in COMPENSATION_FAILED (waiting for an operator). */

@@ -34,6 +34,17 @@ export type SagaWrite = { kind: 'decision'; before: LoadedSaga; decision: Decisi
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/** The step's repair fields as the `repair` column holds them; null when no operator touched it. */
+export function repairOf(step: StepState): StepRepair | null {
+  const repair: StepRepair = {};
+  if (step.actionBudgetFrom !== undefined) repair.actionBudgetFrom = step.actionBudgetFrom;
+  if (step.compensationBudgetFrom !== undefined) repair.compensationBudgetFrom = step.compensationBudgetFrom;
+  if (step.manual !== undefined) repair.manual = step.manual;
+  return Object.keys(repair).length > 0 ? repair : null;
+}
+
+export type StepRepair = Pick<StepState, 'actionBudgetFrom' | 'compensationBudgetFrom' | 'manual'>;
+
 export function stepRows(sagaId: string, steps: StepState[], positions: number[]): unknown[] {
   return positions.map((position) => {
     const step = steps[position];
@@ -50,6 +61,7 @@ export function stepRows(sagaId: string, steps: StepState[], positions: number[]
       last_error: step.lastError,
       started_at: iso(step.startedAt),
       finished_at: iso(step.finishedAt),
+      repair: repairOf(step),
     };
   });
 }

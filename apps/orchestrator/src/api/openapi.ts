@@ -3,8 +3,9 @@
  * /sagas/{name}, the input schema of every loaded saga definition, so a client author sees
  * exactly what each saga accepts.
  *
- * Guarantees: built from the same registry the runtime validates against, so the document
- * never disagrees with the 400s the API returns.
+ * Guarantees: built from the same registry the runtime validates against, at every request
+ * (versions registered at run time included), so the document never disagrees with the 400s
+ * the API returns.
  */
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -20,7 +21,13 @@ export function buildOpenApi(app: INestApplication): OpenAPIObject {
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A token of AUTH_TOKENS; its role decides what it may do (viewer, client, operator, admin)' })
       .build(),
   );
-  const definitions = app.get(DefinitionRegistry).all();
+  return withSagaInputs(document, app.get(DefinitionRegistry));
+}
+
+/** The input schema of the latest version of every saga, as loaded now (idempotent: served
+ *  documents are patched on every request, so versions registered at run time show at once). */
+function withSagaInputs(document: OpenAPIObject, registry: DefinitionRegistry): OpenAPIObject {
+  const definitions = registry.all();
   const latest = new Map(definitions.map((definition) => [definition.name, definition]));
   document.components ??= {};
   document.components.schemas ??= {};
@@ -44,5 +51,9 @@ export function buildOpenApi(app: INestApplication): OpenAPIObject {
 }
 
 export function serveOpenApi(app: INestApplication): void {
-  SwaggerModule.setup('docs', app, buildOpenApi(app), { jsonDocumentUrl: 'docs-json' });
+  const registry = app.get(DefinitionRegistry);
+  SwaggerModule.setup('docs', app, buildOpenApi(app), {
+    jsonDocumentUrl: 'docs-json',
+    patchDocumentOnRequest: (_request, _response, document) => withSagaInputs(document, registry),
+  });
 }

@@ -32,6 +32,7 @@ export const orchestratorEnvSchema = z.object({
   REPLY_BATCH_SIZE: positiveInt(64),
   START_BATCH_SIZE: positiveInt(64),
   TIMER_POLL_MS: positiveInt(250),
+  DEFINITIONS_REFRESH_MS: positiveInt(5000),
   WAIT_MAX_MS: positiveInt(30_000),
   STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   STATE_CACHE_MAX_BYTES: positiveInt(64 * 1024 * 1024),
@@ -45,6 +46,8 @@ export const orchestratorEnvSchema = z.object({
   HISTORY_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
   RATE_LIMIT_STARTS: positiveInt(1000),
   RATE_LIMIT_ACTIONS: positiveInt(20),
+  DEAD_LETTER_INTAKE: flag(true),
+  DEAD_LETTER_PREFETCH: positiveInt(16),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -63,6 +66,8 @@ export interface OrchestratorConfig {
   replyBatchSize: number;
   startBatchSize: number;
   timerPollMs: number;
+  /** How often each replica looks for definition versions registered elsewhere. */
+  definitionsRefreshMs: number;
   waitMaxMs: number;
   stateCacheSize: number;
   /** The most saga state the cache holds, measured as JSON. */
@@ -79,6 +84,9 @@ export interface OrchestratorConfig {
   maxWaiters: number;
   /** Per token and second (bursts of twice): saga starts, and operator actions. */
   rateLimits: { start: number; action: number };
+  /** Take `<prefix>.dead-letter` into the dead_letters table (false: leave it to RabbitMQ tools). */
+  deadLetterIntake: boolean;
+  deadLetterPrefetch: number;
 }
 
 export class InvalidConfigError extends Error {
@@ -109,6 +117,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     replyBatchSize: e.REPLY_BATCH_SIZE,
     startBatchSize: e.START_BATCH_SIZE,
     timerPollMs: e.TIMER_POLL_MS,
+    definitionsRefreshMs: e.DEFINITIONS_REFRESH_MS,
     waitMaxMs: e.WAIT_MAX_MS,
     stateCacheSize: e.STATE_CACHE_SIZE,
     stateCacheMaxBytes: e.STATE_CACHE_MAX_BYTES,
@@ -118,6 +127,8 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     maxWaiters: e.MAX_WAITERS,
     historyLimit: e.HISTORY_LIMIT,
     rateLimits: { start: e.RATE_LIMIT_STARTS, action: e.RATE_LIMIT_ACTIONS },
+    deadLetterIntake: e.DEAD_LETTER_INTAKE,
+    deadLetterPrefetch: e.DEAD_LETTER_PREFETCH,
   };
 }
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { InvalidDefinitionError } from '#saga/core';
 import { demoCatalog } from './built-in/demo-catalog';
 import { placeOrderSaga } from './built-in/place-order.saga';
-import { DefinitionRegistry, UnknownSagaError } from './definition-registry';
+import { DefinitionConflictError, DefinitionRegistry, UnknownSagaError } from './definition-registry';
+import { definitionFingerprint } from './fingerprint';
 import { loadDefinitionsDir } from './load-definitions-dir';
 
 const builtIn = { source: 'built-in', catalog: demoCatalog('saga') };
@@ -33,6 +34,32 @@ describe('DefinitionRegistry', () => {
     expect(() => registry.latest('nope')).toThrow(UnknownSagaError);
     expect(registry.queueFor('payment.refund')).toBe('saga.payment');
     expect(registry.participantQueues().sort()).toEqual(['saga.inventory', 'saga.order', 'saga.payment']);
+  });
+
+  it('adds versions at run time, never replacing one: the same content updates its origin, other content is refused', () => {
+    const registry = new DefinitionRegistry([placeOrderSaga], [], [builtIn]);
+    expect(registry.bootVersions).toEqual([
+      { definition: placeOrderSaga, fingerprint: definitionFingerprint(placeOrderSaga), source: 'built-in', registeredBy: null, registeredAt: null },
+    ]);
+    const v3 = { ...structuredClone(placeOrderSaga), version: 3 };
+    const at = new Date('2026-12-01T00:00:00Z');
+    expect(registry.isLoaded('place-order', 3)).toBe(false);
+    expect(registry.add({ definition: v3, fingerprint: definitionFingerprint(v3), source: 'api', registeredBy: 'ada', registeredAt: at })).toBe(true);
+    expect(registry.isLoaded('place-order', 3)).toBe(true);
+    expect(registry.latest('place-order')).toBe(v3);
+    expect(registry.loaded()).toEqual([
+      { name: 'place-order', version: 1 },
+      { name: 'place-order', version: 3 },
+    ]);
+    expect(registry.add({ definition: placeOrderSaga, fingerprint: definitionFingerprint(placeOrderSaga), source: 'built-in', registeredBy: 'boot', registeredAt: at })).toBe(
+      false,
+    );
+    expect(registry.loadedVersion('place-order', 1)).toMatchObject({ registeredBy: 'boot', registeredAt: at });
+    const changed = { ...structuredClone(v3), description: 'other content' };
+    expect(() => registry.add({ definition: changed, fingerprint: definitionFingerprint(changed), source: 'api', registeredBy: 'bob', registeredAt: at })).toThrow(
+      DefinitionConflictError,
+    );
+    expect(registry.pinned('place-order', 3)).toBe(v3);
   });
 
   it('refuses the same name and version twice', () => {

@@ -11,13 +11,14 @@ import type { Logger } from '@nestjs/common';
 import { deadLetterContent } from '#saga/messaging';
 import type { Options } from 'amqplib';
 import type { BrokerService } from './broker.service';
+import { logLine } from '../logging/log-line';
 
 export async function publishCommand(broker: BrokerService, logger: Logger, queue: string, body: unknown, properties: Options.Publish): Promise<void> {
   const content = Buffer.from(JSON.stringify(body));
   const result = await broker.client.publish('', queue, content, { ...properties, mandatory: true });
   if (result === 'unroutable') {
     const reason = `unroutable: no queue named "${queue}" exists`;
-    logger.error(`Command ${String(properties.correlationId)} ${reason}; dead-lettered`);
+    logger.error(logLine('command unroutable; dead-lettered', { correlationId: String(properties.correlationId), queue, reason }));
     await deadLetterContent(broker.client, broker.names.deadLetterExchange, content, properties, queue, reason);
   }
 }

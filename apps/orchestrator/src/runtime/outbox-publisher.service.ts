@@ -18,6 +18,7 @@ import { OutboxStore, type CommittedCommand } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { BrokerService } from './broker.service';
 import { publishCommand } from './command-publishing';
+import { logLine } from '../logging/log-line';
 
 /** Confirmed deletes wait at most this long, so a burst of confirms costs one statement. */
 const DELETE_DELAY_MS = 20;
@@ -53,7 +54,13 @@ export class OutboxPublisher implements OnModuleDestroy {
     try {
       await publishCommand(this.broker, this.logger, envelope.queue, envelope.body, envelope.properties);
     } catch (error) {
-      this.logger.warn(`Command ${envelope.properties.correlationId} not published now (${(error as Error).message}); the outbox relay will send it`);
+      this.logger.warn(
+        logLine('command not published now; the outbox relay will send it', {
+          correlationId: String(envelope.properties.correlationId),
+          queue: envelope.queue,
+          error: (error as Error).message,
+        }),
+      );
       return;
     }
     this.published++;
@@ -80,7 +87,7 @@ export class OutboxPublisher implements OnModuleDestroy {
         await this.outbox.deletePublished(this.dataSource, ids);
       } catch (error) {
         this.confirmed.push(...ids);
-        this.logger.warn(`Deleting ${ids.length} published outbox rows failed, retrying: ${(error as Error).message}`);
+        this.logger.warn(logLine('deleting published outbox rows failed; retrying', { rows: ids.length, error: (error as Error).message }));
         this.scheduleDelete(DELETE_RETRY_MS);
       } finally {
         this.deleting = undefined;

@@ -23,6 +23,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
 import { BrokerService } from './broker.service';
 import { SagaRuntime, type ReplyItem } from './saga-runtime.service';
+import { logLine } from '../logging/log-line';
 
 /** Batches in flight at once: one commits while the next is read and decided. */
 const BATCHES_IN_FLIGHT = 2;
@@ -60,8 +61,8 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     });
   }
 
-  private async park(message: ConsumeMessage, reason: string): Promise<void> {
-    this.logger.warn(`Reply dead-lettered: ${reason}`);
+  private async park(message: ConsumeMessage, reason: string, address?: AttemptAddress): Promise<void> {
+    this.logger.warn(logLine('reply dead-lettered', { reason, sagaId: address?.sagaId, step: address?.step, direction: address?.direction, attempt: address?.attempt }));
     await deadLetter(this.broker.client, this.broker.names.deadLetterExchange, message, this.broker.names.replyQueue, reason);
   }
 
@@ -69,7 +70,7 @@ export class ReplyConsumer implements OnApplicationBootstrap {
    *  order so that a database outage (retried in place) does not park one copy per retry. */
   private async parkForSaga(message: ConsumeMessage, address: AttemptAddress, reason: string): Promise<void> {
     await this.runtime.recordMalformedReply(address.sagaId, address, reason);
-    await this.park(message, reason);
+    await this.park(message, reason, address);
   }
 
   private async onMessage(message: ConsumeMessage): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics of the orchestrator: what was started and how it ended, every event the
  * runtime handled, how long handling took, and, read fresh on every scrape, the sagas stuck in
- * COMPENSATION_FAILED and the outbox backlog (the two things to alert on).
+ * COMPENSATION_FAILED, the outbox backlog, the parked dead letters and the unfinished sagas whose
+ * definition version is not loaded (the things to alert on).
  *
  * Guarantees: one registry per orchestrator instance (tests run several in one process);
  * counters only move after a commit, so they never count work that was rolled back.
@@ -9,9 +10,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Decision, FailureType, SagaEvent } from '#saga/core';
-import { OutboxStore, preparedStatementStats, SagaStore } from '#saga/persistence';
+import { DeadLetterStore, OutboxStore, preparedStatementStats, SagaStore } from '#saga/persistence';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import { StoredDefinitions } from '../definitions/stored-definitions';
 
 @Injectable()
 export class SagaMetrics {
@@ -50,8 +52,25 @@ export class SagaMetrics {
     registers: [this.registry],
   });
 
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  private readonly deadLetters = new Counter({
+    name: 'saga_dead_letters_taken_total',
+    help: 'Messages taken from the dead-letter queue: "stored" (a new row), "seen" (a redelivery of a stored one), "unstorable" (left in the queue: even its body could not be stored)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+
+  constructor(@InjectDataSource() dataSource: DataSource, definitions: StoredDefinitions) {
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'saga_definition_missing_sagas',
+      help: 'Unfinished sagas pinned to a definition version this replica has not loaded (their replies are parked, timers postponed)',
+      labelNames: ['name', 'version'],
+      registers: [this.registry],
+      async collect() {
+        this.reset(); // a version that was loaded since the last scrape disappears
+        for (const { name, version, sagas } of await definitions.missing()) this.set({ name, version: String(version) }, sagas);
+      },
+    });
     new Gauge({
       name: 'saga_stuck',
       help: 'Sagas in COMPENSATION_FAILED, waiting for an operator',
@@ -66,6 +85,14 @@ export class SagaMetrics {
       registers: [this.registry],
       async collect() {
         this.set(await new OutboxStore().backlog(dataSource.manager));
+      },
+    });
+    new Gauge({
+      name: 'saga_dead_letters_parked',
+      help: 'Dead letters waiting for an operator (GET /dead-letters?state=parked)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await new DeadLetterStore().countParked(dataSource.manager));
       },
     });
     new Gauge({
@@ -97,11 +124,17 @@ export class SagaMetrics {
       if (entry.type === 'SAGA_STARTED') this.started.inc({ saga });
       if (entry.type === 'SAGA_COMPLETED') this.finished.inc({ saga, status: 'COMPLETED' });
       if (entry.type === 'SAGA_COMPENSATED') this.finished.inc({ saga, status: 'COMPENSATED' });
+      if (entry.type === 'SAGA_RESOLVED_MANUALLY') this.finished.inc({ saga, status: 'RESOLVED_MANUALLY' });
       if (entry.type === 'COMPENSATION_FAILED') {
         this.finished.inc({ saga, status: 'COMPENSATION_FAILED' });
         this.compensationFailed.inc({ saga, step: entry.step ?? '' });
       }
     }
+  }
+
+  /** One message taken from the dead-letter queue, by what became of it. */
+  deadLetterTaken(result: 'stored' | 'seen' | 'unstorable'): void {
+    this.deadLetters.inc({ result });
   }
 
   /** One failure entry committed to a saga's history. */

@@ -19,9 +19,12 @@ import {
   decide,
   validateInput,
   isTerminal,
+  REPAIR_EVENT_TYPES,
   type Decision,
   type Direction,
   type FieldError,
+  type HistoryEntry,
+  type RepairEvent,
   type ReplyEvent,
   type SagaEvent,
   type SagaState,
@@ -95,7 +98,9 @@ export class SagaRuntime {
     const event: SagaEvent = { type: 'START', sagaId: randomUUID(), input };
     const decision = decide(definition, null, event, Date.now());
     try {
-      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash, businessKey: businessKeyOf(definition.businessKey, input) } }));
+      const definitionFingerprint = this.registry.loadedVersion(definition.name, definition.version).fingerprint;
+      const businessKey = businessKeyOf(definition.businessKey, input);
+      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash, definitionFingerprint, businessKey } }));
     } catch (error) {
       // Two requests with one key raced: the unique index let one in; answer like the loser came second.
       const raced = (error as { code?: string }).code === '23505' ? await existing() : undefined;
@@ -127,10 +132,41 @@ export class SagaRuntime {
     return refusal ? { kind: 'refused', reason: refusal.reason ?? 'refused', status: state.status } : { kind: 'cancelled', status: state.status };
   }
 
+  /** One operator repair (saga-repairs.service.ts), committed alone like a cancel; `claim` holds its
+   *  idempotency inbox key and the timer row it fires, both claimed in the same transaction. */
+  async repair(sagaId: string, event: RepairEvent, claim: { inboxKey?: string; timerId?: string }): Promise<CommitOutcome> {
+    return (await this.commit([{ kind: 'operator', sagaId, event, ...claim }])).outcomes[0];
+  }
+
+  /** The saga's pending retry and timeout timers, soonest first. */
+  pendingAttemptTimers(sagaId: string): Promise<{ id: string; fireAt: number; event: SagaEvent }[]> {
+    return this.committer.pendingAttemptTimers(sagaId);
+  }
+
+  /** What an actor's earlier repair with this idempotency key recorded on the saga, if any. */
+  operatorEntry(sagaId: string, requestKey: string, by: string): Promise<HistoryEntry | null> {
+    return this.committer.findOperatorEntry(sagaId, requestKey, by);
+  }
+
   /** A reply naming this saga could not be read and was parked: say so in its history. */
   async recordMalformedReply(sagaId: string, address: { step: string; direction: Direction; attempt: number }, reason: string): Promise<void> {
     const entry = { type: 'MALFORMED_REPLY_PARKED', failureType: 'malformed', at: Date.now(), ...address, reason: 'malformed', detail: { message: reason } } as const;
     if (await this.committer.appendHistory(sagaId, [entry])) this.metrics.exception('malformed');
+  }
+
+  /** A dead letter naming this saga was stored, replayed or discarded: say so in its history
+   *  (docs/operations.md "Dead letters"); false when the saga does not exist. */
+  async noteDeadLetter(
+    sagaId: string,
+    type: 'DEAD_LETTERED' | 'DEAD_LETTER_REPLAYED' | 'DEAD_LETTER_DISCARDED',
+    address: { step: string | null; direction: Direction | null; attempt: number | null },
+    detail: Record<string, unknown>,
+  ): Promise<boolean> {
+    const failureType = type === 'DEAD_LETTERED' ? null : ('operator' as const);
+    const reason = type === 'DEAD_LETTERED' ? null : type === 'DEAD_LETTER_REPLAYED' ? 'replay' : 'discard';
+    const noted = await this.committer.appendHistory(sagaId, [{ type, failureType, at: Date.now(), ...address, reason, detail }]);
+    if (noted && failureType) this.metrics.exception(failureType);
+    return noted;
   }
 
   private async commit(inputs: SagaInput[]): Promise<Committed> {
@@ -148,7 +184,9 @@ export class SagaRuntime {
   /** After a commit: metrics, the stuck-saga alarm, timer and waiter signals. */
   private settled(event: SagaEvent, outcome: CommitOutcome, startedAt: number, batchSize = 1, sagaId?: string): void {
     const decision = outcome.kind === 'applied' ? outcome.decision : undefined;
-    this.metrics.handled(event, outcome.kind === 'applied' ? 'applied' : outcome.kind, (performance.now() - startedAt) / 1000 / batchSize, decision);
+    // A repeated operator request is answered from its first commit: not a duplicate reply.
+    const result = outcome.kind === 'duplicate' && REPAIR_EVENT_TYPES.includes(event.type as RepairEvent['type']) ? 'replayed' : outcome.kind;
+    this.metrics.handled(event, result, (performance.now() - startedAt) / 1000 / batchSize, decision);
     if (outcome.kind === 'unknown-saga') this.logger.warn(logLine('event for an unknown saga ignored', { event: event.type, sagaId }));
     if (!decision) return;
     const stuck = decision.history.find((entry) => entry.type === 'COMPENSATION_FAILED');

@@ -17,6 +17,7 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestr
 import { RuntimeSignals } from './runtime-signals';
 import { SagaRuntime } from './saga-runtime.service';
 import { WakeableLoop } from './wakeable-loop';
+import { logLine } from '../logging/log-line';
 
 const BATCH = 100;
 const FAILED_TIMER_DELAY_MS = 30_000;
@@ -50,7 +51,15 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       } catch (error) {
         // One timer that cannot be handled (say its saga's definition version was unloaded) must
         // not hold up the others: it is put back a little later and keeps being logged.
-        this.logger.error(`Timer ${timer.id} failed, retrying in ${FAILED_TIMER_DELAY_MS} ms: ${(error as Error).message}`);
+        this.logger.error(
+          logLine('timer failed; retrying later', {
+            sagaId: timer.sagaId,
+            timerId: timer.id,
+            event: (timer.event as { type?: string }).type,
+            retryInMs: FAILED_TIMER_DELAY_MS,
+            error: (error as Error).message,
+          }),
+        );
         await this.store.postponeTimer(this.dataSource.manager, timer.id, Date.now() + FAILED_TIMER_DELAY_MS);
       }
     }

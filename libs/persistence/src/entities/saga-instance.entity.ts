@@ -16,6 +16,8 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Index('ix_saga_exceptions', ['updatedAt', 'id'], { where: 'has_exceptions' })
 @Index('ix_saga_current_step', ['definitionName', 'definitionVersion', 'currentStep', 'updatedAt', 'id'], { where: 'current_step >= 0' })
 @Index('ix_saga_created', ['createdAt', 'updatedAt', 'id'])
+// Unfinished sagas per definition version: the one GROUP BY that finds versions not loaded.
+@Index('ix_saga_unfinished_definition', ['definitionName', 'definitionVersion'], { where: `status IN ('RUNNING', 'COMPENSATING')` })
 export class SagaInstanceEntity {
   @PrimaryColumn('uuid')
   id: string;
@@ -25,6 +27,10 @@ export class SagaInstanceEntity {
 
   @Column('int', { name: 'definition_version' })
   definitionVersion: number;
+
+  /** sha256 of the definition it started on (NULL for sagas started before fingerprints). */
+  @Column('text', { name: 'definition_fingerprint', nullable: true })
+  definitionFingerprint: string | null;
 
   @Column('text')
   status: string;

@@ -42,4 +42,8 @@ export class SagaStepEntity {
 
   @Column('timestamptz', { name: 'finished_at', nullable: true })
   finishedAt: Date | null;
+
+  /** What operator repairs left on the step (budgets counted from, manual marker); null if none. */
+  @Column('jsonb', { nullable: true })
+  repair: { actionBudgetFrom?: number; compensationBudgetFrom?: number; manual?: boolean } | null;
 }

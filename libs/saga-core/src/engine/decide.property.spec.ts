@@ -19,6 +19,7 @@ describe('decide: properties', () => {
       COMPLETED: 0,
       COMPENSATED: 0,
       COMPENSATION_FAILED: 0,
+      RESOLVED_MANUALLY: 0,
       cancel: 0,
       pivot: 0,
       possiblyApplied: 0,

@@ -10,6 +10,8 @@
  *   then treated as failure; timeouts → retried, then outcome UNKNOWN and compensated. A step
  *   without a compensation is never left UNKNOWN: it is retried until it answers.
  * - After the pivot succeeded the saga never compensates; later steps retry until they succeed.
+ * - Operator repairs (repair.ts) are events like the others: applied or refused as a value,
+ *   each recorded with who asked and why.
  */
 import { EngineMisuseError } from '../errors';
 import type { SagaDefinition } from '../definition/saga-definition';
@@ -21,7 +23,8 @@ import type { CancelEvent, ReplyEvent, SagaEvent, StartEvent, TimerEvent } from 
 import { inFlightDirection, type SagaState } from './saga-state';
 import { advance, compensateNext, failCompensation, startRollback } from './progress';
 import { retryPolicyFor, timeoutFor } from '../definition/step-policies';
-import { scheduleRetry, sendAction, sendCompensation } from './step-dispatch';
+import { attemptsUsed, scheduleRetry, sendAction, sendCompensation } from './step-dispatch';
+import { fireTimerNow, resolve, retryCompensation, retryStep, skipCompensation } from './repair';
 
 export function decide(definition: SagaDefinition, state: SagaState | null, event: SagaEvent, now: number): Decision {
   if (event.type === 'START') {
@@ -46,6 +49,25 @@ export function decide(definition: SagaDefinition, state: SagaState | null, even
       break;
     case 'CANCEL':
       onCancel(d, definition, event, 'CANCEL_REQUESTED');
+      break;
+    case 'RETRY_COMPENSATION':
+      retryCompensation(d, definition, event);
+      break;
+    case 'SKIP_COMPENSATION':
+      skipCompensation(d, definition, event);
+      break;
+    case 'RESOLVE':
+      resolve(d, definition, event);
+      break;
+    case 'FIRE_TIMER_NOW': {
+      const waiting = event.timer.type === 'RETRY_DUE';
+      const { step, direction, attempt } = event.timer;
+      const current = currentIndex(d, step, direction, attempt, waiting) >= 0;
+      if (fireTimerNow(d, event, current)) onAttemptTimer(d, definition, event.timer);
+      break;
+    }
+    case 'RETRY_STEP':
+      retryStep(d, definition, event);
       break;
   }
   return d.build();
@@ -141,7 +163,7 @@ function onReply(d: DecisionBuilder, definition: SagaDefinition, event: ReplyEve
   const policy = retryPolicyFor(definition, index, 'action');
   const nonRetryable = event.outcome.kind === 'retryable' && (policy.nonRetryableCodes ?? []).includes(event.outcome.code);
   const retryable = event.outcome.kind !== 'failure' && !nonRetryable;
-  if (d.state.pastPivot || (retryable && step.attempt < policy.maxAttempts)) {
+  if (d.state.pastPivot || (retryable && attemptsUsed(step, 'action') < policy.maxAttempts)) {
     return scheduleRetry(d, definition, index, 'action', step.attempt, reason);
   }
   // A code the policy calls non-retryable is a business failure, whatever the participant said.
@@ -160,7 +182,7 @@ function failStep(d: DecisionBuilder, definition: SagaDefinition, index: number,
 
 function retryOrFailCompensation(d: DecisionBuilder, definition: SagaDefinition, index: number, failure: Failure): void {
   const step = d.state.steps[index];
-  if (step.compensationAttempt < retryPolicyFor(definition, index, 'compensation').maxAttempts) {
+  if (attemptsUsed(step, 'compensation') < retryPolicyFor(definition, index, 'compensation').maxAttempts) {
     return scheduleRetry(d, definition, index, 'compensation', step.compensationAttempt, failure.code);
   }
   failCompensation(d, definition, index, failure);
@@ -187,7 +209,8 @@ function onAttemptTimer(d: DecisionBuilder, definition: SagaDefinition, event: E
   });
   if (event.direction === 'compensation') return retryOrFailCompensation(d, definition, index, { type: 'timeout', ...step.lastError });
   const canUndo = stepDefinition.compensation !== undefined && !d.state.pastPivot;
-  if (!canUndo || step.attempt < retryPolicyFor(definition, index, 'action').maxAttempts) return scheduleRetry(d, definition, index, 'action', step.attempt, 'TIMEOUT');
+  if (!canUndo || attemptsUsed(step, 'action') < retryPolicyFor(definition, index, 'action').maxAttempts)
+    return scheduleRetry(d, definition, index, 'action', step.attempt, 'TIMEOUT');
   markUnknown(d, index, 'timeout', 'every attempt timed out');
   startRollback(d, definition, { step: step.name, type: 'timeout', code: 'TIMEOUT', message: `no reply after ${step.attempt} attempts: outcome unknown` });
 }

@@ -51,7 +51,13 @@ export type HistoryType =
   | 'MALFORMED_REPLY_PARKED'
   | 'SAGA_COMPLETED'
   | 'SAGA_COMPENSATED'
-  | 'OPERATOR_ACTION';
+  | 'OPERATOR_ACTION'
+  | 'OPERATOR_ACTION_REJECTED'
+  | 'SAGA_RESOLVED_MANUALLY'
+  /** Written by the orchestrator's dead-letter intake and operator actions, never by decide(). */
+  | 'DEAD_LETTERED'
+  | 'DEAD_LETTER_REPLAYED'
+  | 'DEAD_LETTER_DISCARDED';
 
 /**
  * The kind of a failure entry in the exception log (docs/semantics.md S5): what went wrong, as a person
@@ -62,7 +68,7 @@ export type HistoryType =
  * - expired: the participant refused a command that arrived after its expiry
  * - malformed: a reply that could not be read was parked in the dead-letter queue
  * - duplicate / late: a reply that was already handled, or for an attempt no longer current
- * - operator: a cancel (or other operator action), accepted or refused
+ * - operator: a cancel or a repair (retry, skip, resolve, fire a timer), accepted or refused
  */
 export type FailureType = 'timeout' | 'business' | 'retryable' | 'expired' | 'malformed' | 'duplicate' | 'late' | 'operator';
 

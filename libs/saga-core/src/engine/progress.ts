@@ -11,7 +11,7 @@ import type { Failure } from './decision';
 import { deadlineTimerId, type DecisionBuilder } from './decision-builder';
 import { sendAction, sendCompensation } from './step-dispatch';
 
-function finish(d: DecisionBuilder, definition: SagaDefinition): void {
+export function finish(d: DecisionBuilder, definition: SagaDefinition): void {
   d.state.current = -1;
   if (definition.deadlineMs !== undefined) d.cancelTimers.push(deadlineTimerId(d.state.id));
 }

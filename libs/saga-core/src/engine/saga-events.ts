@@ -49,4 +49,49 @@ export interface CancelEvent {
 
 export type TimerEvent = AttemptTimedOutEvent | RetryDueEvent | DeadlineReachedEvent;
 
-export type SagaEvent = StartEvent | ReplyEvent | TimerEvent | CancelEvent;
+/** Who asked for an operator repair and why; `requestKey` (the idempotency key, if any) is
+ *  recorded with it so a repeated request can be answered with what the first one did. */
+export interface OperatorFields {
+  by: string;
+  reason: string;
+  requestKey?: string | null;
+}
+
+/** COMPENSATION_FAILED saga: send the failed step's undo again now, with a fresh budget. */
+export interface RetryCompensationEvent extends OperatorFields {
+  type: 'RETRY_COMPENSATION';
+}
+
+/** Mark a step's undo as done by hand and go on undoing the rest. */
+export interface SkipCompensationEvent extends OperatorFields {
+  type: 'SKIP_COMPENSATION';
+  step: string;
+}
+
+/** What the operator says the business outcome is (recorded only). */
+export type ResolveOutcome = 'COMPLETED' | 'COMPENSATED';
+
+/** End a saga that is not finished (or is COMPENSATION_FAILED) as RESOLVED_MANUALLY. */
+export interface ResolveEvent extends OperatorFields {
+  type: 'RESOLVE';
+  outcome?: ResolveOutcome | null;
+}
+
+/** A pending retry or timeout timer of the attempt in flight, fired now (the runtime has
+ *  claimed its row). */
+export interface FireTimerNowEvent extends OperatorFields {
+  type: 'FIRE_TIMER_NOW';
+  timer: AttemptTimedOutEvent | RetryDueEvent;
+}
+
+/** Past the pivot: send the next attempt of the step waiting for its retry now. */
+export interface RetryStepEvent extends OperatorFields {
+  type: 'RETRY_STEP';
+  step: string;
+}
+
+export type RepairEvent = RetryCompensationEvent | SkipCompensationEvent | ResolveEvent | FireTimerNowEvent | RetryStepEvent;
+
+export const REPAIR_EVENT_TYPES: readonly RepairEvent['type'][] = ['RETRY_COMPENSATION', 'SKIP_COMPENSATION', 'RESOLVE', 'FIRE_TIMER_NOW', 'RETRY_STEP'];
+
+export type SagaEvent = StartEvent | ReplyEvent | TimerEvent | CancelEvent | RepairEvent;

@@ -8,9 +8,12 @@
 import type { Direction } from '../protocol/message-ids';
 import type { FailureType } from './decision';
 
-export type SagaStatus = 'RUNNING' | 'COMPLETED' | 'COMPENSATING' | 'COMPENSATED' | 'COMPENSATION_FAILED';
+export type SagaStatus = 'RUNNING' | 'COMPLETED' | 'COMPENSATING' | 'COMPENSATED' | 'COMPENSATION_FAILED' | 'RESOLVED_MANUALLY';
 
-export const TERMINAL_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'COMPENSATION_FAILED'];
+export const SAGA_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'];
+
+/** COMPENSATION_FAILED is terminal for the engine's own events; only an operator repair moves it. */
+export const TERMINAL_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'];
 
 export function isTerminal(status: SagaStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
@@ -48,6 +51,14 @@ export interface StepState {
   lastError: StepError | null;
   startedAt: number | null;
   finishedAt: number | null;
+  /** Action attempts sent before an operator's retry-step: backoff counts from there (absent: 0). */
+  actionBudgetFrom?: number;
+  /** Compensation attempts sent before an operator's retry-compensation: the fresh budget and
+   *  backoff count from there (absent: 0). Attempt numbers themselves keep counting. */
+  compensationBudgetFrom?: number;
+  /** Set when an operator skipped its undo (COMPENSATED by hand) or resolved the saga while
+   *  the step was in flight. */
+  manual?: boolean;
 }
 
 export interface SagaState {

@@ -10,6 +10,8 @@
  *   of racing the timeout and leaving the outcome unknown.
  * - A compensation's payload is built from what its action returned (null if unknown).
  * - A command's payload never aliases the state: editing one cannot change the other.
+ * - After an operator's repair (compensationBudgetFrom / actionBudgetFrom), attempt numbers keep
+ *   counting but the budget and the backoff count only the attempts since the repair.
  */
 import type { SagaDefinition } from '../definition/saga-definition';
 import { retryPolicyFor, timeoutFor } from '../definition/step-policies';
@@ -17,7 +19,7 @@ import { renderTemplate } from '../definition/payload-template';
 import { commandMessageId, correlationIdFor, type Direction } from '../protocol/message-ids';
 import { retryDelayMs } from './backoff';
 import { attemptTimerId, type DecisionBuilder } from './decision-builder';
-import type { SagaState } from './saga-state';
+import type { SagaState, StepState } from './saga-state';
 
 export function stepResults(state: SagaState): Record<string, unknown> {
   const results: Record<string, unknown> = {};
@@ -92,11 +94,23 @@ export function sendCompensation(d: DecisionBuilder, definition: SagaDefinition,
   emit(d, definition, index, 'compensation', attempt, payload);
 }
 
+/** Attempts sent before an operator's repair gave the step a fresh budget (0 if never). */
+export function budgetFrom(step: StepState, direction: Direction): number {
+  return (direction === 'action' ? step.actionBudgetFrom : step.compensationBudgetFrom) ?? 0;
+}
+
+/** Attempts sent in `direction` that count against its retry budget. */
+export function attemptsUsed(step: StepState, direction: Direction): number {
+  return (direction === 'action' ? step.attempt : step.compensationAttempt) - budgetFrom(step, direction);
+}
+
 /** Waits out the backoff, then a RETRY_DUE timer sends attempt `failedAttempt + 1`. */
 export function scheduleRetry(d: DecisionBuilder, definition: SagaDefinition, index: number, direction: Direction, failedAttempt: number, reason: string): void {
   const stepDefinition = definition.steps[index];
   const nextAttempt = failedAttempt + 1;
-  const delayMs = retryDelayMs(retryPolicyFor(definition, index, direction), failedAttempt, attemptTimerId(d.state.id, stepDefinition.name, direction, nextAttempt, 'retry'));
+  // After an operator's repair the backoff starts over: count only the attempts since then.
+  const sinceRepair = failedAttempt - budgetFrom(d.state.steps[index], direction);
+  const delayMs = retryDelayMs(retryPolicyFor(definition, index, direction), sinceRepair, attemptTimerId(d.state.id, stepDefinition.name, direction, nextAttempt, 'retry'));
   d.state.steps[index].waitingForRetry = true;
   d.timers.push({
     id: attemptTimerId(d.state.id, stepDefinition.name, direction, nextAttempt, 'retry'),

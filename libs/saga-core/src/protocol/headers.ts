@@ -15,4 +15,10 @@ export const SagaHeaders = {
   deadLetterReason: 'x-dead-letter-reason',
   /** Set on dead-lettered messages: the queue the message was taken from. */
   deadLetterSource: 'x-dead-letter-source',
+  /** Set on dead-lettered messages we park ourselves: when (epoch milliseconds). */
+  deadLetteredAt: 'x-dead-lettered-at',
+  /** Set on a replayed dead letter: the id of the dead letter it was replayed from. */
+  replayOf: 'x-replay-of',
+  /** Set on a replayed dead letter: the operator who replayed it. */
+  replayedBy: 'x-replayed-by',
 } as const;

@@ -40,11 +40,13 @@ const HISTORY_ENTRIES = `
  *  arrays. Timestamps inside the arrays travel as PostgreSQL's text form and are parsed with
  *  the driver's own parser, so they come out exactly as the ORM's columns did. */
 const SAGA_SQL = `
-  SELECT i.definition_name, i.definition_version, i.status, i.input, i.failure, i.current_step, i.created_at, i.updated_at, i.business_key,
+  SELECT i.definition_name, i.definition_version, i.status, i.input, i.failure, i.current_step, i.created_at, i.updated_at,
+         i.definition_fingerprint, i.business_key,
          COALESCE((SELECT json_agg(json_build_object(
                      'name', s.name, 'status', s.status, 'attempt', s.attempt, 'compensationAttempt', s.compensation_attempt,
                      'waitingForRetry', s.waiting_for_retry, 'request', s.request, 'result', s.result, 'lastError', s.last_error,
-                     'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text) ORDER BY s.position)
+                     'startedAt', s.started_at::text, 'finishedAt', s.finished_at::text,
+                     'manual', coalesce((s.repair->>'manual')::boolean, false)) ORDER BY s.position)
                      FROM saga_steps s WHERE s.saga_id = i.id), '[]'::json) AS steps,
          COALESCE(latest.history, '[]'::json) AS history,
          -- Counted only when there is more than the page: one index scan of N + 1 entries otherwise.
@@ -69,6 +71,7 @@ const HISTORY_PAGE_SQL = `${HISTORY_ENTRIES} WHERE h.saga_id = $1 AND ($2::bigin
 interface SagaRow {
   definition_name: string;
   definition_version: number;
+  definition_fingerprint: string | null;
   status: string;
   input: unknown;
   failure: SagaView['failure'];
@@ -187,6 +190,7 @@ export class SagaQueries implements OnModuleDestroy {
       }));
     return {
       ...summaryView({ id, name: row.definition_name, version: row.definition_version, status: row.status }),
+      definition: { name: row.definition_name, version: row.definition_version, fingerprint: row.definition_fingerprint },
       businessKey: row.business_key,
       input: row.input,
       failure: row.failure,
@@ -204,6 +208,7 @@ export class SagaQueries implements OnModuleDestroy {
         lastError: step.lastError,
         startedAt: isoOrNull(step.startedAt),
         finishedAt: isoOrNull(step.finishedAt),
+        manual: step.manual,
       })),
       history,
       historyTotal: row.history_total,

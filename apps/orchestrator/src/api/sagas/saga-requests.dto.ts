@@ -6,6 +6,7 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { SAGA_STATUSES } from '#saga/core';
 import { StorableText } from '../hygiene/storable-text.decorator';
 
 /** An optional integer query parameter from `min` to `max`. */
@@ -36,7 +37,7 @@ export class StartSagaQuery {
   waitMs?: number;
 }
 
-const STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+const STATUSES: readonly string[] = SAGA_STATUSES;
 
 /** `?status=A&status=B` or `?status=A,B`: one list either way. */
 const statusList = ({ value }: { value: unknown }): unknown =>
@@ -56,14 +57,14 @@ export class ListSagasQuery {
   @ApiPropertyOptional({
     description: 'Statuses to include: repeat the parameter or separate them with commas',
     type: [String],
-    enum: STATUSES,
+    enum: [...STATUSES],
     example: 'RUNNING,COMPENSATION_FAILED',
   })
   @IsOptional()
   @Transform(statusList)
   @IsArray()
-  @ArrayMaxSize(5)
-  @IsIn(STATUSES, { each: true, message: `each status must be one of ${STATUSES.join(', ')}` })
+  @ArrayMaxSize(STATUSES.length)
+  @IsIn([...STATUSES], { each: true, message: `each status must be one of ${STATUSES.join(', ')}` })
   status?: string[];
 
   @ApiPropertyOptional({ example: 'place-order', description: 'A saga name: lowercase letters, digits and dashes, starting with a letter' })

@@ -21,9 +21,10 @@
  *   round trip first); a wider one walks ix_saga_updated, fast when the range reaches recent
  *   sagas, slow (a walk past every saga changed since) for a wide range far in the past:
  *   narrow it or add updatedTo.
- * - Counts are exact for RUNNING, COMPENSATING and COMPENSATION_FAILED (what an operator acts
- *   on; read through the status index); COMPLETED and COMPENSATED are exact while the table is
- *   small (EXACT_COUNT_ROWS) and otherwise PostgreSQL's estimate from its statistics, labelled so.
+ * - Counts are exact for RUNNING, COMPENSATING, COMPENSATION_FAILED and RESOLVED_MANUALLY (what
+ *   an operator acts on, and few; read through the status index); COMPLETED and COMPENSATED
+ *   are exact while the table is small (EXACT_COUNT_ROWS) and otherwise PostgreSQL's estimate
+ *   from its statistics, labelled so.
  */
 import type { SagaStatus } from '#saga/core';
 import type { DataSource } from 'typeorm';
@@ -31,7 +32,9 @@ import type { DataSource } from 'typeorm';
 /** What runs the statements: the orchestrator's DataSource, or any session that reads the same way. */
 export type SqlReader = Pick<DataSource, 'query'>;
 
-export const ACTIVE_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', 'COMPENSATION_FAILED'];
+/** Counted exactly at any size: in flight, waiting for an operator, or settled by one (all few). */
+export const ACTIVE_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'];
+/** Counted exactly only on a small table (EXACT_COUNT_ROWS); estimated beyond. */
 const FINISHED_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED'];
 /** Up to this many rows (PostgreSQL's estimate), finished sagas are counted exactly too. */
 export const EXACT_COUNT_ROWS = 200_000;

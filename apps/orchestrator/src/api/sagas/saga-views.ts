@@ -8,7 +8,7 @@
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
-const SAGA_STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+const SAGA_STATUSES = ['RUNNING', 'COMPLETED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'];
 const FAILURE_TYPES = ['timeout', 'business', 'retryable', 'expired', 'malformed', 'duplicate', 'late', 'operator'];
 const STEP_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'UNKNOWN', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
 
@@ -35,6 +35,7 @@ export class StepView {
   @ApiProperty({ type: StepErrorView, nullable: true }) lastError: StepErrorView | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finishedAt: string | null;
+  @ApiProperty({ description: 'Set by an operator repair: the undo was skipped by hand, or the saga was resolved while the step was in flight' }) manual: boolean;
 }
 
 export class HistoryEntryView {
@@ -127,13 +128,21 @@ export class DefinitionCountView {
 }
 
 export class SagaCountsView {
-  @ApiProperty({ type: [StatusCountView], description: 'Every status; RUNNING, COMPENSATING and COMPENSATION_FAILED always exact' })
+  @ApiProperty({ type: [StatusCountView], description: 'Every status; RUNNING, COMPENSATING, COMPENSATION_FAILED and RESOLVED_MANUALLY always exact' })
   byStatus: StatusCountView[];
   @ApiProperty({ type: [DefinitionCountView], description: 'Exact counts per definition version and status, for the statuses counted exactly' })
   byDefinition: DefinitionCountView[];
 }
 
+export class PinnedDefinitionView {
+  @ApiProperty({ example: 'place-order' }) name: string;
+  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the definition it started on (null for sagas started before fingerprints were kept)' })
+  fingerprint: string | null;
+}
+
 export class SagaView extends SagaSummaryView {
+  @ApiProperty({ type: PinnedDefinitionView, description: 'The definition version the saga is pinned to' }) definition: PinnedDefinitionView;
   @ApiProperty({ nullable: true, type: String, description: "The definition's business key of the input (null: none)", example: 'customer-42' })
   businessKey: string | null;
   @ApiProperty({ description: 'The input the saga was started with' }) input: unknown;

@@ -41,7 +41,7 @@ import { historyCursor, SagaQueries, summaryView } from './saga-queries';
 import { searchFilter } from './search-filter';
 import { ErrorView, HistoryPageView, SagaCountsView, SagaPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
-function idempotencyKey(raw: string | undefined): string | null {
+export function idempotencyKey(raw: string | undefined): string | null {
   if (raw === undefined) return null;
   const errors = validateSync(plainToInstance(IdempotencyKeyHeader, { key: raw }));
   if (errors.length > 0) {
@@ -165,7 +165,7 @@ export class SagasController {
   @ApiOperation({
     summary: 'How many sagas there are, by status and by definition version',
     description:
-      "RUNNING, COMPENSATING and COMPENSATION_FAILED are counted exactly. COMPLETED and COMPENSATED are exact on a small table; beyond 200,000 rows they are PostgreSQL's estimate (exact: false), since counting a million finished sagas exactly takes a scan of them all.",
+      "RUNNING, COMPENSATING, COMPENSATION_FAILED and RESOLVED_MANUALLY are counted exactly. COMPLETED and COMPENSATED are exact on a small table; beyond 200,000 rows they are PostgreSQL's estimate (exact: false), since counting a million finished sagas exactly takes a scan of them all.",
   })
   @ApiOkResponse({
     type: SagaCountsView,
