@@ -172,7 +172,7 @@ describe('operator repairs (e2e)', () => {
     const refused = await repair(id, 'skip-compensation', { step: 'b', reason: 'late' }).expect(409);
     expect(refused.body.reason).toMatch(/step "b" is COMPENSATION_FAILED in a RESOLVED_MANUALLY saga/);
     const list = await system.http().get('/sagas?status=RESOLVED_MANUALLY').set(as(OPERATOR)).expect(200);
-    expect(list.body.map((s: { id: string }) => s.id)).toContain(id);
+    expect(list.body.items.map((s: { id: string }) => s.id)).toContain(id);
   });
 
   it('fire-timer: a retry waiting out a long backoff is sent now; retry-step is refused before the pivot and sends the step now after it', async () => {
