@@ -11,7 +11,8 @@
  */
 import 'reflect-metadata';
 import { openSagaDataSource } from '../libs/persistence/src/saga-data-source';
-import { countSagas, searchSagas, type SagaSearchFilter } from '../apps/orchestrator/src/api/sagas/saga-search';
+import { countSagas } from '../apps/orchestrator/src/api/sagas/saga-counts';
+import { searchSagas, type SagaSearchFilter } from '../apps/orchestrator/src/api/sagas/saga-search';
 import { planIndexes, searchCases } from './bench/search-cases';
 
 const USAGE = 'usage: node dist/scripts/list-latency.js --database-url URL [--runs 200] [--limit 50]';

@@ -37,6 +37,7 @@ export function searchCases(now: number): SearchCase[] {
     { name: 'step=create-order', filter: { steps: [{ name: 'place-order', version: 1, position: 0 }] }, index: 'ix_saga_current_step' },
     { name: 'step=charge-payment (none)', filter: { steps: [{ name: 'place-order', version: 1, position: 2 }] }, index: 'ix_saga_current_step' },
     { name: 'status=RUNNING+businessKey', filter: { statuses: ['RUNNING'], businessKey: 'customer-7' }, index: 'ix_saga_business_key' },
+    { name: 'definitionMissing (place-order@1 unloaded)', filter: { unfinishedOf: [{ name: 'place-order', version: 1 }] }, index: 'ix_saga_name_version_updated' },
   ];
 }
 

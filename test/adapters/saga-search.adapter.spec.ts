@@ -11,7 +11,8 @@
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { openSagaDataSource } from '#saga/persistence';
-import { countSagas, encodeCursor, decodeCursor, searchSagas, type SagaSearchFilter, type SqlReader } from '../../apps/orchestrator/src/api/sagas/saga-search';
+import { countSagas } from '../../apps/orchestrator/src/api/sagas/saga-counts';
+import { encodeCursor, decodeCursor, searchSagas, type SagaSearchFilter, type SqlReader } from '../../apps/orchestrator/src/api/sagas/saga-search';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
 import { planIndexes, searchCases } from '../../scripts/bench/search-cases';
 import { seedDefinitionOf, seedSagas } from '../../scripts/bench/seed';
@@ -42,6 +43,7 @@ function matches(row: Row, filter: SagaSearchFilter): boolean {
   if (filter.businessKey !== undefined && row.business_key !== filter.businessKey) return false;
   if (filter.hasExceptions !== undefined && row.has_exceptions !== filter.hasExceptions) return false;
   if (filter.steps && !filter.steps.some((s) => s.name === row.name && s.version === row.version && s.position === row.current_step)) return false;
+  if (filter.unfinishedOf && !(['RUNNING', 'COMPENSATING'].includes(row.status) && filter.unfinishedOf.some((v) => v.name === row.name && v.version === row.version))) return false;
   return true;
 }
 
@@ -130,6 +132,14 @@ describe('Saga search on PostgreSQL', () => {
       { steps: [{ name: 'place-order', version: 1, position: 0 }], statuses: ['RUNNING', 'COMPENSATING'], limit: 13 },
       { steps: [{ name: 'place-order', version: 1, position: 0 }], statuses: ['COMPLETED', 'COMPENSATED'], limit: 13 },
       { version: 1, statuses: ['COMPENSATED', 'RUNNING'], createdFrom: new Date(now - 3 * 86_400_000), limit: 50 },
+      {
+        unfinishedOf: [
+          { name: 'place-order', version: 2 },
+          { name: 'ship-parcel', version: 1 },
+        ],
+        limit: 3,
+      },
+      { unfinishedOf: [{ name: 'place-order', version: 1 }], name: 'ship-parcel', limit: 5 },
     ] as SagaSearchFilter[]) {
       const expected = rows
         .filter((row) => matches(row, filter))

@@ -15,6 +15,8 @@ import { CatalogController, DefinitionsController } from './api/definitions/defi
 import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
 import { SagaQueries } from './api/sagas/saga-queries';
+import { SagaBulkController } from './api/sagas/saga-bulk.controller';
+import { SagaBulkActions } from './api/sagas/saga-bulk-actions';
 import { SagasController } from './api/sagas/sagas.controller';
 import { SagaRepairsController } from './api/sagas/saga-repairs.controller';
 import { AccessGuard } from './auth/access.guard';
@@ -76,7 +78,16 @@ export class OrchestratorModule {
           },
         }),
       ],
-      controllers: [SagasController, SagaRepairsController, DefinitionsController, CatalogController, HealthController, MetricsController, DeadLettersController],
+      controllers: [
+        SagaBulkController,
+        SagasController,
+        SagaRepairsController,
+        DefinitionsController,
+        CatalogController,
+        HealthController,
+        MetricsController,
+        DeadLettersController,
+      ],
       providers: [
         configProvider,
         { provide: APP_GUARD, useClass: AccessGuard },
@@ -92,6 +103,7 @@ export class OrchestratorModule {
         OutboxRelay,
         TimerScheduler,
         SagaQueries,
+        SagaBulkActions,
         DeadLetterIntake,
         DeadLetterActions,
       ],

@@ -20,7 +20,8 @@ import { types } from 'pg';
 import type { DataSource } from 'typeorm';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { RuntimeSignals } from '../../runtime/runtime-signals';
-import { countSagas, encodeCursor, searchSagas, type SagaCounts, type SagaSearchFilter, type SagaSearchRow } from './saga-search';
+import { countSagas, type SagaCounts } from './saga-counts';
+import { encodeCursor, searchSagas, type SagaSearchFilter, type SagaSearchRow } from './saga-search';
 import type { ExceptionView, HistoryEntryView, HistoryPageView, SagaListItemView, SagaPageView, SagaSummaryView, SagaView, StepView, TimerEventView } from './saga-views';
 import { TerminalStatusWaiter } from './terminal-status-waiter';
 
@@ -228,6 +229,11 @@ export class SagaQueries implements OnModuleDestroy {
   }
 
   /** One page of a search (saga-search.ts): summaries and the cursor to the next page. */
+  /** One page of the search as rows (the bulk actions walk them). */
+  searchRows(filter: SagaSearchFilter): Promise<{ rows: SagaSearchRow[]; more: boolean }> {
+    return searchSagas(this.dataSource, filter);
+  }
+
   async search(filter: SagaSearchFilter): Promise<SagaPageView> {
     const { rows, more } = await searchSagas(this.dataSource, filter);
     const last = rows.at(-1);

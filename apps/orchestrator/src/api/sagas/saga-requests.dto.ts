@@ -53,7 +53,8 @@ function OptionalInstant(description: string): PropertyDecorator {
   );
 }
 
-export class ListSagasQuery {
+/** Which sagas: the filter of GET /sagas, also the scope of a bulk action. */
+export class SagaFilterQuery {
   @ApiPropertyOptional({
     description: 'Statuses to include: repeat the parameter or separate them with commas',
     type: [String],
@@ -112,6 +113,16 @@ export class ListSagasQuery {
   @Matches(/^[a-z][a-z0-9-]*$/, { message: 'step must be a step name: lowercase letters, digits and dashes, starting with a letter' })
   step?: string;
 
+  @ApiPropertyOptional({
+    description: 'Only unfinished sagas (RUNNING, COMPENSATING) pinned to a definition version this replica has not loaded (GET /health definitionsMissing)',
+    enum: ['true'],
+  })
+  @IsOptional()
+  @IsIn(['true'], { message: 'definitionMissing must be true (leave it out for every saga)' })
+  definitionMissing?: 'true';
+}
+
+export class ListSagasQuery extends SagaFilterQuery {
   @OptionalInt(1, 500, { default: 50 })
   limit?: number;
 

@@ -1,5 +1,5 @@
 /**
- * GET /sagas and GET /sagas/counts: the SQL that finds sagas among millions, built from a filter
+ * GET /sagas: the SQL that finds sagas among millions, built from a filter
  * object with bound parameters only (no value of the request enters the SQL text; the page size,
  * a validated integer, is the one number written into it).
  *
@@ -21,23 +21,12 @@
  *   round trip first); a wider one walks ix_saga_updated, fast when the range reaches recent
  *   sagas, slow (a walk past every saga changed since) for a wide range far in the past:
  *   narrow it or add updatedTo.
- * - Counts are exact for RUNNING, COMPENSATING, COMPENSATION_FAILED and RESOLVED_MANUALLY (what
- *   an operator acts on, and few; read through the status index); COMPLETED and COMPENSATED
- *   are exact while the table is small (EXACT_COUNT_ROWS) and otherwise PostgreSQL's estimate
- *   from its statistics, labelled so.
  */
 import type { SagaStatus } from '#saga/core';
 import type { DataSource } from 'typeorm';
 
 /** What runs the statements: the orchestrator's DataSource, or any session that reads the same way. */
 export type SqlReader = Pick<DataSource, 'query'>;
-
-/** Counted exactly at any size: in flight, waiting for an operator, or settled by one (all few). */
-export const ACTIVE_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', 'COMPENSATION_FAILED', 'RESOLVED_MANUALLY'];
-/** Counted exactly only on a small table (EXACT_COUNT_ROWS); estimated beyond. */
-const FINISHED_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED'];
-/** Up to this many rows (PostgreSQL's estimate), finished sagas are counted exactly too. */
-export const EXACT_COUNT_ROWS = 200_000;
 
 /** Where a page starts: after this row in the order (updated_at DESC, id DESC). */
 export interface SearchCursor {
@@ -65,6 +54,9 @@ export interface SagaSearchFilter {
   hasExceptions?: boolean;
   /** The current-step filter, resolved to positions (empty: no saga can match). */
   steps?: readonly StepPosition[];
+  /** Only unfinished sagas (RUNNING, COMPENSATING) of these definition versions: those whose
+   *  version is not loaded (`definitionMissing`; empty: no saga can match). */
+  unfinishedOf?: readonly { name: string; version: number }[];
   limit: number;
   after?: SearchCursor;
   /** Set by searchSagas: the created range holds few enough sagas to read it whole and sort. */
@@ -157,6 +149,19 @@ function pageSql(filter: SagaSearchFilter, params: Params): string {
   };
   const merged = (keys: string, inner: string) => `SELECT page.* FROM ${keys} CROSS JOIN LATERAL (${inner}) page ORDER BY page.updated_at DESC, page.id DESC LIMIT ${take}`;
 
+  if (filter.unfinishedOf) {
+    // One ordered range of ix_saga_name_version_updated per version, in flight only.
+    const versions = filter.unfinishedOf.filter((v) => (filter.name === undefined || v.name === filter.name) && (filter.version === undefined || v.version === filter.version));
+    const keys = `unnest(${params.bind(
+      versions.map((v) => v.name),
+      'text[]',
+    )}, ${params.bind(
+      versions.map((v) => v.version),
+      'int[]',
+    )}) AS k(name, version)`;
+    const inner = branch(['i.definition_name = k.name', 'i.definition_version = k.version', `i.status IN ('RUNNING', 'COMPENSATING')`], { nameVersion: true });
+    return merged(keys, inner);
+  }
   if (filter.steps) {
     // The positions of the step in each version; in flight only (the partial index ix_saga_current_step).
     const positions = filter.steps.filter((p) => (filter.name === undefined || p.name === filter.name) && (filter.version === undefined || p.version === filter.version));
@@ -222,14 +227,14 @@ async function createdRangeRows(dataSource: SqlReader, filter: SagaSearchFilter)
 
 /** Whether the page is best read through the created range (plain filters with a created range only). */
 async function readsCreatedRange(dataSource: SqlReader, filter: SagaSearchFilter): Promise<boolean> {
-  const plain = !filter.steps && (filter.statuses?.length ?? 0) <= 1 && !(filter.name !== undefined && filter.version === undefined);
+  const plain = !filter.steps && !filter.unfinishedOf && (filter.statuses?.length ?? 0) <= 1 && !(filter.name !== undefined && filter.version === undefined);
   if (!plain || (!filter.createdFrom && !filter.createdTo) || filter.businessKey !== undefined) return false;
   return (await createdRangeRows(dataSource, filter)) <= CREATED_RANGE_SORT_ROWS;
 }
 
 /** Runs one page of a search: up to `limit` rows and whether more follow. */
 export async function searchSagas(dataSource: SqlReader, filter: SagaSearchFilter): Promise<{ rows: SagaSearchRow[]; more: boolean }> {
-  if (filter.steps && filter.steps.length === 0) return { rows: [], more: false };
+  if ((filter.steps && filter.steps.length === 0) || (filter.unfinishedOf && filter.unfinishedOf.length === 0)) return { rows: [], more: false };
   const { sql, values } = searchStatement({ ...filter, readCreatedRange: await readsCreatedRange(dataSource, filter) });
   const rows: SagaSearchRow[] = await dataSource.query(sql, values);
   return { rows: rows.slice(0, filter.limit), more: rows.length > filter.limit };
@@ -251,57 +256,4 @@ export function searchStatement(filter: SagaSearchFilter): { sql: string; values
       LEFT JOIN saga_steps s ON s.saga_id = p.id AND s.position = p.current_step
      ORDER BY p.updated_at DESC, p.id DESC`;
   return { sql, values: params.values };
-}
-
-export interface StatusCount {
-  status: SagaStatus;
-  count: number;
-  exact: boolean;
-}
-
-export interface DefinitionCount {
-  name: string;
-  version: number;
-  status: SagaStatus;
-  count: number;
-}
-
-export interface SagaCounts {
-  byStatus: StatusCount[];
-  byDefinition: DefinitionCount[];
-}
-
-/** The sagas of statuses $1 by definition version: a bitmap scan of ix_saga_status_updated, so
- *  it reads the sagas counted (~35 ms for 100k in flight), never the finished million. */
-const COUNTS = `
-  SELECT status, definition_name AS name, definition_version AS version, count(*)::int AS count
-    FROM saga_instances WHERE status = ANY($1::text[])
-   GROUP BY 1, 2, 3 ORDER BY 2, 3, 1`;
-
-/** PostgreSQL's row estimate and, per finished status, its share of the rows (statistics). */
-const ESTIMATES = `
-  SELECT (SELECT reltuples::float8 FROM pg_class WHERE oid = 'saga_instances'::regclass) AS rows,
-         (SELECT json_object_agg(v, f) FROM pg_stats s, unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
-           WHERE s.schemaname = current_schema() AND s.tablename = 'saga_instances' AND s.attname = 'status') AS shares`;
-
-/** `exactUpTo`: the table size (estimated) up to which finished sagas are counted exactly. */
-export async function countSagas(dataSource: SqlReader & Pick<DataSource, 'transaction'>, exactUpTo = EXACT_COUNT_ROWS): Promise<SagaCounts> {
-  // JIT off for this transaction: the count's estimated cost grows with the sagas in flight and
-  // crosses jit_above_cost near 100k, where compiling it costs more (~40 ms) than it saves.
-  return dataSource.transaction(async (manager) => {
-    await manager.query('SET LOCAL jit = off');
-    return countIn(manager, exactUpTo);
-  });
-}
-
-async function countIn(dataSource: SqlReader, exactUpTo: number): Promise<SagaCounts> {
-  const [estimate]: { rows: number; shares: Record<string, number> | null }[] = await dataSource.query(ESTIMATES);
-  const exactAll = estimate.rows < 0 || estimate.rows <= exactUpTo || estimate.shares === null;
-  const counted = exactAll ? [...ACTIVE_STATUSES, ...FINISHED_STATUSES] : ACTIVE_STATUSES;
-  const rows: DefinitionCount[] = await dataSource.query(COUNTS, [counted]);
-  const byStatus: StatusCount[] = [...ACTIVE_STATUSES, ...FINISHED_STATUSES].map((status) => {
-    if (counted.includes(status)) return { status, count: rows.filter((row) => row.status === status).reduce((sum, row) => sum + row.count, 0), exact: true };
-    return { status, count: Math.round(estimate.rows * (estimate.shares?.[status] ?? 0)), exact: false };
-  });
-  return { byStatus, byDefinition: rows };
 }

@@ -33,12 +33,13 @@ import { CurrentActor } from '../../auth/access.guard';
 import { Allow, OPERATORS, RateLimited, READERS, SAGA_READERS, STARTERS } from '../../auth/roles';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { DefinitionRegistry, UnknownSagaError } from '../../definitions/definition-registry';
+import { StoredDefinitions } from '../../definitions/stored-definitions';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
 import { badRequest } from '../bad-request';
 import { unstorableJson } from '../hygiene/json-values';
 import { CancelSagaRequest, HistoryPageQuery, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
 import { historyCursor, SagaQueries, summaryView } from './saga-queries';
-import { searchFilter } from './search-filter';
+import { searchFilter, withMissingVersions } from './search-filter';
 import { ErrorView, HistoryPageView, SagaCountsView, SagaPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
 export function idempotencyKey(raw: string | undefined): string | null {
@@ -61,6 +62,7 @@ export class SagasController {
     private readonly runtime: SagaRuntime,
     private readonly queries: SagaQueries,
     private readonly registry: DefinitionRegistry,
+    private readonly storedDefinitions: StoredDefinitions,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
   ) {}
 
@@ -156,8 +158,8 @@ export class SagasController {
     },
   })
   @ApiBadRequestResponse({ type: ValidationErrorView, description: 'A filter value or the cursor is not valid; `errors` names each field' })
-  list(@Query() query: ListSagasQuery): Promise<SagaPageView> {
-    return this.queries.search(searchFilter(query, this.registry));
+  async list(@Query() query: ListSagasQuery): Promise<SagaPageView> {
+    return this.queries.search(await withMissingVersions(searchFilter(query, this.registry), query, this.storedDefinitions));
   }
 
   @Get('counts')

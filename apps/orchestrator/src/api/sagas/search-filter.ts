@@ -5,12 +5,14 @@
  *
  * Guarantees: a value that passed the DTO but cannot be used (a cursor not given out here, a
  * range whose end is not after its start, a step no loaded definition has) is a 400 naming the
- * field (bad-request.ts), never a database error; nothing here reads the database.
+ * field (bad-request.ts), never a database error; nothing here reads the database but
+ * withMissingVersions (definitionMissing=true), which asks the stored definitions.
  */
 import { businessKeySearchValue, type SagaStatus } from '#saga/core';
 import type { DefinitionRegistry } from '../../definitions/definition-registry';
+import type { StoredDefinitions } from '../../definitions/stored-definitions';
 import { badRequest } from '../bad-request';
-import type { ListSagasQuery } from './saga-requests.dto';
+import type { SagaFilterQuery } from './saga-requests.dto';
 import { decodeCursor, type SagaSearchFilter, type StepPosition } from './saga-search';
 
 function stepPositions(step: string, name: string | undefined, registry: DefinitionRegistry): StepPosition[] {
@@ -21,7 +23,7 @@ function stepPositions(step: string, name: string | undefined, registry: Definit
   });
 }
 
-export function searchFilter(query: ListSagasQuery, registry: DefinitionRegistry): SagaSearchFilter {
+export function searchFilter(query: SagaFilterQuery & { limit?: number; cursor?: string }, registry: DefinitionRegistry): SagaSearchFilter {
   const errors: { field: string; message: string }[] = [];
   const instant = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
   const filter: SagaSearchFilter = {
@@ -61,4 +63,11 @@ export function searchFilter(query: ListSagasQuery, registry: DefinitionRegistry
   }
   if (errors.length > 0) throw badRequest('Request validation failed', errors);
   return filter;
+}
+
+/** The filter with `definitionMissing` resolved: the versions with unfinished sagas that this
+ *  replica has not loaded (one GROUP BY over the partial index of unfinished sagas). */
+export async function withMissingVersions(filter: SagaSearchFilter, query: SagaFilterQuery, definitions: Pick<StoredDefinitions, 'missing'>): Promise<SagaSearchFilter> {
+  if (query.definitionMissing !== 'true') return filter;
+  return { ...filter, unfinishedOf: (await definitions.missing()).map(({ name, version }) => ({ name, version })) };
 }
