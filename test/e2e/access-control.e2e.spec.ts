@@ -37,13 +37,17 @@ const as = (role: Role) => ({ Authorization: `Bearer ${TOKENS[role]}` });
 
 beforeAll(async () => {
   environment = await OrchestratorEnvironment.create('access');
-  app = await environment.start({ AUTH_DISABLED: 'false', AUTH_TOKENS });
+  app = await environment.start({ AUTH_DISABLED: 'false', AUTH_TOKENS, RATE_LIMIT_ACTIONS: '1000' });
   sagaId = (await http().post('/sagas/place-order').set(as('client')).send(PLACE_ORDER_INPUT).expect(202)).body.id;
 });
 
 afterAll(async () => {
   await environment?.close();
 });
+
+const EVERY_ROLE: Role[] = ['viewer', 'client', 'operator', 'admin'];
+const OPERATOR_ROLES: Role[] = ['operator', 'admin'];
+const NO_SAGA = '00000000-0000-4000-8000-000000000000';
 
 /** Each endpoint, and which roles it answers (the others get 403). */
 const routes: { route: string; call: () => request.Test; allowed: Role[]; ok: number }[] = [
@@ -58,7 +62,41 @@ const routes: { route: string; call: () => request.Test; allowed: Role[]; ok: nu
   { route: 'GET /catalog', call: () => http().get('/catalog'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /health', call: () => http().get('/health'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /metrics', call: () => http().get('/metrics'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
+  { route: 'GET /definitions/{name}/versions/{version}', call: () => http().get('/definitions/place-order/versions/1'), allowed: EVERY_ROLE, ok: 200 },
+  { route: 'GET /definitions/{name}/diff', call: () => http().get('/definitions/place-order/diff?from=1&to=1'), allowed: EVERY_ROLE, ok: 200 },
+  { route: 'POST /definitions', call: () => http().post('/definitions').send({ name: 'x' }), allowed: ['admin'], ok: 400 },
+  // Changes, each on a saga or dead letter that does not exist (404 for who may) or as a dry run.
+  ...(['cancel', 'retry-compensation', 'skip-compensation', 'resolve', 'fire-timer', 'retry-step'] as const).map((action) => ({
+    route: `POST /sagas/{id}/${action}`,
+    call: () =>
+      http()
+        .post(`/sagas/${NO_SAGA}/${action}`)
+        .send(action.endsWith('-step') || action === 'skip-compensation' ? { reason: 'access test', step: 'reserve-inventory' } : { reason: 'access test' }),
+    allowed: OPERATOR_ROLES,
+    ok: 404,
+  })),
+  ...(['cancel', 'retry-compensation', 'retry-step'] as const).map((action) => ({
+    route: `POST /sagas/bulk/${action}`,
+    call: () => http().post(`/sagas/bulk/${action}?name=place-order`).send({ reason: 'access test' }),
+    allowed: OPERATOR_ROLES,
+    ok: 200,
+  })),
+  { route: 'GET /dead-letters', call: () => http().get('/dead-letters'), allowed: OPERATOR_ROLES, ok: 200 },
+  { route: 'GET /dead-letters/counts', call: () => http().get('/dead-letters/counts'), allowed: OPERATOR_ROLES, ok: 200 },
+  { route: 'GET /dead-letters/{id}', call: () => http().get('/dead-letters/987654'), allowed: OPERATOR_ROLES, ok: 404 },
+  { route: 'POST /dead-letters/replay', call: () => http().post('/dead-letters/replay').send({ reason: 'access test', dryRun: true }), allowed: OPERATOR_ROLES, ok: 200 },
+  { route: 'POST /dead-letters/{id}/replay', call: () => http().post('/dead-letters/987654/replay').send({ reason: 'access test' }), allowed: OPERATOR_ROLES, ok: 404 },
+  { route: 'POST /dead-letters/{id}/discard', call: () => http().post('/dead-letters/987654/discard').send({ reason: 'access test' }), allowed: OPERATOR_ROLES, ok: 404 },
 ];
+
+/** Routes open without a token (tested below), beside the table above. */
+const PUBLIC_ROUTES = ['GET /health/live', 'GET /health/ready'];
+
+it('covers every route of the OpenAPI document, so no endpoint ships without its role test', async () => {
+  const openapi = (await http().get('/docs-json').expect(200)).body as { paths: Record<string, Record<string, unknown>> };
+  const documented = Object.entries(openapi.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`));
+  expect(documented.sort()).toEqual([...routes.map((route) => route.route), ...PUBLIC_ROUTES].sort());
+});
 
 describe.each(routes)('$route', ({ call, allowed, ok }) => {
   it('is 401 without a token, with an unknown token and with another scheme', async () => {
