@@ -109,7 +109,7 @@ describe('limits', () => {
   const call = () => request(limited.getHttpServer());
 
   beforeAll(async () => {
-    limited = await environment.start({ RATE_LIMIT_STARTS: '1', MAX_BODY_BYTES: '1000', MAX_WAITERS: '0' });
+    limited = await environment.start({ RATE_LIMIT_STARTS: '1', RATE_LIMIT_ACTIONS: '1', MAX_BODY_BYTES: '1000', MAX_WAITERS: '0' });
   });
 
   it('answers starts beyond the token rate with 429 and Retry-After, storing nothing', async () => {
@@ -120,6 +120,19 @@ describe('limits', () => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(refused.body).toMatchObject({ statusCode: 429, message: expect.stringContaining('more than 1 starts per second') });
     expect(await stored()).toBe(before + 2);
+  });
+
+  it('answers operator actions beyond the token rate with 429 and Retry-After, doing nothing', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the test before spent the start bucket
+    const id = (await call().post('/sagas/place-order').send(PLACE_ORDER_INPUT).expect(202)).body.id;
+    const history = async () => (await call().get(`/sagas/${id}`).expect(200)).body.historyTotal as number;
+    await call().post('/sagas/bulk/cancel?name=place-order').send({ reason: 'r' }).expect(200); // a burst of twice the rate (dry runs)
+    await call().post('/sagas/bulk/cancel?name=place-order').send({ reason: 'r' }).expect(200);
+    const before = await history();
+    const refused = await call().post(`/sagas/${id}/cancel`).send({ reason: 'too many' }).expect(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.body).toMatchObject({ statusCode: 429, message: expect.stringContaining('operator actions per second') });
+    expect(await history()).toBe(before);
   });
 
   it('answers a body over MAX_BODY_BYTES with 413', async () => {
