@@ -24,7 +24,7 @@ import { DeadLetterStore, type DeadLetterFilter, type DeadLetterRow, type DeadLe
 import type { DataSource, EntityManager } from 'typeorm';
 import { logLine } from '../logging/log-line';
 import { BrokerService } from '../runtime/broker.service';
-import { SagaRuntime } from '../runtime/saga-runtime.service';
+import { SagaRuntime, type DeadLetterNote } from '../runtime/saga-runtime.service';
 import { isSagaUuid, replayProperties } from './dead-letter-record';
 
 export type ActionOutcome =
@@ -72,18 +72,25 @@ export class DeadLetterActions {
     private readonly runtime: SagaRuntime,
   ) {}
 
+  /** The saga's history notes the replay BEFORE the message is published, so the entry comes
+   *  before anything the replayed message causes; a publish that then fails is noted too. */
   async replay(id: number, actor: string, reason: string): Promise<ActionOutcome> {
     return this.act(id, 'replay', actor, reason, async (manager, row) => {
       if (!row.sourceQueue) return { kind: 'no-source-queue' };
-      let routed: 'delivered' | 'unroutable';
+      const sagaNoted = await this.noteSaga(row, 'DEAD_LETTER_REPLAYED', actor, reason);
+      let failed: Extract<ActionOutcome, { kind: 'source-queue-missing' | 'publish-failed' }> | undefined;
       try {
-        routed = await this.broker.client.publish('', row.sourceQueue, row.body, replayProperties(row, id, actor));
+        const routed = await this.broker.client.publish('', row.sourceQueue, row.body, replayProperties(row, id, actor));
+        if (routed === 'unroutable') failed = { kind: 'source-queue-missing', sourceQueue: row.sourceQueue };
       } catch (error) {
-        return { kind: 'publish-failed', message: (error as Error).message };
+        failed = { kind: 'publish-failed', message: (error as Error).message };
       }
-      if (routed === 'unroutable') return { kind: 'source-queue-missing', sourceQueue: row.sourceQueue };
+      if (failed) {
+        if (sagaNoted) await this.noteSaga(row, 'DEAD_LETTER_REPLAY_FAILED', actor, refusalMessage(id, failed));
+        return failed;
+      }
       await this.store.resolve(manager, id, 'replayed', actor, reason, new Date());
-      return { kind: 'done', state: 'replayed', sagaId: row.sagaId, sagaNoted: false };
+      return { kind: 'done', state: 'replayed', sagaId: row.sagaId, sagaNoted };
     });
   }
 
@@ -129,16 +136,18 @@ export class DeadLetterActions {
       return done;
     });
     const stored = row as DeadLetterRow | null;
-    if (outcome.kind !== 'done' || !stored || !isSagaUuid(stored.sagaId)) return outcome;
-    return { ...outcome, sagaNoted: await this.noteSaga(stored, action, actor, reason) };
+    if (action === 'replay' || outcome.kind !== 'done' || !stored) return outcome; // a replay notes the saga itself
+    return { ...outcome, sagaNoted: await this.noteSaga(stored, 'DEAD_LETTER_DISCARDED', actor, reason) };
   }
 
-  private async noteSaga(row: DeadLetterRow, action: 'replay' | 'discard', actor: string, reason: string): Promise<boolean> {
+  /** Appends the entry to the history of the saga the dead letter names, if any; false when none. */
+  private async noteSaga(row: DeadLetterRow, type: Exclude<DeadLetterNote, 'DEAD_LETTERED'>, actor: string, reason: string): Promise<boolean> {
+    if (!isSagaUuid(row.sagaId)) return false;
     const direction = row.direction === 'action' || row.direction === 'compensation' ? row.direction : null;
     try {
       return await this.runtime.noteDeadLetter(
         row.sagaId!,
-        action === 'replay' ? 'DEAD_LETTER_REPLAYED' : 'DEAD_LETTER_DISCARDED',
+        type,
         { step: row.step, direction, attempt: row.attempt },
         { deadLetterId: row.id, by: actor, reason, sourceQueue: row.sourceQueue, link: `/dead-letters/${row.id}` },
       );

@@ -55,6 +55,10 @@ export interface ReplyItem {
   inboxKey: string;
 }
 
+/** History entries about a dead letter of the saga, and the `reason` each records. */
+const DEAD_LETTER_NOTE_REASONS = { DEAD_LETTERED: null, DEAD_LETTER_REPLAYED: 'replay', DEAD_LETTER_REPLAY_FAILED: 'replay-failed', DEAD_LETTER_DISCARDED: 'discard' } as const;
+export type DeadLetterNote = keyof typeof DEAD_LETTER_NOTE_REASONS;
+
 @Injectable()
 export class SagaRuntime {
   private readonly logger = new Logger('SagaRuntime');
@@ -158,12 +162,12 @@ export class SagaRuntime {
    *  (docs/operations.md "Dead letters"); false when the saga does not exist. */
   async noteDeadLetter(
     sagaId: string,
-    type: 'DEAD_LETTERED' | 'DEAD_LETTER_REPLAYED' | 'DEAD_LETTER_DISCARDED',
+    type: DeadLetterNote,
     address: { step: string | null; direction: Direction | null; attempt: number | null },
     detail: Record<string, unknown>,
   ): Promise<boolean> {
     const failureType = type === 'DEAD_LETTERED' ? null : ('operator' as const);
-    const reason = type === 'DEAD_LETTERED' ? null : type === 'DEAD_LETTER_REPLAYED' ? 'replay' : 'discard';
+    const reason = DEAD_LETTER_NOTE_REASONS[type];
     const noted = await this.committer.appendHistory(sagaId, [{ type, failureType, at: Date.now(), ...address, reason, detail }]);
     if (noted && failureType) this.metrics.exception(failureType);
     return noted;

@@ -57,6 +57,7 @@ export type HistoryType =
   /** Written by the orchestrator's dead-letter intake and operator actions, never by decide(). */
   | 'DEAD_LETTERED'
   | 'DEAD_LETTER_REPLAYED'
+  | 'DEAD_LETTER_REPLAY_FAILED'
   | 'DEAD_LETTER_DISCARDED';
 
 /**
