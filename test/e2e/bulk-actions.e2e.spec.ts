@@ -5,11 +5,12 @@
  * same Idempotency-Key does nothing twice; refusals are listed, never fatal. Also the list
  * filter definitionMissing=true, and the 400s and 403 of the bulk routes.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../support/infra';
 import { ScriptedParticipant, type PlannedReply } from '../support/scripted-participant';
+import { scriptedSaga, scriptedStep, SLOW_RETRY, writeScriptedDefinitions } from '../support/scripted-sagas';
 import { TestSystem, type SagaBody } from './system-harness';
 
 const QUEUE = 'saga.bulk-scripted';
@@ -19,24 +20,6 @@ const AUTH_TOKENS = JSON.stringify([
   { name: 'olga', role: 'operator', token: OPERATOR },
   { name: 'vera', role: 'viewer', token: VIEWER },
 ]);
-const budget = { maxAttempts: 3, backoff: { initialMs: 50, multiplier: 1, maxMs: 50 } };
-const slow = { maxAttempts: 3, backoff: { initialMs: 600_000, multiplier: 1, maxMs: 600_000 } };
-const step = (name: string, options: { undo?: boolean; pivot?: boolean; retry?: unknown; timeoutMs?: number } = {}) => ({
-  name,
-  action: { command: `${name}.do`, payload: { plan: '$.input.plan' } },
-  ...(options.undo === false ? {} : { compensation: { command: `${name}.undo`, payload: { plan: '$.input.plan' } } }),
-  ...(options.pivot ? { pivot: true } : {}),
-  ...(options.retry ? { retry: options.retry } : {}),
-  ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-});
-const saga = (name: string, steps: unknown[]) => ({
-  name,
-  version: 1,
-  businessKey: '$.input.ref',
-  inputSchema: { type: 'object', required: ['plan', 'ref'], properties: { plan: { type: 'object' }, ref: { type: 'string' } } },
-  defaults: { timeoutMs: 400, retry: budget, compensationRetry: budget },
-  steps,
-});
 /** c fails, b's undo fails three times (its whole budget), then would succeed. */
 const STUCK = { 'c.do': ['fail'], 'b.undo': ['fail', 'fail', 'fail', 'ok'] } satisfies Record<string, PlannedReply[]>;
 
@@ -58,16 +41,18 @@ describe('bulk actions (e2e)', () => {
 
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'saga-bulk-'));
-    await writeFile(
-      join(folder, 'scripted.participants.json'),
-      JSON.stringify({ participants: { scripted: { queue: QUEUE, commands: ['a.do', 'a.undo', 'b.do', 'b.undo', 'c.do'] } } }),
-    );
-    await writeFile(join(folder, 'chain.saga.json'), JSON.stringify(saga('chain', [step('a'), step('b'), step('c', { undo: false })])));
-    await writeFile(join(folder, 'other.saga.json'), JSON.stringify(saga('other', [step('a'), step('b'), step('c', { undo: false })])));
-    await writeFile(join(folder, 'hold.saga.json'), JSON.stringify(saga('hold', [step('a', { timeoutMs: 600_000 }), step('b', { undo: false })])));
-    await writeFile(
-      join(folder, 'pivoted.saga.json'),
-      JSON.stringify(saga('pivoted', [step('a'), step('b', { undo: false, pivot: true }), step('c', { undo: false, retry: slow })])),
+    const step = scriptedStep;
+    const saga = (name: string, steps: unknown[]) => scriptedSaga(name, steps, { withRef: true });
+    await writeScriptedDefinitions(
+      folder,
+      QUEUE,
+      ['a.do', 'a.undo', 'b.do', 'b.undo', 'c.do'],
+      [
+        saga('chain', [step('a'), step('b'), step('c', { undo: false })]),
+        saga('other', [step('a'), step('b'), step('c', { undo: false })]),
+        saga('hold', [step('a', { timeoutMs: 600_000 }), step('b', { undo: false })]),
+        saga('pivoted', [step('a'), step('b', { undo: false, pivot: true }), step('c', { undo: false, retry: SLOW_RETRY })]),
+      ],
     );
     system = await TestSystem.start({ participants: false, env: { SAGA_DEFINITIONS_DIR: folder, TIMER_POLL_MS: '50', AUTH_DISABLED: 'false', AUTH_TOKENS } });
     participant = await ScriptedParticipant.start(system.amqpUrl, QUEUE);

@@ -5,11 +5,12 @@
  * Idempotency-Key changes nothing (same answer, no new history, no new command), refusals are
  * 409 with the engine's reason, unknown sagas 404, a missing reason 400, a viewer 403.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../support/infra';
 import { ScriptedParticipant, type PlannedReply } from '../support/scripted-participant';
+import { scriptedSaga, scriptedStep, SLOW_RETRY, writeScriptedDefinitions } from '../support/scripted-sagas';
 import { TestSystem, type SagaBody } from './system-harness';
 
 const QUEUE = 'saga.scripted';
@@ -19,24 +20,6 @@ const AUTH_TOKENS = JSON.stringify([
   { name: 'olga', role: 'operator', token: OPERATOR },
   { name: 'vera', role: 'viewer', token: VIEWER },
 ]);
-const budget = { maxAttempts: 3, backoff: { initialMs: 50, multiplier: 1, maxMs: 50 } };
-/** A backoff no test waits out: only an operator makes the retry happen in time. */
-const slow = { maxAttempts: 3, backoff: { initialMs: 600_000, multiplier: 1, maxMs: 600_000 } };
-const step = (name: string, options: { undo?: boolean; pivot?: boolean; retry?: unknown } = {}) => ({
-  name,
-  action: { command: `${name}.do`, payload: { plan: '$.input.plan' } },
-  ...(options.undo === false ? {} : { compensation: { command: `${name}.undo`, payload: { plan: '$.input.plan' } } }),
-  ...(options.pivot ? { pivot: true } : {}),
-  ...(options.retry ? { retry: options.retry } : {}),
-});
-const saga = (name: string, steps: unknown[]) => ({
-  name,
-  version: 1,
-  inputSchema: { type: 'object', required: ['plan'], properties: { plan: { type: 'object' } } },
-  defaults: { timeoutMs: 400, retry: budget, compensationRetry: budget },
-  steps,
-});
-
 type Plan = Record<string, PlannedReply[]>;
 interface FullSaga extends SagaBody {
   steps: (SagaBody['steps'][number] & { manual: boolean; waitingForRetry: boolean })[];
@@ -78,14 +61,14 @@ describe('operator repairs (e2e)', () => {
 
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'saga-repairs-'));
-    await writeFile(
-      join(folder, 'scripted.participants.json'),
-      JSON.stringify({ participants: { scripted: { queue: QUEUE, commands: ['a.do', 'a.undo', 'b.do', 'b.undo', 'c.do'] } } }),
-    );
-    await writeFile(join(folder, 'chain.saga.json'), JSON.stringify(saga('chain', [step('a'), step('b'), step('c', { undo: false })])));
-    await writeFile(
-      join(folder, 'slow.saga.json'),
-      JSON.stringify(saga('slow', [step('a', { retry: slow }), step('b', { undo: false, pivot: true }), step('c', { undo: false, retry: slow })])),
+    await writeScriptedDefinitions(
+      folder,
+      QUEUE,
+      ['a.do', 'a.undo', 'b.do', 'b.undo', 'c.do'],
+      [
+        scriptedSaga('chain', [scriptedStep('a'), scriptedStep('b'), scriptedStep('c', { undo: false })]),
+        scriptedSaga('slow', [scriptedStep('a', { retry: SLOW_RETRY }), scriptedStep('b', { undo: false, pivot: true }), scriptedStep('c', { undo: false, retry: SLOW_RETRY })]),
+      ],
     );
     system = await TestSystem.start({ participants: false, env: { SAGA_DEFINITIONS_DIR: folder, TIMER_POLL_MS: '50', AUTH_DISABLED: 'false', AUTH_TOKENS } });
     participant = await ScriptedParticipant.start(system.amqpUrl, QUEUE);

@@ -41,20 +41,12 @@ export interface NewDeadLetter {
   deadLetteredAt: Date;
 }
 
-export interface DeadLetterSummary {
+export interface DeadLetterSummary extends Pick<
+  NewDeadLetter,
+  'sourceQueue' | 'reason' | 'reasonOrigin' | 'deathCount' | 'sagaId' | 'step' | 'direction' | 'attempt' | 'kind' | 'pattern' | 'deadLetteredAt'
+> {
   id: number;
-  sourceQueue: string | null;
-  reason: string | null;
-  reasonOrigin: ReasonOrigin;
-  deathCount: number | null;
-  sagaId: string | null;
-  step: string | null;
-  direction: string | null;
-  attempt: number | null;
-  kind: DeadLetterKind;
-  pattern: string | null;
   state: DeadLetterState;
-  deadLetteredAt: Date;
   storedAt: Date;
 }
 
