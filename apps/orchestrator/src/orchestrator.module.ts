@@ -1,6 +1,7 @@
 /**
  * Wires the orchestrator: validated config → database (migrations applied on start) →
- * definitions (built-in, files, and every version stored in PostgreSQL) → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API.
+ * definitions (built-in, files, and every version stored in PostgreSQL) → broker → runtime (reply consumer, outbox relay, timer scheduler) → REST API, and the admin UI's
+ * files at /ui (UI_ENABLED).
  *
  * Guarantees: `synchronize` is off; schema changes only come from migrations. Configuration
  * comes from the environment, overridable per instance (tests run several side by side).
@@ -12,6 +13,7 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ensureDatabase, sagaDataSourceOptions } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { CatalogController, DefinitionsController } from './api/definitions/definitions.controller';
+import { MeController } from './api/auth/me.controller';
 import { HealthController } from './api/health/health.controller';
 import { MetricsController } from './api/metrics/metrics.controller';
 import { SagaQueries } from './api/sagas/saga-queries';
@@ -19,6 +21,7 @@ import { SagaBulkController } from './api/sagas/saga-bulk.controller';
 import { SagaBulkActions } from './api/sagas/saga-bulk-actions';
 import { SagasController } from './api/sagas/sagas.controller';
 import { SagaRepairsController } from './api/sagas/saga-repairs.controller';
+import { UiController } from './api/ui/ui.controller';
 import { AccessGuard } from './auth/access.guard';
 import { ORCHESTRATOR_CONFIG, parseOrchestratorConfig, type OrchestratorConfig } from './config/orchestrator-config';
 import { demoCatalog } from './definitions/built-in/demo-catalog';
@@ -87,6 +90,8 @@ export class OrchestratorModule {
         HealthController,
         MetricsController,
         DeadLettersController,
+        MeController,
+        UiController,
       ],
       providers: [
         configProvider,

@@ -41,6 +41,7 @@ export const orchestratorEnvSchema = z.object({
   AUTH_DISABLED: flag(false),
   METRICS_PUBLIC: flag(false),
   DOCS_PUBLIC: flag(true),
+  UI_ENABLED: flag(true),
   MAX_BODY_BYTES: positiveInt(102_400),
   MAX_WAITERS: z.coerce.number().int().min(0).default(1000),
   HISTORY_LIMIT: z.coerce.number().int().min(1).max(10_000).default(200),
@@ -76,6 +77,8 @@ export interface OrchestratorConfig {
   accessTokens: AccessTokens | null;
   metricsPublic: boolean;
   docsPublic: boolean;
+  /** Serve the admin UI at /ui (its data calls need a token like any other). */
+  uiEnabled: boolean;
   /** Largest request body accepted (413 beyond). */
   maxBodyBytes: number;
   /** History entries GET /sagas/{id} returns (the latest); the rest page through /history. */
@@ -123,6 +126,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     stateCacheMaxBytes: e.STATE_CACHE_MAX_BYTES,
     metricsPublic: e.METRICS_PUBLIC,
     docsPublic: e.DOCS_PUBLIC,
+    uiEnabled: e.UI_ENABLED,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxWaiters: e.MAX_WAITERS,
     historyLimit: e.HISTORY_LIMIT,
