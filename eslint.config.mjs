@@ -3,7 +3,8 @@
 // - libs/saga-core is pure: no framework, no IO, no other lib, no app (an allowlist of imports);
 // - libs never import apps/, scripts/ or test/;
 // - libs/persistence never imports messaging, libs/messaging never imports persistence;
-// - no import cycles between files.
+// - no import cycles between files;
+// - the admin UI (apps/orchestrator/ui, browser code) imports only its own files.
 // Style (quotes, commas, line length) is Prettier's business, not ESLint's.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -112,6 +113,19 @@ export default defineConfig(
   },
   { files: ['libs/persistence/**/*.ts'], rules: restrict([noAppsText, ...persistenceForbids.patterns], persistenceForbids.paths, persistenceZones) },
   { files: ['libs/messaging/**/*.ts'], rules: restrict([noAppsText, ...messagingForbids.patterns], messagingForbids.paths, messagingZones) },
+  // The admin UI runs in the browser (tsc checks it against the DOM types, apps/orchestrator/ui/tsconfig.json):
+  // it imports only its own files, never Node, a package, the server's code or a lib.
+  {
+    files: ['apps/orchestrator/ui/**/*.ts'],
+    rules: restrict(
+      [{ regex: '^(?!\\.{1,2}/)', message: 'the admin UI imports only its own files (no packages, no Node): it is served as is to the browser.' }],
+      [],
+      [
+        { target: './apps/orchestrator/ui', from: './apps/orchestrator/src', message: 'the admin UI never imports server code (types come from its own views.ts).' },
+        { target: './apps/orchestrator/ui', from: './libs', message: 'the admin UI never imports a lib.' },
+      ],
+    ),
+  },
   // Plain CommonJS config files.
   {
     files: ['**/*.js', '**/*.cjs'],

@@ -91,6 +91,7 @@ async function main(): Promise<void> {
   console.log(`
 Saga orchestrator and the order, inventory and payment services are running.
   API:      http://localhost:${port}        OpenAPI: http://localhost:${port}/docs
+  Admin UI: http://localhost:${port}/ui     (paste a token below, e.g. SAGA_OPERATOR_TOKEN)
 ${tokenLines}
   Try:      ${shown.length === 0 ? 'TOKEN=<a client token>' : 'source .saga-tokens.env; TOKEN=$SAGA_CLIENT_TOKEN'}
             curl -s -X POST localhost:${port}/sagas/place-order -H "Authorization: Bearer $TOKEN" \\

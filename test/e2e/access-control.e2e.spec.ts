@@ -60,6 +60,7 @@ const routes: { route: string; call: () => request.Test; allowed: Role[]; ok: nu
   { route: 'GET /definitions/{name}', call: () => http().get('/definitions/place-order'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions/{name}/versions', call: () => http().get('/definitions/place-order/versions'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
   { route: 'GET /catalog', call: () => http().get('/catalog'), allowed: ['viewer', 'client', 'operator', 'admin'], ok: 200 },
+  { route: 'GET /auth/me', call: () => http().get('/auth/me'), allowed: EVERY_ROLE, ok: 200 },
   { route: 'GET /health', call: () => http().get('/health'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /metrics', call: () => http().get('/metrics'), allowed: ['viewer', 'operator', 'admin'], ok: 200 },
   { route: 'GET /definitions/{name}/versions/{version}', call: () => http().get('/definitions/place-order/versions/1'), allowed: EVERY_ROLE, ok: 200 },

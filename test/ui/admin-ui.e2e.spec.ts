@@ -27,6 +27,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startOrchestrator } from '../../apps/orchestrator/src/bootstrap';
 import { TestSystem } from '../e2e/system-harness';
 import { waitFor } from '../support/infra';
 import { ScriptedParticipant } from '../support/scripted-participant';
@@ -180,7 +181,7 @@ describe('admin UI in Chromium (e2e)', () => {
     await expect(page.locator('#updated').textContent()).resolves.toMatch(/Updated \d/);
     await shot(page, 'overview');
 
-    await page.getByRole('link', { name: 'Sagas', exact: true, exact: true }).click();
+    await page.getByRole('link', { name: 'Sagas', exact: true }).click();
     await page.getByLabel('Business key').fill('c-ui-1');
     await page.getByRole('button', { name: 'Find', exact: true }).click();
     await page.waitForURL(/#\/sagas\?businessKey=c-ui-1$/);
@@ -208,7 +209,7 @@ describe('admin UI in Chromium (e2e)', () => {
     await shot(page, 'saga');
     // A phone's width: the page still works, tables scroll inside their own box.
     await page.setViewportSize({ width: 375, height: 800 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     await shot(page, 'saga-phone');
   });
@@ -244,13 +245,9 @@ describe('admin UI in Chromium (e2e)', () => {
     expect(audit[0]).toContain('RETRY_COMPENSATION');
     expect(audit[0]).toContain('gateway fixed (ui test)');
     expect(audit[0]).toContain('APPLIED');
-    expect(await page.locator('#timeline-compensations tbody tr').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-step')}#${r.getAttribute('data-attempt')}`))).toEqual([
-      'b#1',
-      'b#2',
-      'b#3',
-      'b#4',
-      'a#1',
-    ]);
+    expect(
+      await page.locator('#timeline-compensations tbody tr').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-step')}#${r.getAttribute('data-attempt')}`)),
+    ).toEqual(['b#1', 'b#2', 'b#3', 'b#4', 'a#1']);
     expect(await page.locator('button.repair').count()).toBe(0); // COMPENSATED: nothing applies any more
     await shot(page, 'saga-repaired');
   });
@@ -343,7 +340,11 @@ describe('admin UI in Chromium (e2e)', () => {
     expect(await page.locator('button.repair').count()).toBe(0);
     const status = await page.evaluate(async (id) => {
       const token = sessionStorage.getItem('saga-ui-token');
-      const response = await fetch(`/sagas/${id}/resolve`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{"reason":"a viewer tries"}' });
+      const response = await fetch(`/sagas/${id}/resolve`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: '{"reason":"a viewer tries"}',
+      });
       return response.status;
     }, compensatedId);
     expect(status).toBe(403);
@@ -353,6 +354,52 @@ describe('admin UI in Chromium (e2e)', () => {
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByLabel('Bearer token').waitFor();
     expect(await page.evaluate(() => sessionStorage.getItem('saga-ui-token'))).toBeNull();
+  });
+
+  it('marks late, duplicate and malformed replies on their attempt with a text label (the built timeline module, in the browser)', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/ui/`);
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    const entry = (type: string, s: number, attempt: number, reason: string | null = null, failureType: string | null = null) => ({
+      type,
+      failureType,
+      at: at(s),
+      step: 'pay',
+      direction: 'action',
+      attempt,
+      reason,
+      detail: null,
+    });
+    const history = [
+      entry('COMMAND_SENT', 0, 1),
+      entry('ATTEMPT_TIMED_OUT', 2, 1, 'timeout', 'timeout'),
+      entry('COMMAND_SENT', 3, 2),
+      entry('LATE_REPLY_IGNORED', 4, 1, 'success', 'late'),
+      entry('REPLY_RECEIVED', 5, 2, 'success'),
+      entry('DUPLICATE_REPLY_IGNORED', 6, 2, 'success', 'duplicate'),
+      entry('MALFORMED_REPLY_PARKED', 7, 2, 'malformed', 'malformed'),
+    ];
+    // A string, so the test's compiler leaves the browser's dynamic import alone.
+    const rows = await page.evaluate(`import('/ui/pages/timeline.js').then((m) => m.attemptsOf(${JSON.stringify(history)}))`);
+    expect((rows as { attempt: number; outcome: string; marks: { label: string }[] }[]).map((r) => [r.attempt, r.outcome, r.marks.map((m) => m.label)])).toEqual([
+      [1, 'timed out', ['LATE REPLY']],
+      [2, 'success', ['DUPLICATE REPLY', 'MALFORMED REPLY']],
+    ]);
+  });
+
+  it('UI_ENABLED=false: /ui is 404, the API is unchanged', async () => {
+    const dark = await startOrchestrator({
+      env: system.orchestratorEnv({ SAGA_DEFINITIONS_DIR: folder, AUTH_DISABLED: 'false', AUTH_TOKENS, UI_ENABLED: 'false' }),
+      logger: false,
+    });
+    try {
+      const url = (await dark.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
+      expect((await fetch(`${url}/ui`)).status).toBe(404);
+      expect((await fetch(`${url}/ui/main.js`)).status).toBe(404);
+      expect((await fetch(`${url}/auth/me`, { headers: as('viewer') })).status).toBe(200);
+    } finally {
+      await dark.close();
+    }
   });
 
   it('made no request outside the orchestrator, and no page threw', async () => {

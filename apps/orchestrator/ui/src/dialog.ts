@@ -37,7 +37,11 @@ export function openActionDialog(spec: ActionDialog): HTMLDialogElement {
   const reason = h('textarea', { id: `${id}-reason`, name: 'reason', required: true, maxlength: 500, rows: 3, 'aria-describedby': `${id}-reason-help` });
   const extras = (spec.extra ?? []).map((field) => ({
     field,
-    select: h('select', { id: `${id}-${field.name}`, name: field.name }, field.options.map((o) => h('option', { value: o.value }, o.label))),
+    select: h(
+      'select',
+      { id: `${id}-${field.name}`, name: field.name },
+      field.options.map((o) => h('option', { value: o.value }, o.label)),
+    ),
   }));
   const confirm = h('button', { type: 'submit', class: 'danger' }, spec.confirmLabel);
   const cancel = h('button', { type: 'button', value: 'cancel' }, 'Cancel');

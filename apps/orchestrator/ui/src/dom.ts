@@ -48,7 +48,14 @@ export function time(iso: string | null | undefined): Child {
 export function relative(iso: string, now = Date.now()): string {
   const ms = new Date(iso).getTime() - now;
   const abs = Math.abs(ms);
-  const text = abs < 60_000 ? `${Math.round(abs / 1000)} s` : abs < 3_600_000 ? `${Math.round(abs / 60_000)} min` : abs < 86_400_000 ? `${Math.round(abs / 3_600_000)} h` : `${Math.round(abs / 86_400_000)} d`;
+  const text =
+    abs < 60_000
+      ? `${Math.round(abs / 1000)} s`
+      : abs < 3_600_000
+        ? `${Math.round(abs / 60_000)} min`
+        : abs < 86_400_000
+          ? `${Math.round(abs / 3_600_000)} h`
+          : `${Math.round(abs / 86_400_000)} d`;
   return ms >= 0 ? `in ${text}` : `${text} ago`;
 }
 
@@ -76,8 +83,28 @@ export function table(caption: string | null, headers: string[], rows: Child[][]
     'table',
     attrs,
     caption ? h('caption', null, caption) : null,
-    h('thead', null, h('tr', null, headers.map((text) => h('th', { scope: 'col' }, text)))),
-    h('tbody', null, rows.length === 0 ? h('tr', null, h('td', { colspan: headers.length, class: 'empty' }, 'Nothing here.')) : rows.map((cells) => h('tr', null, cells.map((cell) => h('td', null, cell))))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        headers.map((text) => h('th', { scope: 'col' }, text)),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      rows.length === 0
+        ? h('tr', null, h('td', { colspan: headers.length, class: 'empty' }, 'Nothing here.'))
+        : rows.map((cells) =>
+            h(
+              'tr',
+              null,
+              cells.map((cell) => h('td', null, cell)),
+            ),
+          ),
+    ),
   );
 }
 

@@ -13,7 +13,13 @@ import type { DeadLetter, DeadLetterPage } from '../views.js';
 const STATES = ['parked', 'replayed', 'discarded'];
 
 function age(seconds: number): string {
-  return seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : seconds < 172_800 ? `${Math.round(seconds / 3600)} h` : `${Math.round(seconds / 86_400)} d`;
+  return seconds < 120
+    ? `${seconds} s`
+    : seconds < 7200
+      ? `${Math.round(seconds / 60)} min`
+      : seconds < 172_800
+        ? `${Math.round(seconds / 3600)} h`
+        : `${Math.round(seconds / 86_400)} d`;
 }
 
 function forbidden(context: PageContext): boolean {

@@ -200,7 +200,11 @@ function registerForm(): HTMLElement {
         fill(
           result,
           notice('error', `Not a valid definition (400): ${String(error.body.message ?? '')}`),
-          h('ul', { id: 'register-errors' }, (error.body.errors ?? []).map((e) => h('li', null, h('code', null, e.field), ': ', e.message))),
+          h(
+            'ul',
+            { id: 'register-errors' },
+            (error.body.errors ?? []).map((e) => h('li', null, h('code', null, e.field), ': ', e.message)),
+          ),
         );
       } else if (error.status === 409) {
         fill(result, notice('error', `Conflict (409): ${String(error.body.message ?? '')}`));

@@ -80,7 +80,12 @@ export async function sagaListPage(context: PageContext): Promise<void> {
     h(
       'p',
       null,
-      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'f-definitionMissing', name: 'definitionMissing', value: 'true', checked: params.get('definitionMissing') === 'true' }), ' Definition version missing'),
+      h(
+        'label',
+        { class: 'check' },
+        h('input', { type: 'checkbox', id: 'f-definitionMissing', name: 'definitionMissing', value: 'true', checked: params.get('definitionMissing') === 'true' }),
+        ' Definition version missing',
+      ),
       errorSlot('definitionMissing'),
     ),
     h(

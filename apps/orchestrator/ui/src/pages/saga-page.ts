@@ -57,7 +57,9 @@ export async function sagaPage(context: PageContext): Promise<void> {
     h('h1', null, `Saga ${saga.name} v${saga.version} `, badge(saga.status)),
     done ? notice('ok', done) : null,
     facts(saga),
-    sagaButtons.length > 0 ? h('section', { 'aria-labelledby': 'repairs-title', class: 'repairs' }, h('h2', { id: 'repairs-title' }, 'Repair'), h('p', { class: 'buttons' }, sagaButtons)) : null,
+    sagaButtons.length > 0
+      ? h('section', { 'aria-labelledby': 'repairs-title', class: 'repairs' }, h('h2', { id: 'repairs-title' }, 'Repair'), h('p', { class: 'buttons' }, sagaButtons))
+      : null,
     steps(saga, definition, mayRepair ? hooks : null),
     timeline(saga.history, definition?.definition.steps ?? null),
     timers(saga, mayRepair ? hooks : null),
@@ -91,7 +93,9 @@ function steps(saga: Saga, definition: DefinitionVersion | null, hooks: RepairHo
     'section',
     { 'aria-labelledby': 'steps-title' },
     h('h2', { id: 'steps-title' }, 'Steps'),
-    defs ? null : notice('error', `Definition ${saga.definition.name} v${saga.definition.version} is not loaded on this orchestrator: the steps are shown from the saga's state only.`),
+    defs
+      ? null
+      : notice('error', `Definition ${saga.definition.name} v${saga.definition.version} is not loaded on this orchestrator: the steps are shown from the saga's state only.`),
     h(
       'ol',
       { class: 'steps', id: 'steps' },
@@ -179,7 +183,14 @@ function audit(history: HistoryEntry[]): HTMLElement {
           const refused = e.type.endsWith('REJECTED') || e.type.endsWith('FAILED');
           const action = e.type === 'OPERATOR_ACTION' ? e.reason : str(d.action) || e.type;
           const why = e.type.startsWith('CANCEL') ? (e.type === 'CANCEL_REQUESTED' ? e.reason : str(d.requested)) : str(d.reason);
-          return [time(e.at), str(d.by), action ?? e.type, e.step ?? '—', why ?? '', `${refused ? 'REFUSED' : 'APPLIED'}${d.message ? `: ${str(d.message)}` : refused && e.reason ? `: ${e.reason}` : ''}`];
+          return [
+            time(e.at),
+            str(d.by),
+            action ?? e.type,
+            e.step ?? '—',
+            why ?? '',
+            `${refused ? 'REFUSED' : 'APPLIED'}${d.message ? `: ${str(d.message)}` : refused && e.reason ? `: ${e.reason}` : ''}`,
+          ];
         }),
         { id: 'audit' },
       ),
@@ -188,11 +199,30 @@ function audit(history: HistoryEntry[]): HTMLElement {
 }
 
 function historyRow(e: HistoryEntry): Child[] {
-  return [time(e.at), e.type, e.step ?? '', e.direction ?? '', e.attempt === null ? '' : String(e.attempt), e.failureType ?? '', e.reason ?? '', e.detail ? JSON.stringify(e.detail) : ''];
+  return [
+    time(e.at),
+    e.type,
+    e.step ?? '',
+    e.direction ?? '',
+    e.attempt === null ? '' : String(e.attempt),
+    e.failureType ?? '',
+    e.reason ?? '',
+    e.detail ? JSON.stringify(e.detail) : '',
+  ];
 }
 
 function rawHistory(saga: Saga): HTMLElement {
-  const body = h('tbody', null, saga.history.map((e) => h('tr', null, historyRow(e).map((c) => h('td', null, c)))));
+  const body = h(
+    'tbody',
+    null,
+    saga.history.map((e) =>
+      h(
+        'tr',
+        null,
+        historyRow(e).map((c) => h('td', null, c)),
+      ),
+    ),
+  );
   const status = h('p', { role: 'status' }, `${saga.history.length} of ${saga.historyTotal} entries, oldest first.`);
   let next = saga.historyNext;
   let shown = saga.history.length;
@@ -202,7 +232,15 @@ function rawHistory(saga: Saga): HTMLElement {
     more.disabled = true;
     try {
       const page = await get<HistoryPage>(`/sagas/${enc(saga.id)}/history?before=${enc(next)}&limit=100`);
-      body.prepend(...page.entries.map((e) => h('tr', null, historyRow(e).map((c) => h('td', null, c)))));
+      body.prepend(
+        ...page.entries.map((e) =>
+          h(
+            'tr',
+            null,
+            historyRow(e).map((c) => h('td', null, c)),
+          ),
+        ),
+      );
       shown += page.entries.length;
       next = page.next;
       status.textContent = `${shown} of ${saga.historyTotal} entries, oldest first.`;
@@ -218,6 +256,22 @@ function rawHistory(saga: Saga): HTMLElement {
     h('summary', null, `History (${saga.historyTotal} entries)`),
     status,
     more,
-    scroller('History', h('table', { id: 'history' }, h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))), body)),
+    scroller(
+      'History',
+      h(
+        'table',
+        { id: 'history' },
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            headers.map((t) => h('th', { scope: 'col' }, t)),
+          ),
+        ),
+        body,
+      ),
+    ),
   );
 }

@@ -71,7 +71,9 @@ export function attemptsOf(history: HistoryEntry[]): AttemptRow[] {
         break;
       default:
         if (MARKS[entry.type]) {
-          const what = entry.type.startsWith('OPERATOR') ? `${text(entry.detail?.action)} by ${text(entry.detail?.by)}: ${text(entry.detail?.reason)}` : `${entry.reason ?? ''} ${text(entry.detail?.message)}`;
+          const what = entry.type.startsWith('OPERATOR')
+            ? `${text(entry.detail?.action)} by ${text(entry.detail?.by)}: ${text(entry.detail?.reason)}`
+            : `${entry.reason ?? ''} ${text(entry.detail?.message)}`;
           target.marks.push({ label: MARKS[entry.type], at: entry.at, text: what.trim() });
         }
     }
@@ -89,7 +91,13 @@ function row(a: AttemptRow): Child[] {
     took,
     a.outcome ?? 'no answer yet',
     a.error ?? '',
-    a.marks.length === 0 ? '' : h('ul', { class: 'marks' }, a.marks.map((m) => h('li', null, h('strong', { class: 'mark' }, m.label), ' ', time(m.at), ' ', m.text))),
+    a.marks.length === 0
+      ? ''
+      : h(
+          'ul',
+          { class: 'marks' },
+          a.marks.map((m) => h('li', null, h('strong', { class: 'mark' }, m.label), ' ', time(m.at), ' ', m.text)),
+        ),
   ];
 }
 
