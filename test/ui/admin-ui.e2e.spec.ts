@@ -250,6 +250,22 @@ describe('admin UI in Chromium (e2e)', () => {
     ).toEqual(['b#1', 'b#2', 'b#3', 'b#4', 'a#1']);
     expect(await page.locator('button.repair').count()).toBe(0); // COMPENSATED: nothing applies any more
     await shot(page, 'saga-repaired');
+
+    // Bulk, on the list's filter: a dry run counts, then acting is refused saga by saga (both are COMPENSATED now).
+    await page.goto(`${base}/ui/#/sagas?status=COMPENSATED&name=keyed`);
+    await page.locator('#bulk summary').click();
+    await page.getByLabel('Action').selectOption('cancel');
+    await page.getByRole('button', { name: 'Count (dry run)', exact: true }).click();
+    await expect(page.locator('#bulk-result .notice-info', { hasText: 'Dry run' }).textContent()).resolves.toBe('Dry run: 2 saga(s) match this filter; nothing was changed.');
+    await page.getByRole('button', { name: 'Apply…', exact: true }).click();
+    await expect(page.getByRole('dialog').locator('.happens').textContent()).resolves.toContain(
+      'will be applied to up to 100 of the sagas this filter matches (status=COMPENSATED&name=keyed)',
+    );
+    await page.getByRole('dialog').getByLabel('Reason (required)').fill('bulk from the ui test');
+    await page.getByRole('dialog').getByRole('button', { name: 'Apply to all matching', exact: true }).click();
+    await expect(page.locator('#bulk-result .notice', { hasText: 'Done on' }).textContent()).resolves.toBe('Done on 0, refused 2, failed 0.');
+    expect(await page.locator('#bulk-refusals li').count()).toBe(2);
+    expect(await statusOf(stuckId)).toBe('COMPENSATED');
   });
 
   it('replays a parked dead letter; it reaches its queue and the audit says so', async () => {

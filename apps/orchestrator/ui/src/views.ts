@@ -227,3 +227,15 @@ export interface StoredVersion {
   registeredBy: string | null;
   registeredAt: string | null;
 }
+
+export interface BulkResult {
+  action: string;
+  dryRun: boolean;
+  matched: number;
+  more: boolean;
+  ids: string[];
+  done: number;
+  replayed: number;
+  refused: { id: string; reason: string }[];
+  failed: { id: string; reason: string }[];
+}

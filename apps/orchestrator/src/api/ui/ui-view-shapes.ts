@@ -8,6 +8,7 @@ import type * as Ui from '../../../ui/src/views';
 import type { DeadLetterCountsView, DeadLetterPageView, DeadLetterView } from '../../dead-letters/dead-letter-views';
 import type { WhoAmIView } from '../auth/me.controller';
 import type { DefinitionDiffView, DefinitionSummaryView, StoredVersionView } from '../definitions/definition-views';
+import type { BulkActionView } from '../sagas/saga-bulk.dto';
 import type { RepairView } from '../sagas/saga-repairs.dto';
 import type { HistoryPageView, SagaCountsView, SagaPageView, SagaView, ValidationErrorView } from '../sagas/saga-views';
 
@@ -20,6 +21,7 @@ export type UiViewShapes = [
   Fits<SagaView, Ui.Saga>,
   Fits<HistoryPageView, Ui.HistoryPage>,
   Fits<RepairView, Ui.RepairResult>,
+  Fits<BulkActionView, Ui.BulkResult>,
   Fits<ValidationErrorView, Ui.ErrorBody>,
   Fits<DeadLetterPageView, Ui.DeadLetterPage>,
   Fits<DeadLetterView, Ui.DeadLetter>,

@@ -2,12 +2,14 @@
  * Find sagas: a form with every filter of GET /sagas; submitting puts the filter in the URL
  * (a link that can be shared), the list is drawn from the URL. Keyset paging with the API's
  * cursor ("Next page", "First page"); a 400 shows each field's error next to that field.
+ * Operators also get the bulk actions on the same filter (bulk-actions.ts).
  */
 import { ApiError, get, queryString } from '../api.js';
 import { badge, fill, h, notice, scroller, shortId, table, time } from '../dom.js';
 import type { PageContext } from '../page.js';
 import { go, href } from '../router.js';
 import type { SagaPage, SagaStatus } from '../views.js';
+import { bulkActions } from './bulk-actions.js';
 
 const STATUSES: SagaStatus[] = ['RUNNING', 'COMPENSATING', 'COMPENSATION_FAILED', 'COMPLETED', 'COMPENSATED', 'RESOLVED_MANUALLY'];
 const TEXT_FILTERS = [
@@ -107,7 +109,7 @@ export async function sagaListPage(context: PageContext): Promise<void> {
     h('p', { class: 'buttons' }, h('button', { type: 'submit' }, 'Find'), ' ', h('a', { href: href(['sagas']) }, 'Clear filters')),
   );
   const results = h('div', { id: 'saga-results' }, h('p', { role: 'status' }, 'Loading…'));
-  fill(main, h('h1', null, 'Sagas'), form, results);
+  fill(main, h('h1', null, 'Sagas'), form, context.me.may.repair ? bulkActions(params) : null, results);
 
   const query = new URLSearchParams(params);
   if (!query.has('limit')) query.set('limit', '20');
