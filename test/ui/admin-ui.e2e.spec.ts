@@ -83,7 +83,38 @@ async function signIn(page: Page, role: keyof typeof TOKENS): Promise<void> {
   await page.locator('#who strong').waitFor();
 }
 
+/**
+ * Run in the page (a string: this file is compiled without the DOM types): every visible
+ * form control has a label, and every visible text has a contrast of at least 4.5:1 against the
+ * nearest opaque background (WCAG's relative luminance). Returns the problems found.
+ */
+const A11Y_PROBE = `(() => {
+  const problems = [];
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden' || el.closest('dialog:not([open])')) continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) problems.push('no label: ' + el.outerHTML.slice(0, 80));
+  }
+  const parse = (c) => { const m = /rgba?\\(([^)]+)\\)/.exec(c); if (!m) return null; const p = m[1].split(',').map(Number); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c.a > 0.9) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || seen.has(el) || !n.textContent.trim()) continue;
+    seen.add(el);
+    if (el.closest('[hidden], .visually-hidden, .skip, noscript, dialog:not([open]), button:disabled') || !el.getClientRects().length) continue;
+    const [hi, lo] = [lum(parse(getComputedStyle(el).color)), lum(background(el))].sort((x, y) => y - x);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 4.5) problems.push(ratio.toFixed(2) + ':1 ' + el.tagName + ' "' + n.textContent.trim().slice(0, 40) + '"');
+  }
+  return problems;
+})()`;
+
+/** Checks labels and contrast on the page as it is, then saves its screenshot. */
 async function shot(page: Page, name: string): Promise<void> {
+  expect({ page: name, problems: await page.evaluate<string[]>(A11Y_PROBE) }).toEqual({ page: name, problems: [] });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
@@ -248,6 +279,7 @@ describe('admin UI in Chromium (e2e)', () => {
     expect(
       await page.locator('#timeline-compensations tbody tr').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-step')}#${r.getAttribute('data-attempt')}`)),
     ).toEqual(['b#1', 'b#2', 'b#3', 'b#4', 'a#1']);
+    await expect(page.locator('#timeline-compensations tbody tr[data-step=b][data-attempt="4"]').textContent()).resolves.toContain('OPERATOR');
     expect(await page.locator('button.repair').count()).toBe(0); // COMPENSATED: nothing applies any more
     await shot(page, 'saga-repaired');
 

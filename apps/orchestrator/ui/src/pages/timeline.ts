@@ -39,19 +39,36 @@ const text = (value: unknown): string => (typeof value === 'string' ? value : va
 export function attemptsOf(history: HistoryEntry[]): AttemptRow[] {
   const rows: AttemptRow[] = [];
   const byKey = new Map<string, AttemptRow>();
+  /** Marks recorded before their attempt was sent (an operator's retry precedes the command it sends). */
+  const early = new Map<string, AttemptRow['marks']>();
   const key = (step: string | null, direction: string | null, attempt: number | null) => `${step}|${direction}|${attempt}`;
   for (const entry of history) {
     const { step, direction, attempt } = entry;
     if (step === null || (direction !== 'action' && direction !== 'compensation')) continue;
     if (entry.type === 'COMMAND_SENT' || entry.type === 'COMPENSATION_SENT') {
-      const row: AttemptRow = { step, direction, attempt: attempt ?? 0, sentAt: entry.at, answeredAt: null, outcome: null, error: null, marks: [] };
+      const row: AttemptRow = {
+        step,
+        direction,
+        attempt: attempt ?? 0,
+        sentAt: entry.at,
+        answeredAt: null,
+        outcome: null,
+        error: null,
+        marks: early.get(key(step, direction, attempt)) ?? [],
+      };
       rows.push(row);
       byKey.set(key(step, direction, attempt), row);
       continue;
     }
     // A retry is scheduled for the next attempt: show it on the one that failed.
-    const target = byKey.get(key(step, direction, entry.type === 'RETRY_SCHEDULED' && attempt !== null ? attempt - 1 : attempt));
-    if (!target) continue;
+    const targetKey = key(step, direction, entry.type === 'RETRY_SCHEDULED' && attempt !== null ? attempt - 1 : attempt);
+    let target = byKey.get(targetKey);
+    if (!target) {
+      if (!entry.type.startsWith('OPERATOR')) continue;
+      const marks = early.get(targetKey) ?? [];
+      early.set(targetKey, marks);
+      target = { step, direction, attempt: attempt ?? 0, sentAt: null, answeredAt: null, outcome: null, error: null, marks };
+    }
     switch (entry.type) {
       case 'REPLY_RECEIVED':
         target.answeredAt = entry.at;
