@@ -216,8 +216,8 @@ describe('admin UI in Chromium (e2e)', () => {
     await page.getByLabel('Business key').fill('c-ui-1');
     await page.getByRole('button', { name: 'Find', exact: true }).click();
     await page.waitForURL(/#\/sagas\?businessKey=c-ui-1$/);
-    await page.locator('#saga-table tbody tr a').first().waitFor();
-    expect(await page.locator('#saga-table tbody tr').count()).toBe(1);
+    // The unfiltered list (two sagas) may still be shown for a moment: wait for the filtered one.
+    await waitFor(async () => (await page.locator('#saga-table tbody tr a').count()) === 1, 'the list filtered by business key');
     await expect(page.locator('#saga-table tbody tr').textContent()).resolves.toContain('COMPENSATED');
     await shot(page, 'saga-list');
     // The link can be shared: the same URL in a fresh load shows the same list.
@@ -397,7 +397,7 @@ describe('admin UI in Chromium (e2e)', () => {
     }, compensatedId);
     expect(status).toBe(403);
     await page.goto(`${base}/ui/#/dead-letters`);
-    await expect(page.locator('main .notice').textContent()).resolves.toMatch(/viewer role may not read dead letters/);
+    await page.locator('main .notice', { hasText: 'The viewer role may not read dead letters' }).waitFor();
 
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByLabel('Bearer token').waitFor();
