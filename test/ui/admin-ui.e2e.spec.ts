@@ -73,6 +73,9 @@ async function newPage(width = 1280, height = 900): Promise<Page> {
   context.on('request', (request) => requested.push(request.url()));
   const page = await context.newPage();
   page.on('pageerror', (error) => requested.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) requested.push(`CSP violation: ${message.text()}`);
+  });
   return page;
 }
 
@@ -179,6 +182,7 @@ describe('admin UI in Chromium (e2e)', () => {
     );
     expect(shell.headers.get('x-content-type-options')).toBe('nosniff');
     expect(shell.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(await (await fetch(`${base}/ui/`)).text()).toBe(await (await fetch(`${base}/ui`)).text());
     const script = await fetch(`${base}/ui/pages/overview.js`);
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
@@ -450,7 +454,7 @@ describe('admin UI in Chromium (e2e)', () => {
     }
   });
 
-  it('made no request outside the orchestrator, and no page threw', async () => {
+  it('made no request outside the orchestrator, broke no CSP rule, and no page threw', async () => {
     expect(requested.length).toBeGreaterThan(20);
     const foreign = requested.filter((url) => !url.startsWith(`${base}/`));
     expect(foreign).toEqual([]);
