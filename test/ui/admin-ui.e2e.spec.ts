@@ -381,6 +381,14 @@ describe('admin UI in Chromium (e2e)', () => {
   it('a viewer sees no repair buttons and no dead letters, and the API refuses its forbidden action with 403', async () => {
     const page = await newPage();
     await signIn(page, 'viewer');
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content and leaves the route alone.
+    await page.reload();
+    await page.locator('#who strong').waitFor();
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate<string>('document.activeElement.textContent')).resolves.toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    await expect(page.evaluate<string>('document.activeElement.id')).resolves.toBe('main');
+    expect(new URL(page.url()).hash).toBe('#/');
     await expect(texts(page, 'nav a')).resolves.toEqual(['Overview', 'Sagas', 'Definitions']);
     await page.goto(`${base}/ui/#/sagas/${stuckId}`);
     await page.locator('#steps').waitFor();

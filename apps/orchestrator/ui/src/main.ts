@@ -4,8 +4,8 @@
  *
  * Guarantees: without a token only the login page is drawn; /auth/me decides which navigation
  * entries and actions are shown (the API enforces the same roles anyway); leaving a page stops
- * its timers; after each navigation focus moves to the page's heading, for keyboard and screen
- * reader users.
+ * its timers; after each navigation (not the first load) focus moves to the page's heading, for
+ * keyboard and screen reader users.
  */
 import { ApiError, get } from './api.js';
 import { fill, h, notice } from './dom.js';
@@ -102,12 +102,23 @@ async function render(): Promise<void> {
   if (context.current()) focusHeading();
 }
 
+/** After a navigation (not on the first load, where Tab should reach the skip link first). */
+let navigated = false;
 function focusHeading(): void {
+  if (!navigated) {
+    navigated = true;
+    return;
+  }
   const heading = main.querySelector<HTMLElement>('h1');
   if (!heading) return;
   heading.tabIndex = -1;
   heading.focus({ preventScroll: false });
 }
 
+// The skip link jumps to the content without touching the hash (the hash is the route).
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  main.focus();
+});
 window.addEventListener('hashchange', () => void render());
 void render();

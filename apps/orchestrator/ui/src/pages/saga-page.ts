@@ -55,6 +55,12 @@ export async function sagaPage(context: PageContext): Promise<void> {
   fill(
     main,
     h('h1', null, `Saga ${saga.name} v${saga.version} `, badge(saga.status)),
+    h(
+      'p',
+      { class: 'buttons' },
+      h('button', { type: 'button', id: 'refresh', onclick: () => go(location.hash) }, 'Refresh'),
+      h('span', { class: 'help' }, `as of ${new Date().toLocaleTimeString()}`),
+    ),
     done ? notice('ok', done) : null,
     facts(saga),
     sagaButtons.length > 0
