@@ -224,12 +224,21 @@ describe('admin UI in Chromium (e2e)', () => {
     await waitFor(async () => (await page.locator('#saga-table tbody tr a').count()) === 1, 'the list filtered by business key');
     await expect(page.locator('#saga-table tbody tr').textContent()).resolves.toContain('COMPENSATED');
     await shot(page, 'saga-list');
+    // A filter the API refuses: its error is shown next to its field.
+    await page.goto(`${base}/ui/#/sagas?version=zero`);
+    await page.locator('#f-version[aria-invalid=true]').waitFor();
+    await expect(page.locator('#err-version').textContent()).resolves.toMatch(/version/);
+    await expect(page.locator('#saga-results [role=alert]').textContent()).resolves.toMatch(/^The filter is not valid: version: /);
+    await page.goBack();
     // The link can be shared: the same URL in a fresh load shows the same list.
     await page.reload();
     await expect(page.getByLabel('Business key').inputValue()).resolves.toBe('c-ui-1');
 
     await page.locator('#saga-table tbody tr a').first().click();
     await page.waitForURL(new RegExp(`#/sagas/${compensatedId}$`));
+    await page.goBack(); // back works: the filtered list again
+    await waitFor(async () => (await page.locator('#saga-table tbody tr a').count()) === 1, 'the filtered list after Back');
+    await page.goForward();
     await page.locator('#timeline-compensations').waitFor();
     expect(await page.locator('#timeline-actions tbody tr').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-step')}#${r.getAttribute('data-attempt')}`))).toEqual([
       'a#1',
