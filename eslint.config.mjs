@@ -2,6 +2,7 @@
 // full run stays fast) plus the repository's boundaries, which are errors:
 // - libs/saga-core is pure: no framework, no IO, no other lib, no app (an allowlist of imports);
 // - libs never import apps/, scripts/ or test/;
+// - libs/fault-points (test-only crash switches) imports no other lib;
 // - libs/persistence never imports messaging, libs/messaging never imports persistence;
 // - no import cycles between files;
 // - the admin UI (apps/orchestrator/ui, browser code) imports only its own files.
@@ -60,6 +61,7 @@ const libZones = [
   { target: './libs', from: './test', message: "libs never import test/ (put shared test helpers in the lib's src/testing/)." },
 ];
 const coreZones = [...libZones, { target: './libs/saga-core', from: './libs', except: ['./saga-core'], message: 'libs/saga-core imports no other lib.' }];
+const faultPointZones = [...libZones, { target: './libs/fault-points', from: './libs', except: ['./fault-points'], message: 'libs/fault-points imports no other lib.' }];
 const persistenceZones = [...libZones, { target: './libs/persistence', from: './libs/messaging', message: 'libs/persistence never imports libs/messaging.' }];
 const messagingZones = [...libZones, { target: './libs/messaging', from: './libs/persistence', message: 'libs/messaging never imports libs/persistence.' }];
 
@@ -111,6 +113,7 @@ export default defineConfig(
     files: ['libs/saga-core/**/*.spec.ts', 'libs/saga-core/src/testing/**/*.ts'],
     rules: restrict([noAppsText, onlyAllowed(coreTestAllowed, 'libs/saga-core (specs and testing/)')], [], coreZones),
   },
+  { files: ['libs/fault-points/**/*.ts'], rules: restrict([noAppsText], [], faultPointZones) },
   { files: ['libs/persistence/**/*.ts'], rules: restrict([noAppsText, ...persistenceForbids.patterns], persistenceForbids.paths, persistenceZones) },
   { files: ['libs/messaging/**/*.ts'], rules: restrict([noAppsText, ...messagingForbids.patterns], messagingForbids.paths, messagingZones) },
   // The admin UI runs in the browser (tsc checks it against the DOM types, apps/orchestrator/ui/tsconfig.json):

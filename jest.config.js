@@ -11,6 +11,7 @@ module.exports = {
   moduleNameMapper: {
     '^#saga/core$': '<rootDir>/libs/saga-core/src',
     '^#saga/batching$': '<rootDir>/libs/batching/src',
+    '^#saga/fault-points$': '<rootDir>/libs/fault-points/src',
     '^#saga/messaging$': '<rootDir>/libs/messaging/src',
     '^#saga/persistence$': '<rootDir>/libs/persistence/src',
     '^#saga/participant$': '<rootDir>/libs/participant/src',

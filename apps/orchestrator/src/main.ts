@@ -2,9 +2,11 @@
  * Entry point of the orchestrator process. Configuration comes from the environment
  * (README "Configuration"); SIGTERM/SIGINT stop it gracefully. Nest's per-route start-up lines
  * are left out of the log so that what matters (connections, the URL, warnings) stands out.
+ * SAGA_FAULT_POINTS (tests only, libs/fault-points) is read here, before anything starts.
  */
 import 'reflect-metadata';
 import { ConsoleLogger, Logger } from '@nestjs/common';
+import { armFaultPoints, describeFaultPlan } from '#saga/fault-points';
 import { startOrchestrator } from './bootstrap';
 import { setLogFormat, type LogFormat } from './logging/log-line';
 
@@ -28,6 +30,8 @@ function logFormatFromEnv(): LogFormat {
 async function main(): Promise<void> {
   const format = logFormatFromEnv();
   setLogFormat(format);
+  const faults = armFaultPoints(process.env);
+  if (faults.size > 0) new Logger('FaultPoints').warn(`armed (SAGA_FAULT_POINTS, tests only): ${describeFaultPlan(faults)}`);
   const app = await startOrchestrator({ shutdownHooks: true, logger: new StartupQuietLogger({ json: format === 'json' }) });
   const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
   new Logger('Orchestrator').log(`API ready at ${url}  (OpenAPI: ${url}/docs)`);

@@ -39,6 +39,7 @@ import {
   type TopologyNames,
 } from '#saga/messaging';
 import { GroupCommit } from '#saga/batching';
+import { faultPoint } from '#saga/fault-points';
 import { isDatabaseUnavailable } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import type { DataSource } from 'typeorm';
@@ -152,6 +153,7 @@ export class ParticipantConsumer {
     if (result.kind === 'dead-letter') {
       await this.park(message, result.reason);
     } else {
+      faultPoint('participant.after-commit-before-reply'); // its transaction committed (or the dedupe record answered)
       if (result.deadLetterReason !== undefined) await this.park(message, result.deadLetterReason);
       await this.client.publish('', result.replyTo, Buffer.from(JSON.stringify(replyBody(result.outcome))), {
         correlationId: result.correlationId,

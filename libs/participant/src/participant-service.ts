@@ -6,8 +6,10 @@
  *
  * Guarantees: the transport starts consuming only after every module initialised (migrations
  * ran) and stops before the DataSource closes (SagaTransport.close runs before Nest's shutdown
- * hooks); bootstrap never exits the process, it rejects (and closes what it opened).
+ * hooks); bootstrap never exits the process, it rejects (and closes what it opened); a bad
+ * SAGA_FAULT_POINTS (test-only crash switches, libs/fault-points) is refused before anything opens.
  */
+import { armFaultPoints, describeFaultPlan } from '#saga/fault-points';
 import { ensureDatabase, guardPoolClient, RedactingTypeOrmLogger } from '#saga/persistence';
 import { ConsoleLogger, type DynamicModule, type INestMicroservice, Module, type Type } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
@@ -94,6 +96,8 @@ export async function bootstrapParticipantService(
   options: ServiceBootstrapOptions = {},
 ): Promise<INestMicroservice> {
   const config = resolveParticipantServiceConfig(spec, process.env, overrides);
+  const faults = armFaultPoints(process.env); // tests only; throws for a bad SAGA_FAULT_POINTS
+  if (faults.size > 0) new ConsoleLogger(spec.name).warn(`fault points armed (SAGA_FAULT_POINTS, tests only): ${describeFaultPlan(faults)}`);
   await ensureDatabase(config.databaseUrl);
   let app: INestMicroservice | undefined;
   const strategy = new SagaTransport({

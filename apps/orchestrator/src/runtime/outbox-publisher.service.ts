@@ -14,6 +14,7 @@
  */
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { faultPoint } from '#saga/fault-points';
 import { OutboxStore, type CommittedCommand } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { BrokerService } from './broker.service';
@@ -63,6 +64,7 @@ export class OutboxPublisher implements OnModuleDestroy {
       );
       return;
     }
+    faultPoint('orchestrator.after-publish-before-outbox-delete');
     this.published++;
     this.confirmed.push(outboxId);
     this.scheduleDelete(DELETE_DELAY_MS);

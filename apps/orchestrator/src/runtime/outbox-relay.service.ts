@@ -15,6 +15,7 @@
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { faultPoint } from '#saga/fault-points';
 import { OutboxStore } from '#saga/persistence';
 import type { Options } from 'amqplib';
 import type { DataSource } from 'typeorm';
@@ -52,6 +53,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
       // confirmed and the transaction commits, otherwise the rows come back untouched.
       const rows = await this.outbox.claimUnpublished(manager, batch, this.config.outboxClaimAfterMs);
       await Promise.all(rows.map((row) => publishCommand(this.broker, this.logger, row.queue, row.body, row.properties as Options.Publish)));
+      if (rows.length > 0) faultPoint('orchestrator.after-publish-before-outbox-delete'); // confirmed, the delete not yet committed
       return rows.length;
     });
     this.published += count;

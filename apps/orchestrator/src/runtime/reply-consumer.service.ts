@@ -18,6 +18,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
 import { deadLetter, OversizedMessageError, type PoisonError } from '#saga/messaging';
 import { GroupCommit } from '#saga/batching';
+import { faultPoint } from '#saga/fault-points';
 import { isDatabaseUnavailable, type CommitOutcome } from '#saga/persistence';
 import type { ConsumeMessage } from 'amqplib';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestrator-config';
@@ -36,6 +37,12 @@ function poisonReason(error: PoisonError): string {
   return error instanceof OversizedMessageError ? error.message : `reply handling ${error.message}`;
 }
 
+/** The batch committed; its messages are acked once their handlers resolve, after this. */
+function afterCommit(outcomes: CommitOutcome[]): CommitOutcome[] {
+  faultPoint('orchestrator.after-commit-before-ack');
+  return outcomes;
+}
+
 @Injectable()
 export class ReplyConsumer implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReplyConsumer');
@@ -47,7 +54,10 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     private readonly runtime: SagaRuntime,
   ) {
     this.batcher = new GroupCommit<ReplyItem, CommitOutcome>(
-      { batch: (items) => runtime.handleReplies(items), single: async (item) => (await runtime.handleReplies([item]))[0] },
+      {
+        batch: async (items) => afterCommit(await runtime.handleReplies(items)),
+        single: async (item) => afterCommit(await runtime.handleReplies([item]))[0],
+      },
       { key: (item) => item.sagaId, maxSize: config.replyBatchSize, maxBatches: BATCHES_IN_FLIGHT },
     );
   }
