@@ -2,8 +2,8 @@
  * Runs the built orchestrator (dist/apps/orchestrator/src/main.js) as a separate OS process, so
  * a test can kill it with SIGKILL at any instant and start it again.
  *
- * Guarantees: start() resolves once /health/ready answers 200; kill() resolves once the process is
- * gone; output is kept (last lines shown when start fails).
+ * Guarantees: start() resolves once /health/ready answers 200; kill() and exit() resolve once the
+ * process is gone; output is kept (last lines shown when start fails).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -69,6 +69,12 @@ export class OrchestratorProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Resolves when the process is gone: its exit code, or the signal that ended it. */
+  async exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    await this.exited;
+    return { code: this.child.exitCode, signal: this.child.signalCode };
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
