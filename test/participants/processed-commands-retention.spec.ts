@@ -116,7 +116,7 @@ describe('processed_commands retention', () => {
 
   it('two replicas pruning at once delete each record once', async () => {
     await insertOld('twin-', 6_000, 10);
-    const second = new DataSource({ type: 'postgres', url: env.dataSource.options.url as string, extra: { max: 1 } } as never);
+    const second = new DataSource({ type: 'postgres', url: (env.dataSource.options as { url: string }).url, extra: { max: 1 } } as never);
     await second.initialize();
     try {
       const cutoff = new Date(Date.now() - 7 * DAY);
