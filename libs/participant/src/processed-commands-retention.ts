@@ -17,8 +17,8 @@
  *
  * Guarantees: deletes only records whose last_seen_at is older than the window, in batches of
  * BATCH rows per statement, each row once across replicas (FOR UPDATE SKIP LOCKED); a duplicate
- * being processed holds its row and is skipped. Runs every `intervalMs` (default 10 min, with a
- * first run at start), never two runs at once; stop() waits for a run in progress. Failures are
+ * being processed holds its row and is skipped. Runs every `intervalMs` (default 10 min, the first
+ * one interval after the start), never two runs at once; stop() waits for a run in progress. Failures are
  * logged and retried at the next run.
  */
 import { DAY_MS, parseRetention } from '#saga/persistence';
@@ -63,8 +63,10 @@ export class ProcessedCommandsPruner {
     private readonly intervalMs = DEFAULT_PRUNE_INTERVAL_MS,
   ) {}
 
+  /** The first run comes one interval after the start, not at once: a participant back from an
+   *  outage first takes the copies that queued up meanwhile (and refreshes their records). */
   start(): void {
-    this.schedule(0);
+    this.schedule(this.intervalMs);
   }
 
   /** One run: batches until one is not full (or MAX_BATCHES_PER_RUN); returns the rows deleted. */
