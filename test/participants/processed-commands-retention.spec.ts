@@ -7,10 +7,21 @@
  * batches, and keeps the rest (a command inside the window is still deduplicated); two pruners at
  * once (two replicas) delete each record once; a record pruned is forgotten (its command would run
  * again: why the window must outlive every send, docs/operations.md "Retention"); the pruner's
- * candidate search plans on ix_processed_commands_last_seen.
+ * candidate search plans on ix_processed_commands_last_seen; a database made before
+ * last_seen_at existed is upgraded by ProcessedCommandsLastSeen1765510000000 (its rows get a full
+ * window from the upgrade).
  */
 import { commandMessageId } from '#saga/core';
-import { CommandProcessor, defineAction, HandlerRegistry, ok, ProcessedCommandsPruner, pruneProcessedCommands, type ProcessResult } from '#saga/participant';
+import {
+  CommandProcessor,
+  defineAction,
+  HandlerRegistry,
+  ok,
+  ProcessedCommandsLastSeen1765510000000,
+  ProcessedCommandsPruner,
+  pruneProcessedCommands,
+  type ProcessResult,
+} from '#saga/participant';
 import { DataSource } from 'typeorm';
 import type { CommandSpec } from './harness';
 import { commandMessage, openProcessorDb, type ProcessorDb } from './processor-harness';
@@ -138,5 +149,33 @@ describe('processed_commands retention', () => {
     const { rows } = await env.db.query(`EXPLAIN SELECT message_id FROM processed_commands WHERE last_seen_at < now() - interval '7 days' LIMIT 1000 FOR UPDATE SKIP LOCKED`);
     const plan = rows.map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN']).join('\n');
     expect(plan).toMatch(/ix_processed_commands_last_seen/);
+  });
+
+  it('upgrades a table made before last_seen_at: existing rows get a full window from then', async () => {
+    const old = command();
+    await processor.process(...commandMessage(old));
+    await env.db.query('CREATE TABLE legacy_processed (LIKE processed_commands INCLUDING DEFAULTS)');
+    await env.db.query('ALTER TABLE legacy_processed DROP COLUMN last_seen_at');
+    await env.db.query('ALTER TABLE processed_commands RENAME TO current_processed');
+    await env.db.query('ALTER INDEX ix_processed_commands_last_seen RENAME TO current_last_seen');
+    await env.db.query('ALTER TABLE legacy_processed RENAME TO processed_commands');
+    try {
+      await env.db.query(`INSERT INTO processed_commands (message_id, saga_id, step, direction, pattern, attempt, outcome, created_at)
+                          VALUES ('legacy/act/action', 'legacy', 'act', 'action', 'keep.act', 1, '{"kind":"success","response":null}', now() - interval '90 days')`);
+      const runner = env.dataSource.createQueryRunner();
+      try {
+        await new ProcessedCommandsLastSeen1765510000000().up(runner);
+      } finally {
+        await runner.release();
+      }
+      const { rows } = await env.db.query(`SELECT now() - last_seen_at < interval '1 minute' AS fresh FROM processed_commands WHERE message_id = 'legacy/act/action'`);
+      expect(rows).toEqual([{ fresh: true }]);
+      const { rows: indexes } = await env.db.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'processed_commands' AND indexname = 'ix_processed_commands_last_seen'`);
+      expect(indexes).toHaveLength(1);
+    } finally {
+      await env.db.query('DROP TABLE processed_commands');
+      await env.db.query('ALTER TABLE current_processed RENAME TO processed_commands');
+      await env.db.query('ALTER INDEX current_last_seen RENAME TO ix_processed_commands_last_seen');
+    }
   });
 });
