@@ -104,6 +104,7 @@ export async function bootstrapParticipantService(
     connectionName: spec.name,
     indexReadsForHandlers: spec.indexReadsForHandlers ?? false,
     processedCommandsRetentionMs: config.processedCommandsRetentionMs,
+    retentionIntervalMs: config.retentionIntervalMs,
     dataSource: () => app!.get<DataSource>(getDataSourceToken(spec.name)),
     ...(options.clock ? { clock: options.clock } : {}),
   });

@@ -2,7 +2,7 @@
  * Participant service configuration: defaults, environment, overrides and clear errors.
  */
 import { ParticipantConfigError } from './errors';
-import { DEFAULT_PROCESSED_COMMANDS_RETENTION_MS } from './processed-commands-retention';
+import { DEFAULT_PROCESSED_COMMANDS_RETENTION_MS, DEFAULT_PRUNE_INTERVAL_MS } from './processed-commands-retention';
 import { DEFAULT_AMQP_PREFIX, DEFAULT_AMQP_URL, resolveServiceConfig } from './service-config';
 
 const spec = { databaseUrlVariable: 'INVENTORY_DATABASE_URL', defaultDatabaseUrl: 'postgres://postgres@127.0.0.1:5432/saga_inventory' };
@@ -14,6 +14,7 @@ describe('resolveServiceConfig', () => {
       amqpPrefix: DEFAULT_AMQP_PREFIX,
       databaseUrl: spec.defaultDatabaseUrl,
       processedCommandsRetentionMs: DEFAULT_PROCESSED_COMMANDS_RETENTION_MS,
+      retentionIntervalMs: DEFAULT_PRUNE_INTERVAL_MS,
     });
   });
 
@@ -24,6 +25,7 @@ describe('resolveServiceConfig', () => {
       amqpPrefix: 'saga',
       databaseUrl: 'postgresql://db/inv',
       processedCommandsRetentionMs: DEFAULT_PROCESSED_COMMANDS_RETENTION_MS,
+      retentionIntervalMs: DEFAULT_PRUNE_INTERVAL_MS,
     });
   });
 
@@ -49,5 +51,12 @@ describe('resolveServiceConfig', () => {
     );
     expect(() => resolveServiceConfig(spec, { RETENTION_PROCESSED_COMMANDS: 'P1M' })).toThrow(ParticipantConfigError);
     expect(() => resolveServiceConfig(spec, { RETENTION_PROCESSED_COMMANDS: 'soon' })).toThrow(/not a retention/);
+  });
+
+  it('accepts a short window only with RETENTION_TEST_SHORT_WINDOWS=true (soak runs), and reads RETENTION_INTERVAL_MS', () => {
+    const config = resolveServiceConfig(spec, { RETENTION_PROCESSED_COMMANDS: 'PT2M', RETENTION_TEST_SHORT_WINDOWS: 'true', RETENTION_INTERVAL_MS: '5000' });
+    expect(config).toMatchObject({ processedCommandsRetentionMs: 120_000, retentionIntervalMs: 5000 });
+    expect(() => resolveServiceConfig(spec, { RETENTION_PROCESSED_COMMANDS: 'PT2M', RETENTION_TEST_SHORT_WINDOWS: 'yes' })).toThrow(ParticipantConfigError);
+    expect(() => resolveServiceConfig(spec, { RETENTION_INTERVAL_MS: '0' })).toThrow(/RETENTION_INTERVAL_MS/);
   });
 });
