@@ -77,6 +77,7 @@ describe('SagaStore on PostgreSQL', () => {
       { name: 'StepRepairs1765200000000' },
       { name: 'DeadLetters1765300000000' },
       { name: 'StoredDefinitions1765400000000' },
+      { name: 'RetentionIndexes1765510000000' },
     ]);
     const tables = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
     expect(tables.map((row: { table_name: string }) => row.table_name)).toEqual([

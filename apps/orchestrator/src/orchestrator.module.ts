@@ -41,6 +41,7 @@ import { SagaMetrics } from './runtime/saga-metrics';
 import { SagaRuntime } from './runtime/saga-runtime.service';
 import { SagaRepairs } from './runtime/saga-repairs.service';
 import { TimerScheduler } from './runtime/timer-scheduler.service';
+import { SagaRetention } from './runtime/saga-retention.service';
 
 const configProvider = {
   provide: ORCHESTRATOR_CONFIG,
@@ -107,6 +108,7 @@ export class OrchestratorModule {
         ReplyConsumer,
         OutboxRelay,
         TimerScheduler,
+        SagaRetention,
         SagaQueries,
         SagaBulkActions,
         DeadLetterIntake,

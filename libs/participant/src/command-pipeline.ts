@@ -7,7 +7,7 @@
  *   [BEGIN; lock every (saga id, step) in key order; look up every record; SAVEPOINT]
  *   then per handler its own statements, the first of them carrying the statements that settle
  *   the last handler and open a fresh savepoint (handler-statements.ts); finally
- *   [settle the last; INSERT every record; COMMIT]. One command costs two round trips of the
+ *   [settle the last; INSERT every record; refresh the duplicates' last_seen_at; COMMIT]. One command costs two round trips of the
  *   toolkit's own; N commands with one statement each N + 2 instead of 3N.
  *
  * Guarantees:
@@ -38,7 +38,8 @@ import { decideProcessing, settleOutcome, type ProcessingDecision } from './deci
 import { ProcessingInfrastructureError } from './errors';
 import { HandlerStatements } from './handler-statements';
 import type { StoredOutcome } from './outcomes';
-import { insertProcessed, lockStep, lookupPair, stepLockKey, TOOLKIT_STATEMENTS } from './processed-commands';
+import { commandMessageId } from '#saga/core';
+import { insertProcessed, lockStep, lookupPair, stepLockKey, TOOLKIT_STATEMENTS, touchProcessed } from './processed-commands';
 
 /** The most commands one batch may hold (see the header: subtransactions). */
 export const MAX_BATCH_COMMANDS = 32;
@@ -86,6 +87,7 @@ async function inTransaction(options: PipelineOptions, session: PipelinedSession
   const statements = new HandlerStatements(session);
   const results = new Array<ProcessResult>(commands.length);
   const stores: PendingStore[] = [];
+  const touches: string[] = []; // duplicates: their records' retention restarts (sent with the COMMIT)
   let settle: string[] = []; // settles the last handler; sent before the next one or with the COMMIT
   let savepointFresh = true; // opened by plan(), nothing written under it yet
 
@@ -96,6 +98,7 @@ async function inTransaction(options: PipelineOptions, session: PipelinedSession
         results[index] = { kind: 'dead-letter', reason: decision.reason };
         break;
       case 'replay':
+        touches.push(touchProcessed(session, commandMessageId(command)));
         results[index] = reply(command, decision.outcome, 'replayed');
         break;
       case 'reply':
@@ -128,7 +131,7 @@ async function inTransaction(options: PipelineOptions, session: PipelinedSession
 
   await infra('store the outcome and commit', async () => {
     const inserts = stores.map((pending) => insertProcessed(session, recordOf(commands[pending.index].command, pending.outcome)));
-    const stored = await statements.commit([...settle, ...inserts.flatMap((insert) => insert.statements)]);
+    const stored = await statements.commit([...settle, ...inserts.flatMap((insert) => insert.statements), ...touches]);
     stores.forEach((pending, position) => {
       const at = settle.length + position;
       results[pending.index] = reply(commands[pending.index].command, inserts[position].read(stored.slice(at, at + 1)), pending.disposition);

@@ -15,6 +15,8 @@ export type { ParticipantConsumerOptions } from './consumer';
 export * from './participant.module';
 export * from './service-config';
 export { ProcessedCommands1763700000000 } from './migrations/1763700000000-ProcessedCommands';
+export { ProcessedCommandsLastSeen1765510000000 } from './migrations/1765510000000-ProcessedCommandsLastSeen';
+export * from './processed-commands-retention';
 export { ADVISORY_LOCK_NAMESPACE } from './processed-commands';
 export * from './participant-service';
 export * from './nest';

@@ -17,6 +17,7 @@ import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import type { DataSource, MigrationInterface } from 'typeorm';
 import { ProcessedCommands1763700000000 } from './migrations/1763700000000-ProcessedCommands';
+import { ProcessedCommandsLastSeen1765510000000 } from './migrations/1765510000000-ProcessedCommandsLastSeen';
 import { SagaTransport } from './nest/saga-transport';
 import { resolveServiceConfig, type ParticipantServiceConfig, type ServiceBootstrapOptions } from './service-config';
 
@@ -59,7 +60,7 @@ export function serviceDataSourceOptions(spec: ParticipantServiceSpec, databaseU
     url: databaseUrl,
     applicationName: spec.name,
     entities: spec.entities,
-    migrations: [ProcessedCommands1763700000000, ...spec.migrations],
+    migrations: [ProcessedCommands1763700000000, ProcessedCommandsLastSeen1765510000000, ...spec.migrations],
     migrationsRun: true,
     synchronize: false,
     logging: ['error', 'warn'],
@@ -106,6 +107,8 @@ export async function bootstrapParticipantService(
     queue: serviceQueue(spec, config),
     connectionName: spec.name,
     indexReadsForHandlers: spec.indexReadsForHandlers ?? false,
+    processedCommandsRetentionMs: config.processedCommandsRetentionMs,
+    retentionIntervalMs: config.retentionIntervalMs,
     dataSource: () => app!.get<DataSource>(getDataSourceToken(spec.name)),
     ...(options.clock ? { clock: options.clock } : {}),
   });

@@ -45,6 +45,7 @@ export const TOOLKIT_STATEMENTS = {
     sql: `INSERT INTO processed_commands (message_id, saga_id, step, direction, pattern, attempt, outcome, request)
           VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::jsonb, $8::jsonb) RETURNING outcome`,
   },
+  touch: { name: 'toolkit_touch_processed', sql: 'UPDATE processed_commands SET last_seen_at = now() WHERE message_id = $1::text' },
 } as const satisfies Record<string, PreparedStatement>;
 
 /** Statements to run in one round trip, and how to read their results (one per statement). */
@@ -114,6 +115,12 @@ export interface NewProcessedCommand {
   attempt: number;
   outcome: StoredOutcome;
   request: unknown;
+}
+
+/** A duplicate was received: its record's retention window starts again (last_seen_at; see
+ *  processed-commands-retention.ts). Sent with the COMMIT, so it costs no round trip. */
+export function touchProcessed(runner: StatementRunner, messageId: string): string {
+  return runner.execute(TOOLKIT_STATEMENTS.touch, [messageId]);
 }
 
 /** Stores the record and returns the outcome as stored (jsonb), so the first reply is

@@ -9,12 +9,19 @@
  */
 import type { LoggerService, LogLevel } from '@nestjs/common';
 import { z } from 'zod';
+import { RetentionSettingError } from '#saga/persistence';
 import { ParticipantConfigError } from './errors';
+import { DEFAULT_PRUNE_INTERVAL_MS, processedCommandsRetention } from './processed-commands-retention';
 
 export interface ParticipantServiceConfig {
   amqpUrl: string;
   amqpPrefix: string;
   databaseUrl: string;
+  /** RETENTION_PROCESSED_COMMANDS in ms (default 7 days, at least 1 day unless
+   *  RETENTION_TEST_SHORT_WINDOWS=true); null: never pruned. */
+  processedCommandsRetentionMs: number | null;
+  /** RETENTION_INTERVAL_MS: how often the pruning runs (default 10 min). */
+  retentionIntervalMs: number;
 }
 
 /** Second argument of the example services' bootstrap functions. */
@@ -44,7 +51,9 @@ const databaseUrl = z
   .refine((v) => hasScheme(v, ['postgres:', 'postgresql:']), 'must be a postgres:// URL')
   .refine((v) => hasScheme(v, ['postgres:', 'postgresql:']) && new URL(v).pathname.length > 1, 'must name a database');
 
-export const participantServiceConfigSchema = z.object({ amqpUrl, amqpPrefix, databaseUrl }).strict();
+export const participantServiceConfigSchema = z
+  .object({ amqpUrl, amqpPrefix, databaseUrl, processedCommandsRetentionMs: z.number().int().positive().nullable(), retentionIntervalMs: z.number().int().positive() })
+  .strict();
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 
@@ -59,6 +68,9 @@ export function participantEnvSchema(spec: ServiceConfigSpec) {
     AMQP_URL: z.preprocess(unsetIfEmpty, amqpUrl.default(DEFAULT_AMQP_URL)),
     AMQP_PREFIX: z.preprocess(unsetIfEmpty, amqpPrefix.default(DEFAULT_AMQP_PREFIX)),
     [spec.databaseUrlVariable]: z.preprocess(unsetIfEmpty, databaseUrl.default(spec.defaultDatabaseUrl)),
+    RETENTION_PROCESSED_COMMANDS: z.string().optional(),
+    RETENTION_INTERVAL_MS: z.preprocess(unsetIfEmpty, z.coerce.number().int().positive().default(DEFAULT_PRUNE_INTERVAL_MS)),
+    RETENTION_TEST_SHORT_WINDOWS: z.preprocess(unsetIfEmpty, z.enum(['true', 'false']).default('false')),
   });
 }
 
@@ -69,11 +81,21 @@ export function resolveServiceConfig(
 ): ParticipantServiceConfig {
   const fromEnv = participantEnvSchema(spec).safeParse(env);
   if (!fromEnv.success) throw new ParticipantConfigError(`invalid environment: ${z.prettifyError(fromEnv.error)}`);
+  let processedCommandsRetentionMs: number | null;
+  try {
+    const allowShort = fromEnv.data.RETENTION_TEST_SHORT_WINDOWS === 'true';
+    processedCommandsRetentionMs = processedCommandsRetention(fromEnv.data.RETENTION_PROCESSED_COMMANDS as string | undefined, allowShort);
+  } catch (error) {
+    if (error instanceof RetentionSettingError) throw new ParticipantConfigError(`invalid environment: ${error.message}`);
+    throw error;
+  }
   const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
   const merged = participantServiceConfigSchema.safeParse({
     amqpUrl: fromEnv.data.AMQP_URL,
     amqpPrefix: fromEnv.data.AMQP_PREFIX,
     databaseUrl: fromEnv.data[spec.databaseUrlVariable],
+    processedCommandsRetentionMs,
+    retentionIntervalMs: fromEnv.data.RETENTION_INTERVAL_MS,
     ...definedOverrides,
   });
   if (!merged.success) throw new ParticipantConfigError(`invalid configuration: ${z.prettifyError(merged.error)}`);

@@ -25,3 +25,5 @@ export * from './entities/saga-timer.entity';
 export * from './database-unavailable';
 export * from './redacting-logger';
 export * from './pool-client-guard';
+export * from './retention/retention-duration';
+export * from './retention/finished-saga-retention';

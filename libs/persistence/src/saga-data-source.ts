@@ -27,6 +27,7 @@ import { SagaSearch1765100000000 } from './migrations/1765100000000-SagaSearch';
 import { StepRepairs1765200000000 } from './migrations/1765200000000-StepRepairs';
 import { DeadLetters1765300000000 } from './migrations/1765300000000-DeadLetters';
 import { StoredDefinitions1765400000000 } from './migrations/1765400000000-StoredDefinitions';
+import { RetentionIndexes1765510000000 } from './migrations/1765510000000-RetentionIndexes';
 
 export const SAGA_ENTITIES = [SagaInstanceEntity, SagaStepEntity, SagaHistoryEntity, OutboxMessageEntity, InboxRecordEntity, SagaTimerEntity];
 export const SAGA_MIGRATIONS = [
@@ -36,6 +37,7 @@ export const SAGA_MIGRATIONS = [
   StepRepairs1765200000000,
   DeadLetters1765300000000,
   StoredDefinitions1765400000000,
+  RetentionIndexes1765510000000,
 ];
 
 export function sagaDataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

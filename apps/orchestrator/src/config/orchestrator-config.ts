@@ -6,6 +6,7 @@
  * name and the problem, never later.
  */
 import { z } from 'zod';
+import { DAY_MS, parseRetention, RetentionSettingError } from '#saga/persistence';
 import { AccessTokens, AccessTokensError } from '../auth/access-tokens';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -49,6 +50,9 @@ export const orchestratorEnvSchema = z.object({
   RATE_LIMIT_ACTIONS: positiveInt(20),
   DEAD_LETTER_INTAKE: flag(true),
   DEAD_LETTER_PREFETCH: positiveInt(16),
+  RETENTION_FINISHED_SAGAS: z.string().optional(),
+  RETENTION_INTERVAL_MS: positiveInt(60_000),
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -90,7 +94,13 @@ export interface OrchestratorConfig {
   /** Take `<prefix>.dead-letter` into the dead_letters table (false: leave it to RabbitMQ tools). */
   deadLetterIntake: boolean;
   deadLetterPrefetch: number;
+  /** Finished sagas (COMPLETED, COMPENSATED, RESOLVED_MANUALLY) are deleted this long after their
+   *  last change, with their steps, history and inbox keys; null: never (docs/operations.md). */
+  retention: { finishedSagasMs: number | null; intervalMs: number; batchSize: number };
 }
+
+/** RETENTION_FINISHED_SAGAS when unset: 30 days. */
+export const DEFAULT_FINISHED_SAGA_RETENTION_MS = 30 * DAY_MS;
 
 export class InvalidConfigError extends Error {
   readonly code = 'INVALID_CONFIG';
@@ -133,7 +143,17 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     rateLimits: { start: e.RATE_LIMIT_STARTS, action: e.RATE_LIMIT_ACTIONS },
     deadLetterIntake: e.DEAD_LETTER_INTAKE,
     deadLetterPrefetch: e.DEAD_LETTER_PREFETCH,
+    retention: { finishedSagasMs: finishedSagaRetention(e.RETENTION_FINISHED_SAGAS), intervalMs: e.RETENTION_INTERVAL_MS, batchSize: e.RETENTION_BATCH_SIZE },
   };
+}
+
+function finishedSagaRetention(value: string | undefined): number | null {
+  try {
+    return parseRetention('RETENTION_FINISHED_SAGAS', value, DEFAULT_FINISHED_SAGA_RETENTION_MS);
+  } catch (error) {
+    if (error instanceof RetentionSettingError) throw new InvalidConfigError(`Invalid orchestrator configuration:\n  ${error.message}`);
+    throw error;
+  }
 }
 
 /** Secure by default: no tokens and no explicit AUTH_DISABLED=true is a refusal to start. */

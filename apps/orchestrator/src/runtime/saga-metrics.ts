@@ -59,6 +59,13 @@ export class SagaMetrics {
     registers: [this.registry],
   });
 
+  private readonly pruned = new Counter({
+    name: 'saga_pruned_total',
+    help: 'Rows deleted by retention (finished sagas and their rows), by table',
+    labelNames: ['table'],
+    registers: [this.registry],
+  });
+
   constructor(@InjectDataSource() dataSource: DataSource, definitions: StoredDefinitions) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -133,6 +140,10 @@ export class SagaMetrics {
   }
 
   /** One message taken from the dead-letter queue, by what became of it. */
+  rowsPruned(table: string, rows: number): void {
+    if (rows > 0) this.pruned.inc({ table }, rows);
+  }
+
   deadLetterTaken(result: 'stored' | 'seen' | 'unstorable'): void {
     this.deadLetters.inc({ result });
   }

@@ -22,6 +22,8 @@
  *   shutdownTimeoutMs), then closes the connection; it runs before Nest destroys the
  *   application's providers (the TypeORM DataSource among them), on app.close() and on a
  *   signal with enableShutdownHooks(). Calling it again waits for the same stop.
+ * - While listening it prunes processed_commands past their retention (processed-commands-retention.ts),
+ *   and stops doing so in close() before the DataSource goes.
  */
 import { Logger } from '@nestjs/common';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
@@ -29,6 +31,7 @@ import type { DataSource } from 'typeorm';
 import { ParticipantConsumer, type ParticipantConsumerOptions } from '../consumer';
 import { ConsumerStateError, HandlerRegistrationError } from '../errors';
 import { HandlerRegistry, type ParticipantHandler } from '../handlers';
+import { DEFAULT_PROCESSED_COMMANDS_RETENTION_MS, ProcessedCommandsPruner } from '../processed-commands-retention';
 import { participantHandler } from './handler-adapter';
 import { undoneBy } from './saga-compensation.decorator';
 
@@ -41,11 +44,17 @@ export interface SagaTransportOptions extends Omit<ParticipantConsumerOptions, '
   /** The DataSource of the participant's database, or a function called by listen(), i.e. once
    *  every module initialised (migrations ran): `() => app.get(DataSource)`. */
   dataSource: DataSource | (() => DataSource);
+  /** processed_commands records not received for this long are deleted (processed-commands-retention.ts);
+   *  default 7 days, null: never. */
+  processedCommandsRetentionMs?: number | null;
+  /** How often the retention runs (default 10 min). */
+  retentionIntervalMs?: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- the events map type Nest's own Server declares
 export class SagaTransport extends Server<Record<string, Function>, SagaTransportStatus> implements CustomTransportStrategy {
   private consumer: ParticipantConsumer | undefined;
+  private pruner: ProcessedCommandsPruner | undefined;
   private stopped: Promise<void> | undefined;
   private readonly problems: string[] = [];
   private readonly log: Logger;
@@ -81,13 +90,14 @@ export class SagaTransport extends Server<Record<string, Function>, SagaTranspor
     try {
       if (this.consumer || this.stopped) throw new ConsumerStateError(`SagaTransport for ${this.options.queue} was already started`);
       const handlers = this.participantHandlers();
-      const { dataSource, ...options } = this.options;
-      this.consumer = await ParticipantConsumer.start({
-        logger: this.log,
-        ...options,
-        dataSource: typeof dataSource === 'function' ? dataSource() : dataSource,
-        handlers,
-      });
+      const { dataSource, processedCommandsRetentionMs, retentionIntervalMs, ...options } = this.options;
+      const source = typeof dataSource === 'function' ? dataSource() : dataSource;
+      this.consumer = await ParticipantConsumer.start({ logger: this.log, ...options, dataSource: source, handlers });
+      const windowMs = processedCommandsRetentionMs === undefined ? DEFAULT_PROCESSED_COMMANDS_RETENTION_MS : processedCommandsRetentionMs;
+      if (windowMs !== null) {
+        this.pruner = new ProcessedCommandsPruner(source, windowMs, this.log, retentionIntervalMs);
+        this.pruner.start();
+      }
       this._status$.next('connected');
     } catch (error) {
       callback(error);
@@ -100,6 +110,7 @@ export class SagaTransport extends Server<Record<string, Function>, SagaTranspor
     this.stopped ??= (async () => {
       const consumer = this.consumer;
       this.consumer = undefined;
+      await this.pruner?.stop();
       if (consumer) await consumer.stop();
       this._status$.next('disconnected');
     })();
