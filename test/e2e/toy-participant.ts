@@ -14,7 +14,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineAction, defineCompensation, ok, ParticipantConsumer, ProcessedCommands1763700000000, type DataSchema } from '#saga/participant';
+import { defineAction, defineCompensation, ok, ParticipantConsumer, PARTICIPANT_TOOLKIT_MIGRATIONS, type DataSchema } from '#saga/participant';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { createTestDatabase } from '../support/infra';
 
@@ -93,7 +93,7 @@ export class ToyParticipant {
 
   static async start(runId: string, amqpUrl: string): Promise<ToyParticipant> {
     const database = await createTestDatabase(runId, 'toy');
-    const dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: [ProcessedCommands1763700000000, ToyTables1763700000300] });
+    const dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, ToyTables1763700000300] });
     await dataSource.initialize();
     await dataSource.runMigrations();
     const toy = new ToyParticipant(dataSource, database.drop);

@@ -7,7 +7,7 @@
  * command, whatever its outcome, and still answers exactly what the service specs expect.
  */
 import type { Direction } from '#saga/core';
-import { CommandProcessor, controllerHandlers, HandlerRegistry, ProcessedCommands1763700000000, type ParticipantHandler, type ProcessResult } from '#saga/participant';
+import { CommandProcessor, controllerHandlers, HandlerRegistry, PARTICIPANT_TOOLKIT_MIGRATIONS, type ParticipantHandler, type ProcessResult } from '#saga/participant';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { INVENTORY_ENTITIES } from '../../apps/inventory-service/src/entities';
@@ -54,7 +54,7 @@ beforeAll(async () => {
     type: 'postgres',
     url: database.url,
     entities: [...ORDER_ENTITIES, ...INVENTORY_ENTITIES, ...PAYMENT_ENTITIES],
-    migrations: [ProcessedCommands1763700000000, CreateOrders1763700000100, CreateInventory1763700000100, SeedStock1763700000200, CreatePayments1763700000100],
+    migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, CreateOrders1763700000100, CreateInventory1763700000100, SeedStock1763700000200, CreatePayments1763700000100],
     extra: { max: 1 },
   });
   await dataSource.initialize();

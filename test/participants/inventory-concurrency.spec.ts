@@ -8,7 +8,7 @@
  * every sku is exactly on hand minus what the successful, unreleased reservations hold), and
  * on_hand - available matches the RESERVED reservation items.
  */
-import { CommandProcessor, controllerHandlers, HandlerRegistry, ProcessedCommands1763700000000, type ProcessResult } from '#saga/participant';
+import { CommandProcessor, controllerHandlers, HandlerRegistry, PARTICIPANT_TOOLKIT_MIGRATIONS, type ProcessResult } from '#saga/participant';
 import { DataSource } from 'typeorm';
 import { INVENTORY_ENTITIES } from '../../apps/inventory-service/src/entities';
 import { InventoryController, type ReserveResult } from '../../apps/inventory-service/src/inventory.controller';
@@ -29,7 +29,7 @@ beforeAll(async () => {
     type: 'postgres',
     url: database.url,
     entities: INVENTORY_ENTITIES,
-    migrations: [ProcessedCommands1763700000000, CreateInventory1763700000100],
+    migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, CreateInventory1763700000100],
     // Detect a deadlock after 50 ms instead of 1 s, so a lock-order regression fails fast.
     extra: { max: POOL, options: '-c deadlock_timeout=50' },
   });

@@ -15,7 +15,7 @@ import {
   fail,
   HandlerRegistrationError,
   ok,
-  ProcessedCommands1763700000000,
+  PARTICIPANT_TOOLKIT_MIGRATIONS,
   SagaCompensation,
   SagaContext,
   SagaTransport,
@@ -108,7 +108,7 @@ async function startParticipant(controllers: Type[], queue: string): Promise<INe
       TypeOrmModule.forRoot({
         type: 'postgres',
         url: database.url,
-        migrations: [ProcessedCommands1763700000000, CreateLedger1763700000100],
+        migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, CreateLedger1763700000100],
         migrationsRun: true,
         retryAttempts: 1,
       }),

@@ -6,7 +6,7 @@
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { defineAction, defineCompensation, HandlerRegistrationError, ok, ParticipantModule, ParticipantRuntime, ProcessedCommands1763700000000 } from '#saga/participant';
+import { defineAction, defineCompensation, HandlerRegistrationError, ok, ParticipantModule, ParticipantRuntime, PARTICIPANT_TOOLKIT_MIGRATIONS } from '#saga/participant';
 import type { DataSource } from 'typeorm';
 import { AmqpHarness } from './harness';
 import { createTestDatabase, createTestVhost, runId } from '../support/infra';
@@ -30,7 +30,7 @@ afterAll(async () => {
 function appModule(handlers: Parameters<typeof ParticipantModule.forRoot>[0]['handlers']) {
   @Module({
     imports: [
-      TypeOrmModule.forRoot({ type: 'postgres', url: database.url, migrations: [ProcessedCommands1763700000000], migrationsRun: true, retryAttempts: 1 }),
+      TypeOrmModule.forRoot({ type: 'postgres', url: database.url, migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS], migrationsRun: true, retryAttempts: 1 }),
       ParticipantModule.forRoot({ amqpUrl: vhost.url, amqpPrefix: 'mod', queue: 'mod.echo', connectionName: 'module-test', handlers }),
     ],
   })

@@ -8,7 +8,7 @@
  * command; the round-trip counter sees every query any pg Client sends, except the test's own
  * inspection client, and is removed by cleanup.
  */
-import { ProcessedCommands1763700000000, type AmqpProperties } from '#saga/participant';
+import { PARTICIPANT_TOOLKIT_MIGRATIONS, type AmqpProperties } from '#saga/participant';
 import { Client } from 'pg';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { createTestDatabase, runId } from '../support/infra';
@@ -35,7 +35,7 @@ export interface ProcessorDb {
 /** A fresh database with processed_commands and probe_effects (saga_id, note). */
 export async function openProcessorDb(label: string): Promise<ProcessorDb> {
   const database = await createTestDatabase(runId(), label);
-  const dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: [ProcessedCommands1763700000000, ProbeEffects1763700000200], extra: { max: 1 } });
+  const dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, ProbeEffects1763700000200], extra: { max: 1 } });
   await dataSource.initialize();
   await dataSource.runMigrations();
   const db = new Client({ connectionString: database.url });

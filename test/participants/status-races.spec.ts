@@ -7,7 +7,7 @@
  * ORDER_ALREADY_APPROVED), never an error; two payment.refund handlers racing on one payment
  * (the toolkit's dedupe bypassed) refund it once and both report that same refund.
  */
-import { CommandProcessor, controllerHandlers, HandlerRegistry, ProcessedCommands1763700000000, type CompensationHandler } from '#saga/participant';
+import { CommandProcessor, controllerHandlers, HandlerRegistry, PARTICIPANT_TOOLKIT_MIGRATIONS, type CompensationHandler } from '#saga/participant';
 import { DataSource } from 'typeorm';
 import { ORDER_ENTITIES } from '../../apps/order-service/src/entities';
 import { CreateOrders1763700000100 } from '../../apps/order-service/src/migrations/1763700000100-CreateOrders';
@@ -29,7 +29,7 @@ beforeAll(async () => {
     type: 'postgres',
     url: database.url,
     entities: [...ORDER_ENTITIES, ...PAYMENT_ENTITIES],
-    migrations: [ProcessedCommands1763700000000, CreateOrders1763700000100, CreatePayments1763700000100],
+    migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, CreateOrders1763700000100, CreatePayments1763700000100],
     extra: { max: 10 },
   });
   await dataSource.initialize();

@@ -5,7 +5,7 @@
  * a graceful stop with a message in flight.
  */
 import { commandMessageId, SagaHeaders } from '#saga/core';
-import { defineAction, defineCompensation, fail, ok, ParticipantConsumer, ProcessedCommands1763700000000, retry, type ProcessResult } from '#saga/participant';
+import { defineAction, defineCompensation, fail, ok, ParticipantConsumer, PARTICIPANT_TOOLKIT_MIGRATIONS, retry, type ProcessResult } from '#saga/participant';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { AmqpHarness, processedRow, type CommandSpec } from './harness';
 import { Client } from 'pg';
@@ -75,7 +75,7 @@ beforeAll(async () => {
   const database = await createTestDatabase(id, 'toolkit');
   const vhost = await createTestVhost(id);
   amqpUrl = vhost.url;
-  dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: [ProcessedCommands1763700000000, ToyEffects1763700000100] });
+  dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, ToyEffects1763700000100] });
   await dataSource.initialize();
   await dataSource.runMigrations();
   consumer = await ParticipantConsumer.start({

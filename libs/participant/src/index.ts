@@ -16,6 +16,7 @@ export * from './participant.module';
 export * from './service-config';
 export { ProcessedCommands1763700000000 } from './migrations/1763700000000-ProcessedCommands';
 export { ProcessedCommandsLastSeen1765510000000 } from './migrations/1765510000000-ProcessedCommandsLastSeen';
+export { PARTICIPANT_TOOLKIT_MIGRATIONS } from './migrations/toolkit-migrations';
 export * from './processed-commands-retention';
 export { ADVISORY_LOCK_NAMESPACE } from './processed-commands';
 export * from './participant-service';

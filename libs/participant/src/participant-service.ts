@@ -16,8 +16,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import type { DataSource, MigrationInterface } from 'typeorm';
-import { ProcessedCommands1763700000000 } from './migrations/1763700000000-ProcessedCommands';
-import { ProcessedCommandsLastSeen1765510000000 } from './migrations/1765510000000-ProcessedCommandsLastSeen';
+import { PARTICIPANT_TOOLKIT_MIGRATIONS } from './migrations/toolkit-migrations';
 import { SagaTransport } from './nest/saga-transport';
 import { resolveServiceConfig, type ParticipantServiceConfig, type ServiceBootstrapOptions } from './service-config';
 
@@ -60,7 +59,7 @@ export function serviceDataSourceOptions(spec: ParticipantServiceSpec, databaseU
     url: databaseUrl,
     applicationName: spec.name,
     entities: spec.entities,
-    migrations: [ProcessedCommands1763700000000, ProcessedCommandsLastSeen1765510000000, ...spec.migrations],
+    migrations: [...PARTICIPANT_TOOLKIT_MIGRATIONS, ...spec.migrations],
     migrationsRun: true,
     synchronize: false,
     logging: ['error', 'warn'],

@@ -4,8 +4,7 @@
  * Guarantees: message_id (deterministic from saga id, step, direction) is the primary key, so a
  * command is recorded at most once; (saga_id, step, direction) is unique too, which is how an
  * action finds its compensation (the tombstone) and vice versa; only final answers are stored
- * (CHECK on outcome kind: success or failure, never retryable or expired). last_seen_at (the
- * latest receipt, refreshed by duplicates) is what retention prunes by (processed-commands-retention.ts).
+ * (CHECK on outcome kind: success or failure, never retryable or expired).
  */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
@@ -24,12 +23,8 @@ export class ProcessedCommands1763700000000 implements MigrationInterface {
         outcome    jsonb NOT NULL CHECK (outcome->>'kind' IN ('success', 'failure')),
         request    jsonb,
         created_at timestamptz NOT NULL DEFAULT now(),
-        last_seen_at timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT processed_commands_saga_step_direction UNIQUE (saga_id, step, direction)
       )`);
-    // Retention (added later, kept here so a toolkit user who lists only this migration gets a
-    // complete table; ProcessedCommandsLastSeen1765510000000 upgrades databases made before).
-    await queryRunner.query('CREATE INDEX IF NOT EXISTS ix_processed_commands_last_seen ON processed_commands (last_seen_at)');
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
