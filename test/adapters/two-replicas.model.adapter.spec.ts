@@ -86,8 +86,10 @@ describe('two replicas on one database, model-based', () => {
     expect(paths.held).toBeGreaterThan(0);
     expect(paths.read).toBeGreaterThan(0);
     expect(paths.single).toBeGreaterThan(0);
-    process.stdout.write(
-      `two replicas: ${JSON.stringify(paths)} commits, ${logs.deadlocks.length} deadlocks retried ${JSON.stringify([...new Set(logs.deadlocks)])}, ${early.length} timers fired early by a stale claim ${JSON.stringify(early.slice(0, 2))}\n`,
-    );
+    process.stdout.write(`two replicas: ${JSON.stringify(paths)} commits\n`);
+    // Neither a lock cycle between a reply and its own timeout, nor a timer set again under its
+    // id fired early by a replica that read the earlier row (both were seen before the timer
+    // path locked the saga first and claimed by fire time).
+    expect({ deadlocks: logs.deadlocks, early }).toEqual({ deadlocks: [], early: [] });
   }, 120_000);
 });

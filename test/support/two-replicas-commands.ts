@@ -4,10 +4,10 @@
  * model (two-replicas-model.ts) before the database is checked (two-replicas-checks.ts).
  *
  * Commands pick their target at run time from the model (index modulo what exists), so a
- * shrunk sequence stays meaningful. A race runs two commits at once, one per replica; when
- * PostgreSQL breaks a lock cycle between them (40P01: a reply cancelling the timeout timer that
- * the timer path has claimed, while the timer path waits for the saga), the victim's commit
- * rejected having written nothing, and it is retried alone, as a redelivery would be.
+ * shrunk sequence stays meaningful. A race runs two commits at once, one per replica. Should
+ * PostgreSQL ever break a lock cycle between them (40P01), the victim's commit rejected having
+ * written nothing and is retried alone, as a redelivery would be, and the cycle is recorded: the
+ * spec requires none (the timer path locks the saga before its timer, as a reply does).
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
@@ -63,7 +63,8 @@ function openReplies(model: Model, kind: ReplyKind, exclude: Set<string> = new S
 
 function timerInput(box: Box, timer: TimerRequest, sagaId: string): SagaInput {
   box.now = Math.max(box.now, timer.fireAt);
-  const input: SagaInput = { kind: 'timer', sagaId, event: timer.event, timerId: timer.id };
+  // As the scheduler does: the fire time it read the timer due with (a claim takes only that row).
+  const input: SagaInput = { kind: 'timer', sagaId, event: timer.event, timerId: timer.id, dueAt: timer.fireAt };
   timerSeen.set(input, timer.fireAt);
   return input;
 }

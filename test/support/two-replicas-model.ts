@@ -6,9 +6,9 @@
  * answered: every applied decision must equal decide() over the last state the model holds (so a
  * commit made on a stale state, a lost update, is caught at once), every reply / operator key is
  * applied at most once and is a `duplicate` from then on, every timer is handled once and is
- * `timer-already-fired` from then on (one tolerance: a handler holding a timer that was since
- * handled and set again under the same id, as a refused deadline is, may take the new one early:
- * claims go by id; each such firing is counted in `early`). Status transitions must be the
+ * `timer-already-fired` from then on (a handler holding a timer that was since handled and set
+ * again under the same id, as a refused deadline is, must not take the new one early: such a
+ * firing is recorded in `early`, and the spec requires none). Status transitions must be the
  * allowed ones and compensation success is accepted at most once per step.
  * two-replicas-checks.ts compares the database with the model after every step.
  *
@@ -160,8 +160,8 @@ export function absorb(model: Model, input: SagaInput, outcome: CommitOutcome, p
   const seen = timerId === undefined ? undefined : timerSeen.get(input);
   if (timerId !== undefined && seen !== undefined && saga.timers[timerId].fireAt !== seen) {
     // The handler saw an earlier timer with this id, since handled and set again (a refused
-    // deadline is retried under the same id). Claims go by id: it either finds the row locked
-    // or gone (nothing happens) or takes the new one, early.
+    // deadline is retried under the same id): the row it read due is gone, and the new one is
+    // not due yet. Firing it now would be early; it is recorded, and the spec requires none.
     if (outcome.kind !== 'applied') return assert.deepEqual(outcome, { kind: 'timer-already-fired' });
     model.early.push(`${timerId} set for ${saga.timers[timerId].fireAt} fired by a handler that saw it at ${seen}`);
   }

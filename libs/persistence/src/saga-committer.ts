@@ -12,8 +12,10 @@
  *   goes the read way, logged at debug with the reason. Any other error propagates.
  * - read: BEGIN + lock every saga (id order) + read them + claim their inbox keys in one round
  *   trip; decide each; every write + COMMIT in a second. All or nothing.
- * - single: timers and operator actions, one transaction each: claim the timer (whoever deletes
- *   its row handles it), lock and read the saga, decide, write. An operator action may carry an
+ * - single: timers and operator actions, one transaction each: lock the saga, claim the timer
+ *   (whoever deletes its row handles it; a scheduler claims only the row it read due, never the
+ *   same id set again for later), read the saga, decide, write. Saga before timer is the order a
+ *   reply that cancels the timer takes too, so the two never deadlock. An operator action may carry an
  *   inbox key (its idempotency key) and a timer to claim: the saga is locked first, then the key
  *   is claimed (taken: `duplicate`, nothing written), then the timer (gone: `timer-already-fired`).
  *
@@ -38,7 +40,7 @@ import { PipelinedSession } from './sql/pipelined-session';
 /** An event for an existing saga, with what makes it happen once. */
 export type SagaInput =
   | { kind: 'reply'; sagaId: string; event: ReplyEvent; inboxKey: string }
-  | { kind: 'timer'; sagaId: string; event: SagaEvent; timerId: string }
+  | { kind: 'timer'; sagaId: string; event: SagaEvent; timerId: string; /** when the scheduler read it due */ dueAt?: number }
   | { kind: 'operator'; sagaId: string; event: SagaEvent; inboxKey?: string; timerId?: string };
 
 /** The engine, bound by the caller to the saga's pinned definition and a clock. */
@@ -203,7 +205,14 @@ export class SagaCommitter {
     this.cache.forget([input.sagaId]); // written from a fresh read below
     let written: { loaded: LoadedSaga; decision: Decision } | undefined;
     const transaction = this.dataSource.transaction(async (manager): Promise<{ outcome: CommitOutcome; publish: CommittedCommand[] }> => {
-      if (input.kind === 'timer' && !(await this.store.claimTimer(manager, input.timerId))) return { outcome: { kind: 'timer-already-fired' }, publish: [] };
+      if (input.kind === 'timer') {
+        // The saga first, then its timer (SKIP LOCKED): the order a reply that cancels this timer
+        // takes too, so a reply and its own timeout never deadlock. The timer row is claimed even
+        // when the saga is gone, so an orphan timer does not come due forever.
+        const found = (await this.store.lockMany(manager, [input.sagaId])).size > 0;
+        if (!(await this.store.claimTimer(manager, input.timerId, input.dueAt))) return { outcome: { kind: 'timer-already-fired' }, publish: [] };
+        if (!found) return { outcome: { kind: 'unknown-saga' }, publish: [] };
+      }
       if (input.kind === 'operator' && (input.inboxKey !== undefined || input.timerId !== undefined)) {
         // Saga lock first: the timer path claims its row, then waits for this lock; our SKIP LOCKED
         // claim below never waits for it, so the two cannot deadlock.

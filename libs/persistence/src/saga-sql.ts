@@ -179,6 +179,12 @@ export const START_SAGAS = `
 export const CLAIM_TIMER =
   'DELETE FROM saga_timers WHERE id = (SELECT id FROM saga_timers WHERE id = $1 FOR UPDATE SKIP LOCKED) RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event';
 
+/** The due timer row a scheduler read: its id AND a fire time no later than the one read (to
+ *  the millisecond, the precision the read gave it). A timer set again under the same id (a
+ *  refused deadline is) is a new, later row: not the one that came due, it fires at its own time. */
+export const CLAIM_DUE_TIMER =
+  'DELETE FROM saga_timers WHERE id = (SELECT id FROM saga_timers WHERE id = $1 AND date_trunc(\'milliseconds\', fire_at) <= $2 FOR UPDATE SKIP LOCKED) RETURNING id, saga_id AS "sagaId", fire_at AS "fireAt", event';
+
 export const POSTPONE_TIMER = 'UPDATE saga_timers SET fire_at = $2 WHERE id = $1';
 
 /** Saga $1's pending retry and timeout timers, soonest first (ix_saga_timers_saga). */

@@ -29,6 +29,7 @@ import {
   CLAIM_AND_WRITE,
   CLAIM_AND_WRITE_FLAGGING,
   CLAIM_INBOX,
+  CLAIM_DUE_TIMER,
   CLAIM_TIMER,
   CONCURRENT_UPDATE_MARK,
   DUE_TIMERS,
@@ -285,8 +286,10 @@ export class SagaStore {
     return inserted.length > 0;
   }
 
-  async claimTimer(manager: EntityManager, id: string): Promise<SagaTimerEntity | null> {
-    const [rows]: [SagaTimerEntity[], number] = await manager.query(CLAIM_TIMER, [id]);
+  /** `dueAt`: the fire time the caller read the timer with; then only that row (or an earlier
+   *  one) is claimed, never the same id set again to fire later. */
+  async claimTimer(manager: EntityManager, id: string, dueAt?: number): Promise<SagaTimerEntity | null> {
+    const [rows]: [SagaTimerEntity[], number] = dueAt === undefined ? await manager.query(CLAIM_TIMER, [id]) : await manager.query(CLAIM_DUE_TIMER, [id, new Date(dueAt)]);
     return rows[0] ?? null;
   }
 

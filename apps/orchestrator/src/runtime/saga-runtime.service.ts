@@ -123,8 +123,8 @@ export class SagaRuntime {
   }
 
   /** A due timer; handled by whoever deletes its row. */
-  async fireTimer(timer: { id: string; sagaId: string; event: SagaEvent }): Promise<CommitOutcome> {
-    return (await this.commit([{ kind: 'timer', sagaId: timer.sagaId, event: timer.event, timerId: timer.id }])).outcomes[0];
+  async fireTimer(timer: { id: string; sagaId: string; event: SagaEvent; dueAt?: number }): Promise<CommitOutcome> {
+    return (await this.commit([{ kind: 'timer', sagaId: timer.sagaId, event: timer.event, timerId: timer.id, dueAt: timer.dueAt }])).outcomes[0];
   }
 
   /** Cancels a saga; a refusal (not RUNNING, past the pivot...) is a value with the engine's reason. */

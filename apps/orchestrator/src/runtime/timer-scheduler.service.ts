@@ -47,7 +47,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     const due = await this.store.dueTimers(this.dataSource.manager, Date.now(), BATCH);
     for (const timer of due) {
       try {
-        await this.runtime.fireTimer({ id: timer.id, sagaId: timer.sagaId, event: timer.event as unknown as SagaEvent });
+        await this.runtime.fireTimer({ id: timer.id, sagaId: timer.sagaId, event: timer.event as unknown as SagaEvent, dueAt: new Date(timer.fireAt).getTime() });
       } catch (error) {
         // One timer that cannot be handled (say its saga's definition version was unloaded) must
         // not hold up the others: it is put back a little later and keeps being logged.
