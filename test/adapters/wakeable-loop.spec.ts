@@ -7,7 +7,8 @@
  * that reports a full batch runs again without waiting; failing work is logged and retried
  * only after the idle interval, even when woken continuously (no hot loop); wakeAt keeps only
  * the earliest requested time and runs then; stop() waits for the run in progress and no run
- * starts after it, but does not wait out the pause that follows a failed run.
+ * starts after it, but does not wait out the pause that follows a failed run, also when the run
+ * fails after stop() was called.
  */
 import { WakeableLoop } from '../../apps/orchestrator/src/runtime/wakeable-loop';
 
@@ -179,6 +180,27 @@ describe('WakeableLoop', () => {
     void loop.stop().then(() => (stopped = true));
     await jest.advanceTimersByTimeAsync(100);
     expect(stopped).toBe(true); // today it waits the whole 60 s idle interval
+  });
+
+  it('stop() during a run that then fails does not wait out the pause either', async () => {
+    const failing = gate();
+    loop = new WakeableLoop(
+      'retention',
+      async () => {
+        await failing.promise;
+        throw new Error('terminating connection due to administrator command');
+      },
+      60_000,
+      logger,
+    );
+    loop.start();
+    await settle();
+    let stopped = false;
+    void loop.stop().then(() => (stopped = true));
+    failing.open(); // the run fails after stop() was called: there was no pause to cut short then
+    await jest.advanceTimersByTimeAsync(100);
+    expect(warnings).toEqual(['retention run failed: terminating connection due to administrator command']);
+    expect(stopped).toBe(true);
   });
 
   it('stop() waits for the run in progress, and no run starts afterwards', async () => {

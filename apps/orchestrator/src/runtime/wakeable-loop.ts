@@ -4,7 +4,8 @@
  *
  * Guarantees: never two runs at once; a wake during a run causes one more run right after it;
  * a failing run is logged and retried after the poll interval (never a hot loop); stop() waits
- * for the run in progress to finish.
+ * for the run in progress to finish, and never for a pause or sleep after it, also when the run
+ * fails after stop() was called.
  */
 export interface LoopLogger {
   warn(message: string): void;
@@ -60,6 +61,8 @@ export class WakeableLoop {
         again = await this.work();
       } catch (error) {
         this.logger.warn(`${this.name} run failed: ${(error as Error).message}`);
+        // stop() may have come while the run was failing: it found no pause to cut short.
+        if (!this.running) break;
         // A pause that wake() cannot cut short (no hot loop while failing); stop() can.
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.idleMs);
