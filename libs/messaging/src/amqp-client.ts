@@ -19,8 +19,11 @@
  * - A body over `maxBodyBytes` never reaches the handler: it is handed to `onPoison` (dead-
  *   lettered with the reason) and acked.
  * - After a connection loss it reconnects with backoff, re-runs the topology setup and
- *   re-attaches every consumer. Acks for deliveries of a dead channel are dropped (the broker
- *   redelivers those messages, and handlers are idempotent).
+ *   re-attaches every consumer. Given a list of URLs (the nodes of one cluster) it connects to
+ *   the first that answers, and every failed attempt or lost connection moves the next attempt
+ *   to the next URL, round robin, with the same backoff; logs name host:port only. Acks for
+ *   deliveries of a dead channel are dropped (the broker redelivers those messages, and
+ *   handlers are idempotent).
  * - TCP_NODELAY is on (amqplib leaves Nagle's algorithm on otherwise: ~40 ms per round trip),
  *   and the frames amqplib queues together leave in one writev (coalesceWrites).
  *
@@ -29,6 +32,7 @@
  * brokers (4.3) stop counting some explicit returns, and reject is the one meant to count.
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
+import { EndpointRotation, parseAmqpUrls } from './amqp-endpoints';
 import { coalesceWrites } from './coalesce-writes';
 import {
   checkPoisonAfter,
@@ -48,6 +52,7 @@ export interface AmqpLogger {
 }
 
 export interface AmqpClientOptions {
+  /** One AMQP URL, or a comma-separated list of the nodes of one cluster (amqp-endpoints.ts). */
   url: string;
   /** Shown in the broker's connection list. */
   connectionName: string;
@@ -107,12 +112,14 @@ export class AmqpClient {
   private constructor(
     private readonly options: AmqpClientOptions,
     private readonly logger: AmqpLogger,
+    private readonly endpoints: EndpointRotation,
   ) {}
 
   static async connect(options: AmqpClientOptions): Promise<AmqpClient> {
     const logger = options.logger ?? silentLogger;
-    const client = new AmqpClient(options, logger);
-    const model = await connect(options.url, {
+    const endpoints = new EndpointRotation(parseAmqpUrls(options.url));
+    const client = new AmqpClient(options, logger, endpoints);
+    const model = await connect(endpoints.target, {
       noDelay: true,
       clientProperties: { connection_name: options.connectionName },
       recovery: {
@@ -127,8 +134,13 @@ export class AmqpClient {
     } as Options.Connect & { noDelay: boolean; recovery: object });
     client.model = model;
     model.on('error', (error: Error) => logger.warn(`AMQP connection error: ${error.message}`));
+    model.on('connect-failed', (error: Error) => {
+      logger.warn(`AMQP connection failed (${endpoints.current}: ${error.message})`);
+      endpoints.advance();
+    });
     model.on('disconnect', (error: Error) => {
-      if (!client.closing) logger.warn(`AMQP connection lost (${error?.message ?? 'closed'}); reconnecting`);
+      if (!client.closing) logger.warn(`AMQP connection lost (${endpoints.current}: ${error?.message ?? 'closed'}); reconnecting`);
+      endpoints.advance();
       client.publishChannel = undefined;
       client.consumerChannels.clear();
       client.consumerTags.clear();
@@ -156,7 +168,7 @@ export class AmqpClient {
     });
     this.publishChannel = publishChannel;
     for (const registration of this.registrations) await this.attach(connection, registration);
-    this.logger.log(`AMQP connected (${this.options.connectionName})`);
+    this.logger.log(`AMQP connected to ${this.endpoints.current} (${this.options.connectionName})`);
     for (const listener of this.connectedListeners) listener();
   }
 

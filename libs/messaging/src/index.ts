@@ -3,6 +3,7 @@
  * detection, the orchestrator's topology, and dead-lettering.
  */
 export * from './amqp-client';
+export * from './amqp-endpoints';
 export * from './poison';
 export * from './topology';
 export * from './dead-letter';

@@ -34,6 +34,14 @@ describe('resolveServiceConfig', () => {
     expect(config).toMatchObject({ amqpPrefix: 'test', databaseUrl: 'postgres://x/y', amqpUrl: DEFAULT_AMQP_URL });
   });
 
+  it('takes a comma-separated AMQP URL list (a cluster) and checks every entry', () => {
+    const list = 'amqp://u:p@mq-1:5672/v,amqp://u:p@mq-2:5672/v';
+    expect(resolveServiceConfig(spec, { AMQP_URL: list }).amqpUrl).toBe(list);
+    expect(() => resolveServiceConfig(spec, { AMQP_URL: 'amqp://u:secret@mq-1,http://mq-2' })).toThrow(/entry 2 of 2 must be an amqp/);
+    expect(() => resolveServiceConfig(spec, { AMQP_URL: 'amqp://u:secret@mq-1,http://mq-2' })).not.toThrow(/secret/);
+    expect(() => resolveServiceConfig(spec, {}, { amqpUrl: 'amqp://mq-1,' })).toThrow(/entry 2 of 2 is empty/);
+  });
+
   it('rejects bad values with a named error', () => {
     expect(() => resolveServiceConfig(spec, { AMQP_URL: 'http://nope' })).toThrow(ParticipantConfigError);
     expect(() => resolveServiceConfig(spec, { INVENTORY_DATABASE_URL: 'postgres://host' })).toThrow(/must name a database/);

@@ -3,11 +3,12 @@
  * defaults (zero configuration on a developer machine), then programmatic overrides (tests, the
  * start-all script). Services hand the result to @nestjs/config.
  *
- * Guarantees: the result is fully validated (URL schemes, a database name, a prefix usable in
+ * Guarantees: the result is fully validated (URL schemes, every entry of an AMQP URL list, a database name, a prefix usable in
  * queue names) or ParticipantConfigError lists every problem; an empty variable counts as unset;
  * process.env is never modified.
  */
 import type { LoggerService, LogLevel } from '@nestjs/common';
+import { amqpUrlListProblem } from '#saga/messaging';
 import { z } from 'zod';
 import { RetentionSettingError } from '#saga/persistence';
 import { ParticipantConfigError } from './errors';
@@ -44,7 +45,11 @@ function hasScheme(value: string, schemes: string[]): boolean {
   }
 }
 
-const amqpUrl = z.string().refine((v) => hasScheme(v, ['amqp:', 'amqps:']), 'must be an amqp:// or amqps:// URL');
+/** One amqp(s):// URL or a comma-separated list of a cluster's nodes (AmqpClient fails over). */
+const amqpUrl = z.string().superRefine((value, ctx) => {
+  const problem = amqpUrlListProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 const amqpPrefix = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-" only');
 const databaseUrl = z
   .string()

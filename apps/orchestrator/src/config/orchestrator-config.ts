@@ -5,6 +5,7 @@
  * RabbitMQ (README "Configuration"); a bad value stops the process at boot with the variable's
  * name and the problem, never later.
  */
+import { amqpUrlListProblem } from '#saga/messaging';
 import { z } from 'zod';
 import { DAY_MS, parseRetention, RetentionSettingError } from '#saga/persistence';
 import { AccessTokens, AccessTokensError } from '../auth/access-tokens';
@@ -20,7 +21,14 @@ export const orchestratorEnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/saga_orchestrator'),
   DATABASE_POOL_SIZE: positiveInt(10),
-  AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672'),
+  /** One amqp(s):// URL or a comma-separated list (the nodes of one cluster: failover, amqp-client.ts). */
+  AMQP_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = amqpUrlListProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default('amqp://guest:guest@127.0.0.1:5672'),
   AMQP_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
