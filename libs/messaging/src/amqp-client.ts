@@ -44,6 +44,7 @@ import {
   RepeatedFailureError,
   type PoisonError,
 } from './poison';
+import { PublishFailedError } from './publish-failure';
 
 export interface AmqpLogger {
   log(message: string): void;
@@ -192,20 +193,20 @@ export class AmqpClient {
   /**
    * Publishes and waits for the broker's confirm. With `mandatory: true` a message no queue
    * could take is returned by the broker (before its confirm) and this resolves 'unroutable'
-   * instead of silently losing it.
+   * instead of silently losing it. Every failure is a PublishFailedError (publish-failure.ts).
    */
   async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<'delivered' | 'unroutable'> {
     const channel = this.publishChannel;
-    if (!channel) throw new Error('AMQP not connected: cannot publish now');
+    if (!channel) throw new PublishFailedError('AMQP not connected: cannot publish now');
     const key = publishKey(routingKey, options);
     try {
       await new Promise<void>((resolve, reject) => {
         try {
           channel.publish(exchange, routingKey, content, options, (error: unknown) =>
-            error ? reject(error instanceof Error ? error : new Error(`broker nacked the message to ${routingKey}`)) : resolve(),
+            error ? reject(new PublishFailedError(error instanceof Error ? error.message : `broker nacked the message to ${routingKey}`, { cause: error })) : resolve(),
           );
         } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
+          reject(new PublishFailedError(error instanceof Error ? error.message : String(error), { cause: error }));
         }
       });
     } catch (error) {

@@ -5,5 +5,6 @@
 export * from './amqp-client';
 export * from './amqp-endpoints';
 export * from './poison';
+export * from './publish-failure';
 export * from './topology';
 export * from './dead-letter';

@@ -13,7 +13,8 @@
  *   deliveries, counted by the broker too, with the last error; one that crashes the process on
  *   every delivery by the broker, at the queue's delivery limit (topology.ts). Other commands
  *   keep flowing meanwhile (prefetch > 1, a failing one is returned after a pause). An
- *   unreachable database is not the command's fault: retried in place, never parked.
+ *   unreachable database, or a reply the broker does not take now (no connection, a nack while
+ *   a cluster node is down), is not the command's fault: retried in place, never parked.
  * - Data failing a handler's schema gets BOTH the INVALID_COMMAND reply and a copy in the
  *   dead-letter queue (reason: the validation error); both are confirmed before the ack.
  * - The queue is declared with exactly the arguments the orchestrator uses (declareTopology), so
@@ -30,6 +31,7 @@ import { replyBody } from '#saga/core';
 import {
   AmqpClient,
   deadLetter,
+  isPublishFailure,
   OversizedMessageError,
   declareTopology,
   topologyNames,
@@ -134,7 +136,10 @@ export class ParticipantConsumer {
       await client.consume(options.queue, (message) => consumer.handle(message), {
         prefetch: options.prefetch ?? DEFAULT_PARTICIPANT_PREFETCH,
         onPoison: (message, error) => consumer.park(message, poisonReason(error)),
-        isTransient: isDatabaseUnavailable, // an outage is not the command's fault: retried in place, never parked
+        // An outage is not the command's fault: retried in place, never parked. That covers the
+        // database and the reply's publish (no connection, or nacked while a cluster node is down
+        // and a quorum queue elects a new leader: checked with test/adapters/cluster-failover).
+        isTransient: (error) => isDatabaseUnavailable(error) || isPublishFailure(error),
       });
     } catch (error) {
       await client.close();
