@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { ClusterCommandError, ctl, outputTail, pidFile, pings, prepareClusterHome, runningPid, spawnNode, type NodeSpec } from './rabbitmq-node';
 
-export { ClusterCommandError, type NodeSpec } from './rabbitmq-node';
+export { ClusterCommandError, ctl, type NodeSpec } from './rabbitmq-node';
 
 export interface ClusterOptions {
   dir: string;
@@ -107,6 +107,18 @@ export async function stopNode(cluster: Cluster, node: NodeSpec): Promise<void> 
   if (left !== undefined) {
     process.kill(left, 'SIGKILL');
     await sleep(500);
+  }
+}
+
+/** Crashes the node: SIGKILL of its VM, nothing graceful (a power cut for that node). */
+export async function killNode(node: NodeSpec): Promise<void> {
+  const pid = runningPid(node);
+  if (pid === undefined) throw new ClusterCommandError(`${node.name} is not running (no live pid in ${pidFile(node)})`);
+  process.kill(pid, 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (runningPid(node) === pid) {
+    if (Date.now() > deadline) throw new ClusterCommandError(`${node.name} (pid ${pid}) still running 10 s after SIGKILL`);
+    await sleep(100);
   }
 }
 

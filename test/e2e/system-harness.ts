@@ -4,7 +4,8 @@
  * vhost per test file.
  *
  * Guarantees: the orchestrator listens on a free port; close() stops every app, then drops the
- * databases and the vhost it created (even if a test failed).
+ * databases and the vhost it created (even if a test failed); a broker passed in (amqpUrl, e.g.
+ * a test cluster) is used as it is and left to its owner.
  */
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { Client } from 'pg';
@@ -22,6 +23,9 @@ export interface SystemOptions {
   participants?: boolean;
   /** Start the orchestrator in-process (default true); false when a test runs it as a process. */
   orchestrator?: boolean;
+  /** Use this broker (one AMQP URL or a comma-separated list, e.g. a test cluster's nodes) as
+   *  it is, instead of a fresh vhost on the machine's RabbitMQ; the caller owns and removes it. */
+  amqpUrl?: string;
 }
 
 export interface SagaBody {
@@ -64,9 +68,13 @@ export class TestSystem {
   }
 
   private async boot(options: SystemOptions): Promise<void> {
-    const vhost = await createTestVhost(this.id);
-    this.cleanups.push(vhost.drop);
-    this.amqpUrl = vhost.url;
+    if (options.amqpUrl) {
+      this.amqpUrl = options.amqpUrl;
+    } else {
+      const vhost = await createTestVhost(this.id);
+      this.cleanups.push(vhost.drop);
+      this.amqpUrl = vhost.url;
+    }
     for (const label of Object.keys(this.databases) as (keyof TestSystem['databases'])[]) {
       const db = await createTestDatabase(this.id, label);
       this.cleanups.push(db.drop);
