@@ -59,6 +59,7 @@ main().then(
   (code) => process.exit(code),
   (error: Error) => {
     console.error(`cluster: ${error.message}`);
+    if (process.argv.includes('start')) console.error('nodes it started may still run: `npm run cluster -- stop --dir <dir> --delete` removes them');
     process.exit(1);
   },
 );

@@ -6,7 +6,8 @@
  * - start is idempotent: nodes already running are left alone, nodes already in the cluster are
  *   not re-joined; a node joins node 1 only after a reset of its own (empty) data.
  * - start returns only once node 1's cluster_status lists every node as running; otherwise it
- *   throws a ClusterCommandError naming the node and the step, within `timeoutMs`.
+ *   throws a ClusterCommandError naming the node and the step, within `timeoutMs` (every
+ *   rabbitmqctl call's timeout is cut to what is left; at least 1 s each).
  * - Every node runs with `queue_leader_locator = balanced` (rabbitmq-node.ts nodeConfig): new
  *   quorum queues, in any vhost, get their leaders spread over the nodes.
  * - stop stops every node it finds running (rabbitmqctl stop, waiting on the pid file; SIGKILL of
@@ -63,6 +64,9 @@ export function loadCluster(dir: string): Cluster | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A command's timeout: its usual one, cut to what is left before the deadline (at least 1 s). */
+const within = (deadline: number, usualMs: number) => Math.max(1_000, Math.min(usualMs, deadline - Date.now()));
+
 async function waitFor<T>(what: string, deadline: number, probe: () => Promise<T | undefined>): Promise<T> {
   let last: unknown;
   while (Date.now() < deadline) {
@@ -82,8 +86,8 @@ interface ClusterStatus {
   disk_nodes?: string[];
 }
 
-export async function runningNodes(cluster: Cluster, via: NodeSpec): Promise<string[]> {
-  const status = JSON.parse(await ctl(cluster.dir, via, ['cluster_status', '--formatter', 'json'], 15_000)) as ClusterStatus;
+export async function runningNodes(cluster: Cluster, via: NodeSpec, timeoutMs = 15_000): Promise<string[]> {
+  const status = JSON.parse(await ctl(cluster.dir, via, ['cluster_status', '--formatter', 'json'], timeoutMs)) as ClusterStatus;
   return status.running_nodes ?? [];
 }
 
@@ -91,7 +95,7 @@ export async function runningNodes(cluster: Cluster, via: NodeSpec): Promise<str
 export async function startNode(cluster: Cluster, node: NodeSpec, deadline: number): Promise<void> {
   if (!(await pings(cluster.dir, node))) spawnNode(cluster.dir, node);
   await waitFor(`${node.name} to boot`, deadline, async () => {
-    await ctl(cluster.dir, node, ['await_startup', '--timeout', '5'], 10_000);
+    await ctl(cluster.dir, node, ['await_startup', '--timeout', '5'], within(deadline, 10_000));
     return true;
   }).catch((error: Error) => {
     throw new ClusterCommandError(`${error.message}\n--- ${node.name} output ---\n${outputTail(node)}`);
@@ -136,14 +140,14 @@ export async function startCluster(options: ClusterOptions, timeoutMs = 120_000)
   await Promise.all(cluster.nodes.map((node) => startNode(cluster, node, deadline)));
   const [first, ...others] = cluster.nodes;
   for (const node of others) {
-    if ((await runningNodes(cluster, node)).includes(first.name)) continue;
-    await ctl(cluster.dir, node, ['stop_app']);
-    await ctl(cluster.dir, node, ['reset']);
-    await ctl(cluster.dir, node, ['join_cluster', first.name], 60_000);
-    await ctl(cluster.dir, node, ['start_app'], 60_000);
+    if ((await runningNodes(cluster, node, within(deadline, 15_000))).includes(first.name)) continue;
+    await ctl(cluster.dir, node, ['stop_app'], within(deadline, 30_000));
+    await ctl(cluster.dir, node, ['reset'], within(deadline, 30_000));
+    await ctl(cluster.dir, node, ['join_cluster', first.name], within(deadline, 60_000));
+    await ctl(cluster.dir, node, ['start_app'], within(deadline, 60_000));
   }
   await waitFor(`all ${cluster.nodes.length} nodes running in ${first.name}'s cluster_status`, deadline, async () => {
-    const running = await runningNodes(cluster, first);
+    const running = await runningNodes(cluster, first, within(deadline, 15_000));
     return cluster.nodes.every((node) => running.includes(node.name)) ? true : undefined;
   });
   return cluster;
