@@ -5,6 +5,7 @@
  * Guarantees:
  * - publish() resolves only after the broker confirmed the message (publisher confirms); it
  *   rejects when the broker nacks it or the connection drops first, so the caller can retry.
+ *   A nack also retires the publish channel for a fresh one (retirePublishChannel).
  * - A consumed message is acked only after its handler resolved. A handler that throws has its
  *   message returned to the queue (basic.reject, requeue) after a pause, so other messages keep
  *   flowing meanwhile. Once it has failed on `poisonAfter` deliveries, counted with the broker's
@@ -161,16 +162,42 @@ export class AmqpClient {
     setupChannel.on('error', (error: Error) => this.logger.warn(`AMQP setup channel error: ${error.message}`));
     if (this.options.setupTopology) await this.options.setupTopology(setupChannel);
     await setupChannel.close();
-    const publishChannel = await connection.createConfirmChannel();
+    this.publishChannel = await this.openPublishChannel(connection);
+    for (const registration of this.registrations) await this.attach(connection, registration);
+    this.logger.log(`AMQP connected to ${this.endpoints.current} (${this.options.connectionName})`);
+    for (const listener of this.connectedListeners) listener();
+  }
+
+  private async openPublishChannel(source: { createConfirmChannel(): Promise<ConfirmChannel> }): Promise<ConfirmChannel> {
+    const publishChannel = await source.createConfirmChannel();
     publishChannel.on('error', (error: Error) => this.logger.warn(`AMQP publish channel error: ${error.message}`));
     publishChannel.on('return', (message: ConsumeMessage) => this.returned.add(publishKey(message.fields.routingKey, message.properties)));
     publishChannel.on('close', () => {
       if (this.publishChannel === publishChannel) this.publishChannel = undefined;
     });
-    this.publishChannel = publishChannel;
-    for (const registration of this.registrations) await this.attach(connection, registration);
-    this.logger.log(`AMQP connected to ${this.endpoints.current} (${this.options.connectionName})`);
-    for (const listener of this.connectedListeners) listener();
+    return publishChannel;
+  }
+
+  /**
+   * Retires a publish channel the broker nacked on, for a fresh one on the same connection.
+   * Seen on RabbitMQ 3.10.8 (test/adapters/cluster-failover): a channel that first published to
+   * a quorum queue while its leader was being elected kept nacking every publish to it long
+   * after the new leader was up, while a new channel was confirmed at once. Publishes in between
+   * fail fast (PublishFailedError: retried by the caller); unconfirmed ones on the old channel
+   * fail when it closes.
+   */
+  private retirePublishChannel(stale: ConfirmChannel): void {
+    if (this.publishChannel !== stale || this.closing) return;
+    this.publishChannel = undefined;
+    this.logger.warn('AMQP publish nacked: opening a new publish channel');
+    void this.openPublishChannel(this.model)
+      .then(async (fresh) => {
+        // A reconnection in the meantime brought its own channel: keep that one.
+        if (this.publishChannel === undefined && !this.closing) this.publishChannel = fresh;
+        else await fresh.close().catch(() => undefined);
+      })
+      .catch((error: Error) => this.logger.warn(`AMQP publish channel not reopened (the next connection brings one): ${error.message}`))
+      .finally(() => void stale.close().catch(() => undefined));
   }
 
   /** Called after every (re)connection, once topology and consumers are back. */
@@ -202,9 +229,11 @@ export class AmqpClient {
     try {
       await new Promise<void>((resolve, reject) => {
         try {
-          channel.publish(exchange, routingKey, content, options, (error: unknown) =>
-            error ? reject(new PublishFailedError(error instanceof Error ? error.message : `broker nacked the message to ${routingKey}`, { cause: error })) : resolve(),
-          );
+          channel.publish(exchange, routingKey, content, options, (error: unknown) => {
+            if (!error) return resolve();
+            this.retirePublishChannel(channel);
+            reject(new PublishFailedError(error instanceof Error ? error.message : `broker nacked the message to ${routingKey}`, { cause: error }));
+          });
         } catch (error) {
           reject(new PublishFailedError(error instanceof Error ? error.message : String(error), { cause: error }));
         }
