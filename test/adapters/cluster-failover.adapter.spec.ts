@@ -12,11 +12,13 @@
  * The reply queue's leader is put on node 1 by a test-only policy (queue-leader-locator
  * client-local for that one queue; the cluster's default, balanced, would put it anywhere),
  * so the fault always hits both the leader and the connections.
- * Without treating a nacked reply as transient (libs/participant consumer.ts), this test lost
- * sagas: for the ~3 s of the election every reply publish was nacked, and the commands were
- * parked as poison after 5 quick failures.
- * Takes 35-47 s here (cluster start ~15 s, workload and failover 11-16 s, rejoin and stop);
- * 375 of 400 sagas were in flight at the kill and all finished 1.8 s after it.
+ * What this test found, both fixed: a reply the broker nacked counted as the command's failure,
+ * so commands were parked as poison after 5 quick nacks (now transient: libs/participant
+ * consumer.ts); and a channel that published while the reply queue elected its leader kept
+ * getting nacks long after (RabbitMQ 3.10.8), so sagas stalled (AmqpClient now replaces a
+ * publish channel that was nacked).
+ * Takes 34-47 s here (cluster start ~15 s, workload and failover 10-16 s, rejoin and stop);
+ * seen: 366-375 of 400 sagas in flight at the kill, all finished 1.0-2.5 s after it.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
