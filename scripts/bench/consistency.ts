@@ -12,7 +12,8 @@
  * - one order per saga: APPROVED (place-order) or PENDING (bench) when completed, REJECTED when
  *   compensated;
  * - payments exactly for the completed sagas, all CHARGED;
- * - reservations RESERVED exactly for the completed sagas, RELEASED for the compensated ones;
+ * - reservations RESERVED exactly for the completed sagas, RELEASED for the compensated ones
+ *   (but those in `neverReserved`: refused for lack of stock, nothing to release);
  * - stock: on_hand - available equals the quantities still reserved, for every sku.
  */
 import { Client } from 'pg';
@@ -49,6 +50,8 @@ export async function checkConsistency(
   databases: { orchestrator: string; orders: string; inventory: string; payments: string },
   expected: Map<string, 'COMPLETED' | 'COMPENSATED'>,
   completedOrderStatus: 'APPROVED' | 'PENDING',
+  /** Compensated sagas whose reservation was refused (out of stock): nothing to release. */
+  neverReserved: ReadonlySet<string> = new Set(),
 ): Promise<ConsistencyResult> {
   const problems: string[] = [];
   // Only this run's sagas: seeded ones (--seed-finished/--seed-waiting) have no participant effects.
@@ -93,7 +96,7 @@ export async function checkConsistency(
   sameSet(
     'released',
     reservations.filter((r) => r.status === 'RELEASED').map((r) => r.reservation_id),
-    compensated,
+    compensated.filter((id) => !neverReserved.has(id)),
     problems,
   );
   const drift = await rows<{ sku: string; drift: number }>(

@@ -1,0 +1,153 @@
+/**
+ * The chaos run's faults, one at a time on a schedule, each kind counted with the time it was
+ * injected (for the recovery figures). Kinds:
+ * - kill-replica: SIGKILL of a random orchestrator or participant replica (the fleet restarts it);
+ * - pause-replica: SIGSTOP of a random replica for PAUSE_MS, then SIGCONT;
+ * - rabbit-node-restart: `rabbitmqctl stop_app`, NODE_DOWN_MS, `start_app` on a node; the first
+ *   time on the node of the reply queue's leader;
+ * - rabbit-close-connections: `rabbitmqctl close_all_connections` on a random node;
+ * - pg-terminate: pg_terminate_backend of every backend of THIS run's databases (filtered by
+ *   datname; never another database);
+ * - malformed-replies: garbage bodies published to the reply queue (each must end as a dead
+ *   letter, counted in expectedDeadLetters).
+ * Fault points (armed replicas dying) are counted by the fleet.
+ *
+ * Guarantees: one fault at a time (the next waits for the previous to finish); a fault that
+ * could not be injected is counted as failed, not as injected; stop() resolves once the fault in
+ * progress finished (a stopped node is started again, a paused replica continued).
+ */
+import { connect } from 'amqplib';
+import { Client } from 'pg';
+import { ctl, type Cluster } from '../cluster/local-cluster';
+import type { ChaosFleet } from './chaos-fleet';
+import { pick } from './chaos-options';
+
+export const FAULT_KINDS = ['kill-replica', 'pause-replica', 'rabbit-node-restart', 'rabbit-close-connections', 'pg-terminate', 'malformed-replies'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+const PAUSE_MS = 3_000;
+const NODE_DOWN_MS = 4_000;
+const MALFORMED_PER_FAULT = 3;
+
+export interface FaultRecord {
+  kind: FaultKind | 'fault-point';
+  at: number;
+  target: string;
+}
+
+export class ChaosFaults {
+  readonly injected: FaultRecord[] = [];
+  readonly failed: Record<string, number> = {};
+  expectedDeadLetters = 0;
+  private timer?: NodeJS.Timeout;
+  private current?: Promise<void>;
+  private turn = 0;
+  private firstNodeRestart = true;
+
+  constructor(
+    private readonly fleet: ChaosFleet,
+    private readonly cluster: Cluster,
+    private readonly postgresUrl: string,
+    private readonly databasePattern: string,
+    private readonly replyQueue: string,
+    private readonly random: () => number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  begin(everyMs: number): void {
+    // Every kind in turn (order shuffled by the seed), so a short run still sees each kind.
+    const order = [...FAULT_KINDS].sort(() => this.random() - 0.5);
+    this.timer = setInterval(() => {
+      if (this.current) return;
+      const kind = order[this.turn++ % order.length];
+      this.current = this.inject(kind)
+        .catch((error: Error) => {
+          this.failed[kind] = (this.failed[kind] ?? 0) + 1;
+          this.log(`fault ${kind} failed: ${error.message.split('\n')[0]}`);
+        })
+        .finally(() => (this.current = undefined));
+    }, everyMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.current;
+  }
+
+  private record(kind: FaultKind, target: string): void {
+    this.injected.push({ kind, at: Date.now(), target });
+    this.log(`fault ${kind} → ${target}`);
+  }
+
+  private async inject(kind: FaultKind): Promise<void> {
+    switch (kind) {
+      case 'kill-replica': {
+        const victim = pick(this.random, this.fleet.running());
+        this.record(kind, victim.name);
+        this.fleet.kill(victim);
+        return;
+      }
+      case 'pause-replica': {
+        const victim = pick(this.random, this.fleet.running());
+        this.record(kind, `${victim.name} for ${PAUSE_MS / 1000} s`);
+        await this.fleet.pause(victim, PAUSE_MS);
+        return;
+      }
+      case 'rabbit-node-restart': {
+        const node = this.firstNodeRestart ? await this.replyLeaderNode() : pick(this.random, this.cluster.nodes);
+        this.firstNodeRestart = false;
+        await ctl(this.cluster.dir, node, ['stop_app'], 30_000);
+        this.record(kind, node.name);
+        await new Promise((resolve) => setTimeout(resolve, NODE_DOWN_MS));
+        await ctl(this.cluster.dir, node, ['start_app'], 60_000);
+        return;
+      }
+      case 'rabbit-close-connections': {
+        const node = pick(this.random, this.cluster.nodes);
+        await ctl(this.cluster.dir, node, ['close_all_connections', 'chaos run'], 30_000);
+        this.record(kind, node.name);
+        return;
+      }
+      case 'pg-terminate': {
+        const client = new Client({ connectionString: this.postgresUrl });
+        await client.connect();
+        try {
+          const { rowCount } = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE $1 AND pid <> pg_backend_pid()', [
+            this.databasePattern,
+          ]);
+          this.record(kind, `${rowCount ?? 0} backends`);
+        } finally {
+          await client.end();
+        }
+        return;
+      }
+      case 'malformed-replies': {
+        const url = pick(this.random, this.cluster.urls);
+        const connection = await connect(url);
+        try {
+          const channel = await connection.createConfirmChannel();
+          for (let k = 0; k < MALFORMED_PER_FAULT; k++) {
+            channel.sendToQueue(this.replyQueue, Buffer.from(k % 2 === 0 ? '{not json' : JSON.stringify({ chaos: true, k })), {
+              persistent: true,
+              correlationId: `chaos-garbage-${Date.now()}-${k}`,
+              contentType: 'application/json',
+            });
+          }
+          await channel.waitForConfirms();
+          this.expectedDeadLetters += MALFORMED_PER_FAULT;
+          this.record(kind, `${MALFORMED_PER_FAULT} garbage replies`);
+        } finally {
+          await connection.close();
+        }
+        return;
+      }
+    }
+  }
+
+  private async replyLeaderNode() {
+    const [first] = this.cluster.nodes;
+    const rows = JSON.parse(await ctl(this.cluster.dir, first, ['list_queues', '-q', '-p', '/', 'name', 'leader', '--formatter', 'json'])) as { name: string; leader: string }[];
+    const leader = rows.find((row) => row.name === this.replyQueue)?.leader;
+    return this.cluster.nodes.find((node) => node.name === leader) ?? first;
+  }
+}
