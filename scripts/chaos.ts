@@ -104,6 +104,7 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
 
   const load = new ChaosLoad(ports, `chaos-${runId}`, log);
   const faults = new ChaosFaults(fleet, cluster, POSTGRES, `saga_chaos_${runId}_%`, `${PREFIX}.replies`, random, log);
+  faults.commandQueues = ['order', 'inventory', 'payment'].map((suffix) => `${PREFIX}.${suffix}`);
   const loadStart = Date.now();
   load.begin(options.rate);
   faults.begin(options.faultEveryS * 1000);
@@ -141,11 +142,11 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   log(quiet ? 'quiet: every saga terminal, outbox and timers empty' : `drain deadline (${options.drainS} s) reached`);
   await sleep(3_000); // late repeats and dead letters land
 
-  const verdict = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.replies`, `${PREFIX}.dead-letter`);
+  const verdict = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);
   const faultCounts: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, faults.injected.filter((f) => f.kind === kind).length]));
   faultCounts['fault-point deaths'] = fleet.deaths.faultPoint;
   for (const at of fleet.faultPointDeathsAt) faults.injected.push({ kind: 'fault-point', at, target: '' });
-  const withDeaths = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.replies`, `${PREFIX}.dead-letter`);
+  const withDeaths = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);
   if (withDeaths.recoveryMs['fault-point']) verdict.recoveryMs['fault-point deaths'] = withDeaths.recoveryMs['fault-point'];
   const figures = {
     'sagas started': load.started,

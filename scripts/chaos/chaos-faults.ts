@@ -9,7 +9,10 @@
  * - pg-terminate: pg_terminate_backend of every backend of THIS run's databases (filtered by
  *   datname; never another database);
  * - malformed-replies: garbage bodies published to the reply queue (each must end as a dead
- *   letter, counted in expectedDeadLetters).
+ *   letter, counted in expectedDeadLetters);
+ * - poison-commands: garbage bodies (no replyTo) published to a participant's command queue
+ *   (each must end as a dead letter too).
+ * Every garbage message has a correlation id `chaos-…`, so the verdict can tell them apart.
  * Fault points (armed replicas dying) are counted by the fleet.
  *
  * Guarantees: one fault at a time (the next waits for the previous to finish); a fault that
@@ -22,12 +25,12 @@ import { ctl, type Cluster } from '../cluster/local-cluster';
 import type { ChaosFleet } from './chaos-fleet';
 import { pick } from './chaos-options';
 
-export const FAULT_KINDS = ['kill-replica', 'pause-replica', 'rabbit-node-restart', 'rabbit-close-connections', 'pg-terminate', 'malformed-replies'] as const;
+export const FAULT_KINDS = ['kill-replica', 'pause-replica', 'rabbit-node-restart', 'rabbit-close-connections', 'pg-terminate', 'malformed-replies', 'poison-commands'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const PAUSE_MS = 3_000;
 const NODE_DOWN_MS = 4_000;
-const MALFORMED_PER_FAULT = 3;
+const GARBAGE_PER_FAULT = 3;
 
 export interface FaultRecord {
   kind: FaultKind | 'fault-point';
@@ -43,6 +46,9 @@ export class ChaosFaults {
   private current?: Promise<void>;
   private turn = 0;
   private firstNodeRestart = true;
+
+  /** The participants' command queues (poison goes to one of them). */
+  commandQueues: string[] = [];
 
   constructor(
     private readonly fleet: ChaosFleet,
@@ -121,26 +127,34 @@ export class ChaosFaults {
         }
         return;
       }
-      case 'malformed-replies': {
-        const url = pick(this.random, this.cluster.urls);
-        const connection = await connect(url);
-        try {
-          const channel = await connection.createConfirmChannel();
-          for (let k = 0; k < MALFORMED_PER_FAULT; k++) {
-            channel.sendToQueue(this.replyQueue, Buffer.from(k % 2 === 0 ? '{not json' : JSON.stringify({ chaos: true, k })), {
-              persistent: true,
-              correlationId: `chaos-garbage-${Date.now()}-${k}`,
-              contentType: 'application/json',
-            });
-          }
-          await channel.waitForConfirms();
-          this.expectedDeadLetters += MALFORMED_PER_FAULT;
-          this.record(kind, `${MALFORMED_PER_FAULT} garbage replies`);
-        } finally {
-          await connection.close();
-        }
+      case 'malformed-replies':
+        await this.publishGarbage(this.replyQueue, 'garbage');
+        this.record(kind, `${GARBAGE_PER_FAULT} garbage replies`);
+        return;
+      case 'poison-commands': {
+        const queue = pick(this.random, this.commandQueues);
+        await this.publishGarbage(queue, 'poison');
+        this.record(kind, `${GARBAGE_PER_FAULT} poison commands to ${queue}`);
         return;
       }
+    }
+  }
+
+  private async publishGarbage(queue: string, tag: string): Promise<void> {
+    const connection = await connect(pick(this.random, this.cluster.urls));
+    try {
+      const channel = await connection.createConfirmChannel();
+      for (let k = 0; k < GARBAGE_PER_FAULT; k++) {
+        channel.sendToQueue(queue, Buffer.from(k % 2 === 0 ? '{not json' : JSON.stringify({ chaos: tag, k })), {
+          persistent: true,
+          correlationId: `chaos-${tag}-${Date.now()}-${k}`,
+          contentType: 'application/json',
+        });
+      }
+      await channel.waitForConfirms();
+      this.expectedDeadLetters += GARBAGE_PER_FAULT;
+    } finally {
+      await connection.close();
     }
   }
 

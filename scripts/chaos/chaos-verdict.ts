@@ -66,7 +66,6 @@ export async function judge(
   accepted: Accepted[],
   faults: FaultRecord[],
   expectedDeadLetters: number,
-  replyQueue: string,
   deadLetterQueue: string,
 ): Promise<Verdict> {
   const invariants: Invariant[] = [];
@@ -157,11 +156,17 @@ export async function judge(
     detail: busy.length === 0 ? `${queues.length} queues` : busy.map((q) => `${q.name}=${q.messages}`).join(', '),
   });
 
-  const [{ n: deadLetters }] = await rows<{ n: number }>(databases.orchestrator, 'SELECT count(*)::int AS n FROM dead_letters');
+  // Garbage and poison we published carry correlation ids `chaos-…`: each must be parked once,
+  // and nothing else may be parked (a real command or reply dead-lettered by a fault is a bug).
+  const parked = await rows<{ ours: number; others: number }>(
+    databases.orchestrator,
+    "SELECT count(DISTINCT correlation_id) FILTER (WHERE correlation_id LIKE 'chaos-%')::int AS ours, count(*) FILTER (WHERE correlation_id IS NULL OR correlation_id NOT LIKE 'chaos-%')::int AS others FROM dead_letters",
+  );
+  const deadLetters = parked[0].ours + parked[0].others;
   invariants.push({
     name: 'dead letters = injected garbage',
-    ok: deadLetters === expectedDeadLetters,
-    detail: `${deadLetters} in dead_letters, ${expectedDeadLetters} injected to ${replyQueue}`,
+    ok: parked[0].ours === expectedDeadLetters && parked[0].others === 0,
+    detail: `${parked[0].ours} of ${expectedDeadLetters} garbage/poison parked, ${parked[0].others} other dead letters`,
   });
 
   const recovery: Record<string, number[]> = {};
