@@ -105,6 +105,7 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   const load = new ChaosLoad(ports, `chaos-${runId}`, log);
   const faults = new ChaosFaults(fleet, cluster, POSTGRES, `saga_chaos_${runId}_%`, `${PREFIX}.replies`, random, log);
   faults.commandQueues = ['order', 'inventory', 'payment'].map((suffix) => `${PREFIX}.${suffix}`);
+  faults.orchestratorDb = databases.orchestrator;
   const loadStart = Date.now();
   load.begin(options.rate);
   faults.begin(options.faultEveryS * 1000);

@@ -25,12 +25,22 @@ import { ctl, type Cluster } from '../cluster/local-cluster';
 import type { ChaosFleet } from './chaos-fleet';
 import { pick } from './chaos-options';
 
-export const FAULT_KINDS = ['kill-replica', 'pause-replica', 'rabbit-node-restart', 'rabbit-close-connections', 'pg-terminate', 'malformed-replies', 'poison-commands'] as const;
+export const FAULT_KINDS = [
+  'kill-replica',
+  'pause-replica',
+  'rabbit-node-restart',
+  'rabbit-close-connections',
+  'pg-terminate',
+  'malformed-replies',
+  'poison-commands',
+  'copied-replies',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const PAUSE_MS = 3_000;
 const NODE_DOWN_MS = 4_000;
 const GARBAGE_PER_FAULT = 3;
+const COPIED_SAGAS = 3;
 
 export interface FaultRecord {
   kind: FaultKind | 'fault-point';
@@ -49,6 +59,8 @@ export class ChaosFaults {
 
   /** The participants' command queues (poison goes to one of them). */
   commandQueues: string[] = [];
+  /** The orchestrator's database (copied replies are rebuilt from its saga_steps). */
+  orchestratorDb = '';
 
   constructor(
     private readonly fleet: ChaosFleet,
@@ -131,6 +143,26 @@ export class ChaosFaults {
         await this.publishGarbage(this.replyQueue, 'garbage');
         this.record(kind, `${GARBAGE_PER_FAULT} garbage replies`);
         return;
+      case 'copied-replies': {
+        const copies = await this.realReplies();
+        if (copies.length === 0) throw new Error('no step has succeeded yet');
+        const connection = await connect(pick(this.random, this.cluster.urls));
+        try {
+          const channel = await connection.createConfirmChannel();
+          for (const copy of copies) {
+            channel.sendToQueue(this.replyQueue, Buffer.from(JSON.stringify({ response: copy.result, isDisposed: true })), {
+              persistent: true,
+              correlationId: `${copy.saga_id}/${copy.name}/action/${copy.attempt}`,
+              contentType: 'application/json',
+            });
+          }
+          await channel.waitForConfirms();
+        } finally {
+          await connection.close();
+        }
+        this.record(kind, `${copies.length} replies of ${new Set(copies.map((c) => c.saga_id)).size} sagas`);
+        return;
+      }
       case 'poison-commands': {
         const queue = pick(this.random, this.commandQueues);
         await this.publishGarbage(queue, 'poison');
@@ -155,6 +187,23 @@ export class ChaosFaults {
       this.expectedDeadLetters += GARBAGE_PER_FAULT;
     } finally {
       await connection.close();
+    }
+  }
+
+  private async realReplies(): Promise<{ saga_id: string; name: string; attempt: number; result: unknown }[]> {
+    const client = new Client({ connectionString: this.orchestratorDb });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        `SELECT s.saga_id, s.name, s.attempt, s.result FROM saga_steps s
+          WHERE s.saga_id IN (SELECT saga_id FROM saga_steps WHERE status IN ('SUCCEEDED', 'COMPENSATED') AND attempt >= 1 ORDER BY random() LIMIT $1)
+            AND s.status IN ('SUCCEEDED', 'COMPENSATED') AND s.attempt >= 1
+          ORDER BY s.saga_id, s.position DESC`,
+        [COPIED_SAGAS],
+      );
+      return rows as { saga_id: string; name: string; attempt: number; result: unknown }[];
+    } finally {
+      await client.end();
     }
   }
 
