@@ -37,7 +37,7 @@ export function parseChaosOptions(argv: string[]): ChaosOptions {
     options: {
       'duration-s': { type: 'string' },
       rate: { type: 'string', default: '8' },
-      seed: { type: 'string', default: String(Date.now() % 100_000) },
+      seed: { type: 'string', default: String((Date.now() % 99_999) + 1) },
       json: { type: 'string' },
       'fault-every-s': { type: 'string', default: '4' },
       'drain-s': { type: 'string', default: '90' },
