@@ -7,6 +7,9 @@
  * schedule (scripts/chaos/chaos-faults.ts); then stops the load and the faults, lets everything
  * restart and drain, and prints the invariants as a table and the figures.
  *
+ * Quiet means: every replica up, every saga terminal, outbox and timers empty, and no message in
+ * any queue but the dead-letter queue.
+ *
  * Guarantees: bounded in time (load and faults stop at --duration-s; the drain stops at
  * --drain-s; every set-up step has its own timeout); everything it starts it stops and
  * everything it creates it drops, in a finally block that also runs on SIGINT/SIGTERM; never
@@ -25,7 +28,7 @@ import { ChaosFaults, FAULT_KINDS } from './chaos/chaos-faults';
 import { ChaosFleet } from './chaos/chaos-fleet';
 import { ChaosLoad } from './chaos/chaos-load';
 import { CHAOS_USAGE, ChaosOptionsError, parseChaosOptions, seededRandom, type ChaosOptions } from './chaos/chaos-options';
-import { judge, leftovers, renderTable, unfinished, type Databases } from './chaos/chaos-verdict';
+import { judge, leftovers, queueDepths, renderTable, unfinished, type Databases } from './chaos/chaos-verdict';
 
 const POSTGRES = process.env.CHAOS_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CLUSTER_BASE_PORT = Number(process.env.CHAOS_CLUSTER_BASE_PORT ?? '5701');
@@ -133,14 +136,17 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   while (Date.now() < drainDeadline) {
     const open = await unfinished(databases).catch(() => -1);
     const left = await leftovers(databases).catch(() => -1);
-    if (fleet.running().length === fleet.replicas.size && open === 0 && left === 0) {
+    const queued = await queueDepths(cluster)
+      .then((queues) => queues.filter((q) => q.name !== `${PREFIX}.dead-letter`).reduce((sum, q) => sum + q.ready + q.unacked, 0))
+      .catch(() => -1);
+    if (fleet.running().length === fleet.replicas.size && open === 0 && left === 0 && queued === 0) {
       quiet = true;
       break;
     }
-    log(`draining: ${open} sagas open, ${left} outbox/timer rows, ${fleet.running().length}/${fleet.replicas.size} processes up`);
+    log(`draining: ${open} sagas open, ${left} outbox/timer rows, ${queued} messages queued, ${fleet.running().length}/${fleet.replicas.size} processes up`);
     await sleep(2_000);
   }
-  log(quiet ? 'quiet: every saga terminal, outbox and timers empty' : `drain deadline (${options.drainS} s) reached`);
+  log(quiet ? 'quiet: every saga terminal, outbox, timers and queues empty' : `drain deadline (${options.drainS} s) reached`);
   await sleep(3_000); // late repeats and dead letters land
 
   const verdict = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);

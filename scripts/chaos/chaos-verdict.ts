@@ -58,6 +58,32 @@ export async function unfinished(databases: Databases): Promise<number> {
   return row.n;
 }
 
+export interface QueueDepth {
+  name: string;
+  ready: number;
+  unacked: number;
+}
+
+/** Every queue of the cluster's `/` vhost with its ready and unacknowledged messages (asked of the first node that answers). */
+export async function queueDepths(cluster: Cluster): Promise<QueueDepth[]> {
+  let last: unknown;
+  for (const node of cluster.nodes) {
+    try {
+      const rows = JSON.parse(
+        await ctl(cluster.dir, node, ['list_queues', '-q', '-p', '/', 'name', 'messages_ready', 'messages_unacknowledged', '--formatter', 'json'], 15_000),
+      ) as {
+        name: string;
+        messages_ready: number;
+        messages_unacknowledged: number;
+      }[];
+      return rows.map((row) => ({ name: row.name, ready: row.messages_ready, unacked: row.messages_unacknowledged }));
+    } catch (error) {
+      last = error;
+    }
+  }
+  throw last;
+}
+
 const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]);
 
 export async function judge(
@@ -145,15 +171,12 @@ export async function judge(
   const left = await leftovers(databases);
   invariants.push({ name: 'outbox and timers drained', ok: left === 0, detail: `${left} rows left` });
 
-  const queues = JSON.parse(await ctl(cluster.dir, cluster.nodes[0], ['list_queues', '-q', '-p', '/', 'name', 'messages', '--formatter', 'json'])) as {
-    name: string;
-    messages: number;
-  }[];
-  const busy = queues.filter((queue) => queue.name !== deadLetterQueue && queue.messages > 0);
+  const queues = await queueDepths(cluster);
+  const busy = queues.filter((queue) => queue.name !== deadLetterQueue && queue.ready + queue.unacked > 0);
   invariants.push({
     name: 'queues empty (but dead letters)',
     ok: busy.length === 0,
-    detail: busy.length === 0 ? `${queues.length} queues` : busy.map((q) => `${q.name}=${q.messages}`).join(', '),
+    detail: busy.length === 0 ? `${queues.length} queues` : busy.map((q) => `${q.name}: ${q.ready} ready, ${q.unacked} unacked`).join('; '),
   });
 
   // Garbage and poison we published carry correlation ids `chaos-…`: each must be parked once,
