@@ -109,6 +109,11 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   const faults = new ChaosFaults(fleet, cluster, POSTGRES, `saga_chaos_${runId}_%`, `${PREFIX}.replies`, random, log);
   faults.commandQueues = ['order', 'inventory', 'payment'].map((suffix) => `${PREFIX}.${suffix}`);
   faults.orchestratorDb = databases.orchestrator;
+  // On a signal or a failure, no new start and no new fault once clean-up begins (it runs last-in first).
+  cleanups.push(async () => {
+    faults.halt();
+    load.halt();
+  });
   const loadStart = Date.now();
   load.begin(options.rate);
   faults.begin(options.faultEveryS * 1000);

@@ -87,6 +87,11 @@ export class ChaosFaults {
     }, everyMs);
   }
 
+  /** No new one from now on (what is in progress is left to finish or be cut by the clean-up). */
+  halt(): void {
+    clearInterval(this.timer);
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.current;

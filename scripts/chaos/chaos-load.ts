@@ -60,6 +60,11 @@ export class ChaosLoad {
     }, 1000 / rate);
   }
 
+  /** No new one from now on (what is in progress is left to finish or be cut by the clean-up). */
+  halt(): void {
+    clearInterval(this.timer);
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await Promise.all([...this.inFlight]);
