@@ -50,15 +50,8 @@ export interface DeadLetterSummary extends Pick<
   storedAt: Date;
 }
 
-export interface DeadLetterRow extends DeadLetterSummary {
-  messageId: string | null;
-  correlationId: string | null;
-  contentType: string | null;
-  properties: Record<string, unknown>;
-  headers: Record<string, unknown> | null;
-  body: Buffer;
-  replayOf: number | null;
-  storageNote: string | null;
+export interface DeadLetterRow
+  extends DeadLetterSummary, Pick<NewDeadLetter, 'messageId' | 'correlationId' | 'contentType' | 'properties' | 'headers' | 'body' | 'replayOf' | 'storageNote'> {
   resolvedBy: string | null;
   resolvedAt: Date | null;
   resolvedReason: string | null;
