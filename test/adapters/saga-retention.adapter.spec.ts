@@ -108,7 +108,7 @@ describe('Finished-saga retention on PostgreSQL', () => {
     // The runtime's sessions price sequential scans out (saga-data-source.ts); the plan at scale
     // with the default planner settings is in docs/operations.md "Retention".
     const rows: { 'QUERY PLAN': string }[] = await ds.query(
-      `EXPLAIN ${PRUNE_FINISHED_SAGAS_SQL.replace('$1::text[]', `'{COMPLETED,COMPENSATED,RESOLVED_MANUALLY}'::text[]`).replace('$2', `now() - interval '30 days'`).replace('$3', '500')}`,
+      `EXPLAIN ${PRUNE_FINISHED_SAGAS_SQL.replaceAll('$1::text[]', `'{COMPLETED,COMPENSATED,RESOLVED_MANUALLY}'::text[]`).replaceAll('$2', `now() - interval '30 days'`).replaceAll('$3', '500')}`,
     );
     const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
     expect(plan).toMatch(/(Index (Only )?Scan using|Bitmap Index Scan on) ix_saga_status_updated/);

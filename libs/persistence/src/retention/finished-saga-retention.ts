@@ -12,7 +12,10 @@
  *   saga is deleted by one of them) and never wait on a saga the runtime is writing (the
  *   committer locks a saga before it touches it, LOCK_SAGAS); a saga locked by a writer is
  *   skipped and taken by a later run.
- * - Finding candidates is a range scan of ix_saga_status_updated (status, updated_at, id); the
+ * - Finding candidates is one range scan of ix_saga_status_updated (status, updated_at, id) per
+ *   finished status, oldest first: the equality on status with the order on updated_at is what
+ *   that index alone serves, so the plan does not hinge on statistics (a filter on status over
+ *   ix_saga_updated would step over every old RUNNING or COMPENSATION_FAILED saga). The
  *   children are found by their saga_id indexes (saga_steps' key, ix_saga_history_saga,
  *   ix_saga_inbox_saga, ix_saga_timers_saga; the outbox is drained and small).
  */
@@ -26,10 +29,16 @@ export type PrunedCounts = Record<PrunedTable, number>;
 
 const PRUNE_FINISHED_SAGAS = `
   WITH doomed AS (
-    SELECT id FROM saga_instances
-     WHERE status = ANY($1::text[]) AND updated_at < $2
+    SELECT candidate.id
+      FROM unnest($1::text[]) AS finished(status)
+     CROSS JOIN LATERAL (
+       SELECT id FROM saga_instances
+        WHERE status = finished.status AND updated_at < $2
+        ORDER BY updated_at
+        LIMIT $3
+          FOR UPDATE SKIP LOCKED
+     ) AS candidate
      LIMIT $3
-       FOR UPDATE SKIP LOCKED
   ), steps AS (
     DELETE FROM saga_steps WHERE saga_id IN (SELECT id FROM doomed) RETURNING 1
   ), history AS (
