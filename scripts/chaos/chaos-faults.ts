@@ -3,6 +3,13 @@
  * injected (for the recovery figures). Kinds:
  * - kill-replica: SIGKILL of a random orchestrator or participant replica (the fleet restarts it);
  * - pause-replica: SIGSTOP of a random replica for PAUSE_MS, then SIGCONT;
+ * - freeze-past-timeouts: the same for FREEZE_MS, longer than every step timeout of place-order
+ *   (5 s, payment 8 s): its unacked commands time out and are retried elsewhere, and a frozen
+ *   orchestrator wakes up holding decisions that are stale by then;
+ * - participant-outage: SIGSTOP of EVERY replica of the order or inventory service for
+ *   OUTAGE_MS, longer than those steps' whole retry budget (3 attempts of 5 s, 15.6 s in all):
+ *   the sagas caught in it roll back by timeout while their commands are still queued, and the
+ *   service wakes up to the late actions and their undos;
  * - rabbit-node-restart: `rabbitmqctl stop_app`, NODE_DOWN_MS, `start_app` on a node; the first
  *   time on the node of the reply queue's leader;
  * - rabbit-close-connections: `rabbitmqctl close_all_connections` on a random node;
@@ -28,6 +35,8 @@ import { pick } from './chaos-options';
 export const FAULT_KINDS = [
   'kill-replica',
   'pause-replica',
+  'freeze-past-timeouts',
+  'participant-outage',
   'rabbit-node-restart',
   'rabbit-close-connections',
   'pg-terminate',
@@ -38,6 +47,9 @@ export const FAULT_KINDS = [
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const PAUSE_MS = 3_000;
+const FREEZE_MS = 10_000;
+const OUTAGE_MS = 20_000;
+const OUTAGE_APPS = ['order-service', 'inventory-service'];
 const NODE_DOWN_MS = 4_000;
 const GARBAGE_PER_FAULT = 3;
 const COPIED_SAGAS = 3;
@@ -114,6 +126,19 @@ export class ChaosFaults {
         const victim = pick(this.random, this.fleet.running());
         this.record(kind, `${victim.name} for ${PAUSE_MS / 1000} s`);
         await this.fleet.pause(victim, PAUSE_MS);
+        return;
+      }
+      case 'freeze-past-timeouts': {
+        const victim = pick(this.random, this.fleet.running());
+        this.record(kind, `${victim.name} for ${FREEZE_MS / 1000} s`);
+        await this.fleet.pause(victim, FREEZE_MS);
+        return;
+      }
+      case 'participant-outage': {
+        const app = pick(this.random, OUTAGE_APPS);
+        const victims = this.fleet.running().filter((replica) => replica.app === app);
+        this.record(kind, `${victims.map((victim) => victim.name).join(' and ')} for ${OUTAGE_MS / 1000} s`);
+        await Promise.all(victims.map((victim) => this.fleet.pause(victim, OUTAGE_MS)));
         return;
       }
       case 'rabbit-node-restart': {

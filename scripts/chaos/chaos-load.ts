@@ -2,18 +2,24 @@
  * The chaos run's load: place-order starts at a steady rate, round-robin over the orchestrator
  * replicas' HTTP ports, each with its own Idempotency-Key. A start that fails (its replica was
  * just killed, paused, or answered 5xx) is retried on the next replica with the SAME key, so a
- * start is accepted at most once whatever the faults.
+ * start is accepted at most once whatever the faults. One saga in ten is cancelled through the
+ * API a little after it was accepted: early enough that some cancels land while it runs, late
+ * enough that others find it finished.
  *
- * Guarantees: saga i's input and expected outcome depend only on i (the same mix as
- * test/e2e/place-order-workload.ts: 80% succeed, 10% payment declined, 10% out of stock);
- * a start retries for at most START_RETRY_MS, after which it counts as refused (never as
- * accepted); stop() resolves once every start in flight settled.
+ * Guarantees: saga i's input, its kind and the delay of its cancel depend only on i (the mix of
+ * test/e2e/place-order-workload.ts, with one "ok" in ten turned into a cancel: 70% succeed, 10%
+ * payment declined, 10% out of stock, 10% cancelled); a start or a cancel retries for at most
+ * RETRY_MS, after which the start counts as refused (never as accepted) and the cancel as
+ * unknown; stop() resolves once every start and cancel in flight settled.
  */
 
-export type Kind = 'ok' | 'declined' | 'short';
+export type Kind = 'ok' | 'declined' | 'short' | 'cancel';
 
-export const kindOf = (i: number): Kind => (i % 10 === 3 ? 'declined' : i % 10 === 7 ? 'short' : 'ok');
-export const expectedStatus = (i: number): 'COMPLETED' | 'COMPENSATED' => (kindOf(i) === 'ok' ? 'COMPLETED' : 'COMPENSATED');
+export const kindOf = (i: number): Kind => (i % 10 === 3 ? 'declined' : i % 10 === 7 ? 'short' : i % 10 === 5 ? 'cancel' : 'ok');
+/** The status the input alone leads to (a cancel's saga has an "ok" input). */
+export const inputStatus = (i: number): 'COMPLETED' | 'COMPENSATED' => (kindOf(i) === 'declined' || kindOf(i) === 'short' ? 'COMPENSATED' : 'COMPLETED');
+/** How long after its start was accepted saga i is cancelled: 0-149 ms, spread by i. */
+export const cancelDelayMs = (i: number): number => (Math.floor(i / 10) * 37) % 150;
 
 export const inputOf = (i: number, tag: string) => ({
   customerId: `${tag}-${i}`,
@@ -22,7 +28,7 @@ export const inputOf = (i: number, tag: string) => ({
   amount: kindOf(i) === 'declined' ? 25_000 : 10 + (i % 50),
 });
 
-const START_RETRY_MS = 30_000;
+const RETRY_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 3_000;
 
 export interface Accepted {
@@ -31,12 +37,16 @@ export interface Accepted {
   acceptedAt: number;
   /** Attempts it took (1 = no retry). */
   attempts: number;
+  /** For a cancelled saga, what the cancel got: 202 (applied), 409 (refused, with the status the
+   *  saga had and whether an earlier attempt may have been applied unseen), or no answer. */
+  cancel?: { outcome: 'applied' } | { outcome: 'refused'; status: string; afterLostAttempt: boolean } | { outcome: 'unknown' };
 }
 
 export class ChaosLoad {
   readonly accepted: Accepted[] = [];
   refused = 0;
   retries = 0;
+  readonly cancels = { applied: 0, refused: 0, unknown: 0 };
   private next = 0;
   private replica = 0;
   private timer?: NodeJS.Timeout;
@@ -71,7 +81,7 @@ export class ChaosLoad {
   }
 
   private async startOne(index: number): Promise<void> {
-    const deadline = Date.now() + START_RETRY_MS;
+    const deadline = Date.now() + RETRY_MS;
     let attempts = 0;
     let last = '';
     while (Date.now() < deadline) {
@@ -86,8 +96,14 @@ export class ChaosLoad {
         });
         if (response.status === 202 || response.status === 200) {
           const { id } = (await response.json()) as { id: string };
-          this.accepted.push({ index, id, acceptedAt: Date.now(), attempts });
+          const accepted: Accepted = { index, id, acceptedAt: Date.now(), attempts };
+          this.accepted.push(accepted);
           if (attempts > 1) this.retries += attempts - 1;
+          if (kindOf(index) === 'cancel') {
+            await new Promise((resolve) => setTimeout(resolve, cancelDelayMs(index)));
+            accepted.cancel = await this.cancelOne(id);
+            this.cancels[accepted.cancel.outcome]++;
+          }
           return;
         }
         last = `HTTP ${response.status}`;
@@ -100,5 +116,34 @@ export class ChaosLoad {
     }
     this.refused++;
     this.log(`start ${index} refused after ${attempts} attempts (${last})`);
+  }
+
+  /** POST /sagas/{id}/cancel until it gets an answer (202 or 409), on the next replica after a failure. */
+  private async cancelOne(id: string): Promise<NonNullable<Accepted['cancel']>> {
+    const deadline = Date.now() + RETRY_MS;
+    let lostAttempt = false;
+    while (Date.now() < deadline) {
+      const port = this.ports[this.replica++ % this.ports.length];
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/sagas/${id}/cancel`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: 'chaos run cancel' }),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+        const body = (await response.json().catch(() => ({}))) as { status?: string };
+        if (response.status === 202) return { outcome: 'applied' };
+        if (response.status === 409) return { outcome: 'refused', status: body.status ?? 'unknown', afterLostAttempt: lostAttempt };
+        if (response.status < 500 && response.status !== 429) {
+          this.log(`cancel of ${id} answered HTTP ${response.status}`);
+          return { outcome: 'unknown' };
+        }
+      } catch {
+        // A request cut by a fault may still have been applied.
+      }
+      lostAttempt = true;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return { outcome: 'unknown' };
   }
 }
