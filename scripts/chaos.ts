@@ -18,30 +18,15 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
-import { startCluster, stopCluster, type Cluster } from './cluster/local-cluster';
 import { ChaosFaults, FAULT_KINDS } from './chaos/chaos-faults';
-import { ChaosFleet } from './chaos/chaos-fleet';
 import { ChaosLoad } from './chaos/chaos-load';
 import { CHAOS_USAGE, ChaosOptionsError, parseChaosOptions, seededRandom, type ChaosOptions } from './chaos/chaos-options';
-import { judge, leftovers, queueDepths, renderTable, unfinished, type Databases } from './chaos/chaos-verdict';
+import { drainUntilQuiet, PREFIX, startSystem } from './chaos/chaos-system';
+import { judge, renderTable, unfinished } from './chaos/chaos-verdict';
 
 const POSTGRES = process.env.CHAOS_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CLUSTER_BASE_PORT = Number(process.env.CHAOS_CLUSTER_BASE_PORT ?? '5701');
-const PREFIX = 'saga';
-const ORCHESTRATORS = 3;
-const PARTICIPANT_REPLICAS = 2;
-const PARTICIPANTS = [
-  { app: 'order-service', dbVar: 'ORDER_DATABASE_URL', db: 'orders' },
-  { app: 'inventory-service', dbVar: 'INVENTORY_DATABASE_URL', db: 'inventory' },
-  { app: 'payment-service', dbVar: 'PAYMENT_DATABASE_URL', db: 'payments' },
-] as const;
-/** Armed replicas die at these points with this probability per hit (restarted by the fleet). */
-const ARMED = { orchestrator: 'orchestrator.after-commit-before-ack:0.003', participant: 'participant.after-commit-before-reply:0.004' };
 
 const started = Date.now();
 const log = (line: string) => console.log(`[chaos ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
@@ -51,59 +36,7 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   const runId = randomBytes(3).toString('hex');
   const random = seededRandom(options.seed);
   log(`run ${runId}, seed ${options.seed}, ${options.durationS} s at ${options.rate} starts/s, a fault every ${options.faultEveryS} s`);
-  const db = (label: string) => {
-    const url = new URL(POSTGRES);
-    url.pathname = `/saga_chaos_${runId}_${label}`;
-    return url.toString();
-  };
-  const databases: Databases = { orchestrator: db('orchestrator'), orders: db('orders'), inventory: db('inventory'), payments: db('payments') };
-  cleanups.push(async () => {
-    for (const url of Object.values(databases)) await dropDatabase(url).catch(() => undefined);
-  });
-  for (const url of Object.values(databases)) await ensureDatabase(url);
-
-  const dir = mkdtempSync(join(tmpdir(), 'saga-chaos-'));
-  cleanups.push(() => stopCluster(dir, { delete: true }));
-  log(`starting a 3-node RabbitMQ cluster in ${dir} (ports ${CLUSTER_BASE_PORT}-${CLUSTER_BASE_PORT + 2})`);
-  const cluster: Cluster = await startCluster({ dir, basePort: CLUSTER_BASE_PORT, namePrefix: `saga-chaos-${runId}-` }, 120_000);
-  const common = { AMQP_URL: cluster.urls.join(','), AMQP_PREFIX: PREFIX };
-
-  const fleet = new ChaosFleet(log);
-  cleanups.push(() => fleet.stopAll());
-  const basePort = 3950 + (Number.parseInt(runId, 16) % 40);
-  const ports = Array.from({ length: ORCHESTRATORS }, (_, k) => basePort + k);
-  for (const participant of PARTICIPANTS) {
-    for (let k = 0; k < PARTICIPANT_REPLICAS; k++) {
-      const armed = participant.app === 'inventory-service' && k === 1;
-      fleet.add(
-        `${participant.app}#${k + 1}`,
-        participant.app,
-        { ...common, [participant.dbVar]: databases[participant.db], ...(armed ? { SAGA_FAULT_POINTS: ARMED.participant } : {}) },
-        armed,
-      );
-    }
-  }
-  ports.forEach((port, k) => {
-    const armed = k === ORCHESTRATORS - 1;
-    fleet.add(
-      `orchestrator#${k + 1}`,
-      'orchestrator',
-      { ...common, PORT: String(port), DATABASE_URL: databases.orchestrator, AUTH_DISABLED: 'true', ...(armed ? { SAGA_FAULT_POINTS: ARMED.orchestrator } : {}) },
-      armed,
-    );
-  });
-  // Replica 1 of each app alone first (it migrates its database), participants before orchestrators.
-  const replicas = [...fleet.replicas.values()];
-  const firsts = replicas.filter((r) => r.name.endsWith('#1'));
-  await Promise.all(firsts.filter((r) => r.app !== 'orchestrator').map((r) => fleet.start(r)));
-  await fleet.start(firsts.find((r) => r.app === 'orchestrator')!);
-  await Promise.all(replicas.filter((r) => !r.name.endsWith('#1')).map((r) => fleet.start(r)));
-  log(
-    `${replicas.length} processes ready (orchestrators on ${ports.join(', ')}; armed: ${replicas
-      .filter((r) => r.armed)
-      .map((r) => r.name)
-      .join(', ')})`,
-  );
+  const { databases, cluster, fleet, ports } = await startSystem({ label: 'chaos', runId, postgresUrl: POSTGRES, clusterBasePort: CLUSTER_BASE_PORT, armed: true }, cleanups, log);
 
   const load = new ChaosLoad(ports, `chaos-${runId}`, log);
   const faults = new ChaosFaults(fleet, cluster, POSTGRES, `saga_chaos_${runId}_%`, `${PREFIX}.replies`, random, log);
@@ -134,24 +67,8 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   }
   const loadSeconds = (Date.now() - loadStart) / 1000;
 
-  // Drain: every replica back, every saga terminal, outbox and timers empty, or the deadline.
-  const drainDeadline = Date.now() + options.drainS * 1000;
   for (const replica of fleet.replicas.values()) replica.env = { ...replica.env, SAGA_FAULT_POINTS: '' };
-  let quiet = false;
-  while (Date.now() < drainDeadline) {
-    const open = await unfinished(databases).catch(() => -1);
-    const left = await leftovers(databases).catch(() => -1);
-    const queued = await queueDepths(cluster)
-      .then((queues) => queues.filter((q) => q.name !== `${PREFIX}.dead-letter`).reduce((sum, q) => sum + q.ready + q.unacked, 0))
-      .catch(() => -1);
-    if (fleet.running().length === fleet.replicas.size && open === 0 && left === 0 && queued === 0) {
-      quiet = true;
-      break;
-    }
-    log(`draining: ${open} sagas open, ${left} outbox/timer rows, ${queued} messages queued, ${fleet.running().length}/${fleet.replicas.size} processes up`);
-    await sleep(2_000);
-  }
-  log(quiet ? 'quiet: every saga terminal, outbox, timers and queues empty' : `drain deadline (${options.drainS} s) reached`);
+  await drainUntilQuiet({ databases, cluster, fleet, ports }, options.drainS, log);
   await sleep(3_000); // late repeats and dead letters land
 
   const verdict = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);
@@ -204,6 +121,14 @@ async function main(): Promise<void> {
       log('cleaning up: processes, cluster, databases');
       for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => log(`clean-up step failed: ${error.message}`));
     })());
+  // Whatever escapes (an 'error' event nobody listens to, say) still runs the clean-up: the
+  // cluster, the processes and the databases must not outlive the run.
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.once(event, (error: unknown) => {
+      log(`${event}: ${(error as Error)?.stack ?? String(error)}`);
+      void cleanUp().finally(() => process.exit(1));
+    });
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping`);

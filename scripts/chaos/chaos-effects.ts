@@ -16,7 +16,7 @@
  * - no row of any table for a saga the run did not start (or that did not finish);
  * - stock: on_hand - available equals the quantities still reserved, for every sku.
  */
-import { Client } from 'pg';
+import { queryRows } from './chaos-sql';
 
 export interface Databases {
   orchestrator: string;
@@ -26,16 +26,6 @@ export interface Databases {
 }
 
 const EXAMPLES = 3;
-
-async function rows<T>(url: string, sql: string): Promise<T[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 interface Effects {
   table: string;
@@ -56,13 +46,13 @@ export interface EffectsVerdict {
 
 export async function checkEffects(databases: Databases, statusOf: ReadonlyMap<string, string>): Promise<EffectsVerdict> {
   const tables: Effects[] = [
-    { table: 'orders', done: 'APPROVED', undone: 'REJECTED', rows: await rows(databases.orders, 'SELECT order_id AS id, status FROM orders') },
-    { table: 'payments', done: 'CHARGED', undone: 'REFUNDED', rows: await rows(databases.payments, 'SELECT payment_id AS id, status FROM payments') },
+    { table: 'orders', done: 'APPROVED', undone: 'REJECTED', rows: await queryRows(databases.orders, 'SELECT order_id AS id, status FROM orders') },
+    { table: 'payments', done: 'CHARGED', undone: 'REFUNDED', rows: await queryRows(databases.payments, 'SELECT payment_id AS id, status FROM payments') },
     {
       table: 'reservations',
       done: 'RESERVED',
       undone: 'RELEASED',
-      rows: await rows(databases.inventory, 'SELECT reservation_id AS id, status FROM reservations'),
+      rows: await queryRows(databases.inventory, 'SELECT reservation_id AS id, status FROM reservations'),
     },
   ];
   const problems: string[] = [];
@@ -103,7 +93,7 @@ export async function checkEffects(databases: Databases, statusOf: ReadonlyMap<s
       'doubled',
     );
   }
-  const drift = await rows<{ sku: string; drift: number }>(
+  const drift = await queryRows<{ sku: string; drift: number }>(
     databases.inventory,
     `SELECT s.sku, (s.on_hand - s.available - COALESCE(SUM(i.quantity) FILTER (WHERE r.status = 'RESERVED'), 0))::int AS drift
        FROM stock s LEFT JOIN reservation_items i ON i.sku = s.sku LEFT JOIN reservations r ON r.reservation_id = i.reservation_id

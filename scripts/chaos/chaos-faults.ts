@@ -27,10 +27,10 @@
  * progress finished (a stopped node is started again, a paused replica continued).
  */
 import { connect } from 'amqplib';
-import { Client } from 'pg';
 import { ctl, type Cluster } from '../cluster/local-cluster';
 import type { ChaosFleet } from './chaos-fleet';
 import { pick } from './chaos-options';
+import { queryRows } from './chaos-sql';
 
 export const FAULT_KINDS = [
   'kill-replica',
@@ -157,16 +157,10 @@ export class ChaosFaults {
         return;
       }
       case 'pg-terminate': {
-        const client = new Client({ connectionString: this.postgresUrl });
-        await client.connect();
-        try {
-          const { rowCount } = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE $1 AND pid <> pg_backend_pid()', [
-            this.databasePattern,
-          ]);
-          this.record(kind, `${rowCount ?? 0} backends`);
-        } finally {
-          await client.end();
-        }
+        const terminated = await queryRows(this.postgresUrl, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE $1 AND pid <> pg_backend_pid()', [
+          this.databasePattern,
+        ]);
+        this.record(kind, `${terminated.length} backends`);
         return;
       }
       case 'malformed-replies':
@@ -177,6 +171,7 @@ export class ChaosFaults {
         const copies = await this.realReplies();
         if (copies.length === 0) throw new Error('no step has succeeded yet');
         const connection = await connect(pick(this.random, this.cluster.urls));
+        connection.on('error', () => undefined); // a node going away closes it: the publish fails, the script goes on
         try {
           const channel = await connection.createConfirmChannel();
           for (const copy of copies) {
@@ -204,6 +199,7 @@ export class ChaosFaults {
 
   private async publishGarbage(queue: string, tag: string): Promise<void> {
     const connection = await connect(pick(this.random, this.cluster.urls));
+    connection.on('error', () => undefined); // a node going away closes it: the publish fails, the script goes on
     try {
       const channel = await connection.createConfirmChannel();
       for (let k = 0; k < GARBAGE_PER_FAULT; k++) {
@@ -220,21 +216,15 @@ export class ChaosFaults {
     }
   }
 
-  private async realReplies(): Promise<{ saga_id: string; name: string; attempt: number; result: unknown }[]> {
-    const client = new Client({ connectionString: this.orchestratorDb });
-    await client.connect();
-    try {
-      const { rows } = await client.query(
-        `SELECT s.saga_id, s.name, s.attempt, s.result FROM saga_steps s
-          WHERE s.saga_id IN (SELECT saga_id FROM saga_steps WHERE status IN ('SUCCEEDED', 'COMPENSATED') AND attempt >= 1 ORDER BY random() LIMIT $1)
-            AND s.status IN ('SUCCEEDED', 'COMPENSATED') AND s.attempt >= 1
-          ORDER BY s.saga_id, s.position DESC`,
-        [COPIED_SAGAS],
-      );
-      return rows as { saga_id: string; name: string; attempt: number; result: unknown }[];
-    } finally {
-      await client.end();
-    }
+  private realReplies(): Promise<{ saga_id: string; name: string; attempt: number; result: unknown }[]> {
+    return queryRows(
+      this.orchestratorDb,
+      `SELECT s.saga_id, s.name, s.attempt, s.result FROM saga_steps s
+        WHERE s.saga_id IN (SELECT saga_id FROM saga_steps WHERE status IN ('SUCCEEDED', 'COMPENSATED') AND attempt >= 1 ORDER BY random() LIMIT $1)
+          AND s.status IN ('SUCCEEDED', 'COMPENSATED') AND s.attempt >= 1
+        ORDER BY s.saga_id, s.position DESC`,
+      [COPIED_SAGAS],
+    );
   }
 
   private async replyLeaderNode() {

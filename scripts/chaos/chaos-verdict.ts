@@ -10,7 +10,7 @@
  * chaos-expectations.ts's rule, and the effects are judged against the status it did end in
  * (chaos-effects.ts: orders, reservations − releases, charges − refunds, stock drift).
  */
-import { Client } from 'pg';
+import { queryRows } from './chaos-sql';
 import { ctl, type Cluster } from '../cluster/local-cluster';
 import { checkEffects, type Databases } from './chaos-effects';
 import { statusProblem } from './chaos-expectations';
@@ -39,23 +39,13 @@ export interface Verdict {
   recoveryMs: Record<string, { count: number; p50: number | null; p99: number | null }>;
 }
 
-async function rows<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
-
 export async function leftovers(databases: Databases): Promise<number> {
-  const [row] = await rows<{ n: number }>(databases.orchestrator, 'SELECT ((SELECT count(*) FROM saga_outbox) + (SELECT count(*) FROM saga_timers))::int AS n');
+  const [row] = await queryRows<{ n: number }>(databases.orchestrator, 'SELECT ((SELECT count(*) FROM saga_outbox) + (SELECT count(*) FROM saga_timers))::int AS n');
   return row.n;
 }
 
 export async function unfinished(databases: Databases): Promise<number> {
-  const [row] = await rows<{ n: number }>(databases.orchestrator, "SELECT count(*)::int AS n FROM saga_instances WHERE status NOT IN ('COMPLETED','COMPENSATED')");
+  const [row] = await queryRows<{ n: number }>(databases.orchestrator, "SELECT count(*)::int AS n FROM saga_instances WHERE status NOT IN ('COMPLETED','COMPENSATED')");
   return row.n;
 }
 
@@ -116,7 +106,7 @@ export async function judge(
   deadLetterQueue: string,
 ): Promise<Verdict> {
   const invariants: Invariant[] = [];
-  const sagas = await rows<{ id: string; status: string; key: string; done: Date }>(
+  const sagas = await queryRows<{ id: string; status: string; key: string; done: Date }>(
     databases.orchestrator,
     'SELECT id, status, idempotency_key AS key, updated_at AS done FROM saga_instances',
   );
@@ -134,7 +124,7 @@ export async function judge(
     ok: lostIds.length === 0,
     detail: `${accepted.length - lostIds.length}/${accepted.length}${lostIds.length ? `; e.g. ${lostIds[0].id} ${byId.get(lostIds[0].id)?.status ?? 'missing'}` : ''}`,
   });
-  const rollbacks = await rows<{ saga_id: string; reason: string | null }>(
+  const rollbacks = await queryRows<{ saga_id: string; reason: string | null }>(
     databases.orchestrator,
     "SELECT DISTINCT ON (saga_id) saga_id, reason FROM saga_history WHERE type = 'COMPENSATION_STARTED' ORDER BY saga_id, id",
   );
@@ -160,7 +150,7 @@ export async function judge(
   });
 
   // Compensations in reverse order, each step compensated at most once (history).
-  const compensations = await rows<{ saga_id: string; steps: number[] }>(
+  const compensations = await queryRows<{ saga_id: string; steps: number[] }>(
     databases.orchestrator,
     `SELECT h.saga_id, array_agg(s.position ORDER BY h.id) AS steps
        FROM saga_history h JOIN saga_steps s ON s.saga_id = h.saga_id AND s.name = h.step
@@ -170,7 +160,7 @@ export async function judge(
     const firsts = steps.filter((position, k) => steps.indexOf(position) === k);
     return firsts.some((position, k) => k > 0 && position >= firsts[k - 1]);
   });
-  const [{ n: twice }] = await rows<{ n: number }>(
+  const [{ n: twice }] = await queryRows<{ n: number }>(
     databases.orchestrator,
     "SELECT count(*)::int AS n FROM (SELECT saga_id, step FROM saga_history WHERE type = 'COMPENSATION_SENT' GROUP BY saga_id, step, attempt HAVING count(*) > 1) x",
   );
@@ -181,7 +171,7 @@ export async function judge(
   });
 
   // History: one start, one terminal record matching the status.
-  const history = await rows<{ id: string; status: string; started: number; completed: number; compensated: number }>(
+  const history = await queryRows<{ id: string; status: string; started: number; completed: number; compensated: number }>(
     databases.orchestrator,
     `SELECT i.id, i.status,
             count(*) FILTER (WHERE h.type = 'SAGA_STARTED')::int AS started,
@@ -205,13 +195,13 @@ export async function judge(
     ok: queues.busy.length === 0,
     detail:
       queues.busy.length === 0
-        ? `${queues.all} queues${queues.waitedMs > 0 ? ` (empty after ${Math.round(queues.waitedMs / 1000)} s; at first ${describeQueues(queues.first)})` : ''}`
+        ? `${queues.all} queues${queues.first.length > 0 ? ` (empty after ${Math.round(queues.waitedMs / 1000)} s; at first ${describeQueues(queues.first)})` : ''}`
         : `after ${Math.round(queues.waitedMs / 1000)} s: ${describeQueues(queues.busy)}`,
   });
 
   // Garbage and poison we published carry correlation ids `chaos-…`: each must be parked once,
   // and nothing else may be parked (a real command or reply dead-lettered by a fault is a bug).
-  const parked = await rows<{ ours: number; others: number }>(
+  const parked = await queryRows<{ ours: number; others: number }>(
     databases.orchestrator,
     "SELECT count(DISTINCT correlation_id) FILTER (WHERE correlation_id LIKE 'chaos-%')::int AS ours, count(*) FILTER (WHERE correlation_id IS NULL OR correlation_id NOT LIKE 'chaos-%')::int AS others FROM dead_letters",
   );
@@ -236,7 +226,7 @@ export async function judge(
     }),
   );
 
-  const [{ n: timedOutAttempts }] = await rows<{ n: number }>(databases.orchestrator, "SELECT count(*)::int AS n FROM saga_history WHERE type = 'ATTEMPT_TIMED_OUT'");
+  const [{ n: timedOutAttempts }] = await queryRows<{ n: number }>(databases.orchestrator, "SELECT count(*)::int AS n FROM saga_history WHERE type = 'ATTEMPT_TIMED_OUT'");
   return {
     timedOutAttempts,
     rolledBackByTimeout: rollbacks.filter((row) => row.reason === 'TIMEOUT' || row.reason === 'EXPIRED').length,
