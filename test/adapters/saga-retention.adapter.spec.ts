@@ -27,7 +27,9 @@ const WINDOW = 30 * DAY;
 const CHILDREN = ['saga_steps', 'saga_history', 'saga_inbox', 'saga_timers', 'saga_outbox'] as const;
 
 function retention(ds: DataSource, batchSize: number, pruned: Record<string, number>): SagaRetention {
-  const config = { retention: { finishedSagasMs: WINDOW, intervalMs: 60_000, batchSize } } as OrchestratorConfig;
+  // vacuum: auto, so replicas vacuum at the end of their sweeps as in production (a no-op where the
+  // server's autovacuum is on); what the vacuum does is test/adapters/churn-vacuum.adapter.spec.ts.
+  const config = { retention: { finishedSagasMs: WINDOW, intervalMs: 60_000, batchSize, vacuum: 'auto' } } as OrchestratorConfig;
   const metrics = { rowsPruned: (table: string, rows: number) => (pruned[table] = (pruned[table] ?? 0) + rows) } as unknown as SagaMetrics;
   return new SagaRetention(ds, config, metrics);
 }
@@ -164,8 +166,8 @@ describe('Finished-saga retention on PostgreSQL', () => {
     }
   });
 
-  it('is off when the window is null', async () => {
-    const config = { retention: { finishedSagasMs: null, intervalMs: 60_000, batchSize: 10 } } as OrchestratorConfig;
+  it('is off when the window is null and vacuum is off', async () => {
+    const config = { retention: { finishedSagasMs: null, intervalMs: 60_000, batchSize: 10, vacuum: 'off' } } as OrchestratorConfig;
     const service = new SagaRetention(ds, config, {} as SagaMetrics);
     expect(await service.run()).toBe(false);
     service.onApplicationBootstrap();

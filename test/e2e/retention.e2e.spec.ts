@@ -6,7 +6,9 @@
  * Proves: a finished saga is readable until its window passes, then gone whole (404, no steps,
  * history or inbox rows) and counted in saga_pruned_total; each participant forgets its commands
  * for that saga after its own window; what an operator loses is what the docs say: the saga's
- * idempotency key starts a new saga once the old one is pruned.
+ * idempotency key starts a new saga once the old one is pruned; with RETENTION_VACUUM at its
+ * default (auto) the orchestrator vacuums its saga tables and each participant its
+ * processed_commands exactly when the server's autovacuum is off.
  */
 import { bootstrapInventoryService } from '../../apps/inventory-service/src/bootstrap';
 import { bootstrapOrderService } from '../../apps/order-service/src/bootstrap';
@@ -68,5 +70,25 @@ describe('retention (e2e, windows of seconds)', () => {
     const again = await system.startSaga('place-order', input, 'retention-key').expect(202);
     expect(again.body.id).not.toBe(id);
     expect((await system.waitForSaga(again.body.id as string)).status).toBe('COMPLETED');
+  });
+
+  it('vacuums the saga tables and each processed_commands exactly when the server autovacuum is off (RETENTION_VACUUM default)', async () => {
+    const [{ off }] = await system.query<{ off: boolean }>('orchestrator', `SELECT current_setting('autovacuum') = 'off' OR current_setting('track_counts') = 'off' AS off`);
+    const vacuums = async (database: 'orchestrator' | 'orders' | 'inventory' | 'payments', table: string) =>
+      Number((await system.query<{ n: string }>(database, 'SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = $1', [table]))[0].n);
+    const tables = [
+      ['orchestrator', 'saga_instances'],
+      ['orchestrator', 'saga_history'],
+      ['orders', 'processed_commands'],
+      ['inventory', 'processed_commands'],
+      ['payments', 'processed_commands'],
+    ] as const;
+    if (off) {
+      for (const [database, table] of tables) await waitFor(async () => (await vacuums(database, table)) > 0, `${database}.${table} vacuumed`, 10_000, 200);
+    } else {
+      // Several retention runs (every 500 ms) go by; none vacuums (no one else runs a VACUUM here).
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      for (const [database, table] of tables) expect(await vacuums(database, table)).toBe(0);
+    }
   });
 });

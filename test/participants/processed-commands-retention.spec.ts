@@ -9,7 +9,9 @@
  * again: why the window must outlive every send, docs/operations.md "Retention"); the pruner's
  * candidate search plans on ix_processed_commands_last_seen; a database made before
  * last_seen_at existed is upgraded by ProcessedCommandsLastSeen1765510000000 (its rows get a full
- * window from the upgrade).
+ * window from the upgrade); after each run processed_commands is vacuumed exactly when the
+ * server's autovacuum is off and the setting is auto (also with no window: the runs then only
+ * vacuum), never with off; start() warns once exactly when autovacuum is off.
  */
 import { commandMessageId } from '#saga/core';
 import {
@@ -70,6 +72,18 @@ async function insertOld(prefix: string, n: number, days: number): Promise<void>
        FROM generate_series(1, $2::int) AS g`,
     [prefix, n, days],
   );
+}
+
+/** Whether the server's autovacuum is off, asked by the test itself (track_counts off disables it too). */
+async function autovacuumOff(): Promise<boolean> {
+  const { rows } = await env.db.query(`SELECT current_setting('autovacuum') = 'off' OR current_setting('track_counts') = 'off' AS off`);
+  return rows[0].off;
+}
+
+async function vacuumCount(): Promise<number> {
+  await env.db.query('SELECT pg_stat_clear_snapshot()');
+  const { rows } = await env.db.query(`SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'processed_commands'`);
+  return Number(rows[0].vacuum_count);
 }
 
 async function count(prefix: string): Promise<number> {
@@ -141,6 +155,45 @@ describe('processed_commands retention', () => {
       expect(await count('twin-')).toBe(0);
     } finally {
       await second.destroy();
+    }
+  });
+
+  it('vacuums processed_commands after a run exactly when autovacuum is off and the setting is auto', async () => {
+    const off = await autovacuumOff();
+    const quiet = { log: () => undefined, warn: () => undefined };
+    await insertOld('vacuum-old-', 30, 10);
+    const before = await vacuumCount();
+    expect(await new ProcessedCommandsPruner(env.dataSource, 7 * DAY, quiet, 60_000, 'auto').runOnce()).toBe(30);
+    const afterAuto = await vacuumCount();
+    expect(afterAuto - before).toBe(off ? 1 : 0);
+
+    await insertOld('vacuum-setting-off-', 20, 10);
+    expect(await new ProcessedCommandsPruner(env.dataSource, 7 * DAY, quiet, 60_000, 'off').runOnce()).toBe(20);
+    expect(await vacuumCount()).toBe(afterAuto);
+
+    // No window: nothing is pruned, the run only vacuums.
+    await insertOld('vacuum-unpruned-', 10, 10);
+    expect(await new ProcessedCommandsPruner(env.dataSource, null, quiet, 60_000, 'auto').runOnce()).toBe(0);
+    expect(await count('vacuum-unpruned-')).toBe(10);
+    expect((await vacuumCount()) - afterAuto).toBe(off ? 1 : 0);
+    await env.db.query(`DELETE FROM processed_commands WHERE saga_id LIKE 'vacuum-unpruned-%'`);
+  });
+
+  it('start() warns once exactly when autovacuum is off, naming processed_commands; stop() waits for the check', async () => {
+    const off = await autovacuumOff();
+    for (const setting of ['auto', 'off'] as const) {
+      const warnings: string[] = [];
+      const pruner = new ProcessedCommandsPruner(
+        env.dataSource,
+        setting === 'auto' ? 7 * DAY : null,
+        { log: () => undefined, warn: (line) => void warnings.push(line) },
+        3_600_000,
+        setting,
+      );
+      pruner.start();
+      await pruner.stop();
+      expect(warnings).toHaveLength(off ? 1 : 0);
+      if (off) expect(warnings[0]).toMatch(setting === 'auto' ? /vacuums its own tables \(processed_commands\)/ : /RETENTION_VACUUM=off: .*grow on disk without bound/);
     }
   });
 

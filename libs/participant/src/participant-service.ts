@@ -108,6 +108,7 @@ export async function bootstrapParticipantService(
     indexReadsForHandlers: spec.indexReadsForHandlers ?? false,
     processedCommandsRetentionMs: config.processedCommandsRetentionMs,
     retentionIntervalMs: config.retentionIntervalMs,
+    retentionVacuum: config.retentionVacuum,
     dataSource: () => app!.get<DataSource>(getDataSourceToken(spec.name)),
     ...(options.clock ? { clock: options.clock } : {}),
   });

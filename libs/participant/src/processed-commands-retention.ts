@@ -20,8 +20,14 @@
  * being processed holds its row and is skipped. Runs every `intervalMs` (default 10 min, the first
  * one interval after the start), never two runs at once; stop() waits for a run in progress. Failures are
  * logged and retried at the next run.
+ *
+ * Vacuum (churn-vacuum.ts, docs/operations.md "Vacuum when autovacuum is off"): after each run,
+ * with `vacuum` `auto` (RETENTION_VACUUM, the default) and the server's autovacuum off,
+ * processed_commands is vacuumed, so the space of the pruned records is used again instead of
+ * the table growing on disk; the runs go on for vacuum alone when the window is null. start()
+ * checks once and warns when autovacuum is off (a failed check is logged, never thrown).
  */
-import { DAY_MS, parseRetention } from '#saga/persistence';
+import { ChurnVacuum, DAY_MS, parseRetention, type ChurnVacuumSetting } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 
 export const DEFAULT_PROCESSED_COMMANDS_RETENTION_MS = 7 * DAY_MS;
@@ -29,6 +35,8 @@ export const MIN_PROCESSED_COMMANDS_RETENTION_MS = DAY_MS;
 const BATCH = 1000;
 const MAX_BATCHES_PER_RUN = 50;
 export const DEFAULT_PRUNE_INTERVAL_MS = 10 * 60_000;
+/** The toolkit's table that churns: inserted per command, refreshed per duplicate, pruned. */
+export const PARTICIPANT_CHURNED_TABLES = ['processed_commands'] as const;
 
 const PRUNE = `
   DELETE FROM processed_commands WHERE message_id IN (
@@ -57,23 +65,37 @@ export class ProcessedCommandsPruner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private checked: Promise<unknown> | undefined;
+  private readonly vacuum: ChurnVacuum;
 
+  /** `windowMs` null: nothing is pruned (the runs only vacuum, when `vacuum` is `auto`). */
   constructor(
     private readonly dataSource: DataSource,
-    private readonly windowMs: number,
+    private readonly windowMs: number | null,
     private readonly logger: PrunerLogger,
     private readonly intervalMs = DEFAULT_PRUNE_INTERVAL_MS,
-  ) {}
-
-  /** The first run comes one interval after the start, not at once: a participant back from an
-   *  outage first takes the copies that queued up meanwhile (and refreshes their records). */
-  start(): void {
-    this.schedule(this.intervalMs);
+    vacuum: ChurnVacuumSetting = 'auto',
+  ) {
+    this.vacuum = new ChurnVacuum(dataSource, vacuum, PARTICIPANT_CHURNED_TABLES, intervalMs);
   }
 
-  /** One run: batches until one is not full (or MAX_BATCHES_PER_RUN); returns the rows deleted. */
+  /** The first run comes one interval after the start, not at once: a participant back from an
+   *  outage first takes the copies that queued up meanwhile (and refreshes their records). With
+   *  nothing to prune nor vacuum, only the autovacuum check runs. */
+  start(): void {
+    this.checked = this.vacuum.warnIfAutovacuumOff(this.logger);
+    if (this.windowMs !== null || this.vacuum.setting === 'auto') this.schedule(this.intervalMs);
+  }
+
+  /** One run: batches until one is not full (or MAX_BATCHES_PER_RUN), then the vacuum when
+   *  needed (not once stop() was called); returns the rows deleted. */
   async runOnce(now = Date.now()): Promise<number> {
-    const cutoff = new Date(now - this.windowMs);
+    const total = this.windowMs === null ? 0 : await this.prune(new Date(now - this.windowMs));
+    if (!this.stopped) await this.vacuum.run();
+    return total;
+  }
+
+  private async prune(cutoff: Date): Promise<number> {
     let total = 0;
     for (let batch = 0; batch < MAX_BATCHES_PER_RUN && !this.stopped; batch++) {
       const deleted = await pruneProcessedCommands(this.dataSource, cutoff);
@@ -101,6 +123,6 @@ export class ProcessedCommandsPruner {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await Promise.all([this.running, this.checked]);
   }
 }

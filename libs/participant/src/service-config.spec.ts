@@ -15,6 +15,7 @@ describe('resolveServiceConfig', () => {
       databaseUrl: spec.defaultDatabaseUrl,
       processedCommandsRetentionMs: DEFAULT_PROCESSED_COMMANDS_RETENTION_MS,
       retentionIntervalMs: DEFAULT_PRUNE_INTERVAL_MS,
+      retentionVacuum: 'auto',
     });
   });
 
@@ -26,6 +27,7 @@ describe('resolveServiceConfig', () => {
       databaseUrl: 'postgresql://db/inv',
       processedCommandsRetentionMs: DEFAULT_PROCESSED_COMMANDS_RETENTION_MS,
       retentionIntervalMs: DEFAULT_PRUNE_INTERVAL_MS,
+      retentionVacuum: 'auto',
     });
   });
 
@@ -66,5 +68,16 @@ describe('resolveServiceConfig', () => {
     expect(config).toMatchObject({ processedCommandsRetentionMs: 120_000, retentionIntervalMs: 5000 });
     expect(() => resolveServiceConfig(spec, { RETENTION_PROCESSED_COMMANDS: 'PT2M', RETENTION_TEST_SHORT_WINDOWS: 'yes' })).toThrow(ParticipantConfigError);
     expect(() => resolveServiceConfig(spec, { RETENTION_INTERVAL_MS: '0' })).toThrow(/RETENTION_INTERVAL_MS/);
+  });
+
+  it('reads RETENTION_VACUUM: auto (the default, also when empty) or off; an override wins', () => {
+    expect(resolveServiceConfig(spec, { RETENTION_VACUUM: 'off' }).retentionVacuum).toBe('off');
+    expect(resolveServiceConfig(spec, { RETENTION_VACUUM: 'auto' }).retentionVacuum).toBe('auto');
+    expect(resolveServiceConfig(spec, { RETENTION_VACUUM: '' }).retentionVacuum).toBe('auto');
+    expect(resolveServiceConfig(spec, { RETENTION_VACUUM: 'auto' }, { retentionVacuum: 'off' }).retentionVacuum).toBe('off');
+    for (const bad of ['on', 'AUTO', 'true']) {
+      expect(() => resolveServiceConfig(spec, { RETENTION_VACUUM: bad })).toThrow(ParticipantConfigError);
+      expect(() => resolveServiceConfig(spec, { RETENTION_VACUUM: bad })).toThrow(/RETENTION_VACUUM/);
+    }
   });
 });

@@ -10,7 +10,7 @@
 import type { LoggerService, LogLevel } from '@nestjs/common';
 import { amqpUrlListProblem } from '#saga/messaging';
 import { z } from 'zod';
-import { RetentionSettingError } from '#saga/persistence';
+import { CHURN_VACUUM_SETTINGS, RetentionSettingError, type ChurnVacuumSetting } from '#saga/persistence';
 import { ParticipantConfigError } from './errors';
 import { DEFAULT_PRUNE_INTERVAL_MS, processedCommandsRetention } from './processed-commands-retention';
 
@@ -23,6 +23,9 @@ export interface ParticipantServiceConfig {
   processedCommandsRetentionMs: number | null;
   /** RETENTION_INTERVAL_MS: how often the pruning runs (default 10 min). */
   retentionIntervalMs: number;
+  /** RETENTION_VACUUM: `auto` (default) vacuums processed_commands after each pruning run when
+   *  the server's autovacuum is off; `off` never does. */
+  retentionVacuum: ChurnVacuumSetting;
 }
 
 /** Second argument of the example services' bootstrap functions. */
@@ -57,7 +60,14 @@ const databaseUrl = z
   .refine((v) => hasScheme(v, ['postgres:', 'postgresql:']) && new URL(v).pathname.length > 1, 'must name a database');
 
 export const participantServiceConfigSchema = z
-  .object({ amqpUrl, amqpPrefix, databaseUrl, processedCommandsRetentionMs: z.number().int().positive().nullable(), retentionIntervalMs: z.number().int().positive() })
+  .object({
+    amqpUrl,
+    amqpPrefix,
+    databaseUrl,
+    processedCommandsRetentionMs: z.number().int().positive().nullable(),
+    retentionIntervalMs: z.number().int().positive(),
+    retentionVacuum: z.enum(CHURN_VACUUM_SETTINGS),
+  })
   .strict();
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
@@ -76,6 +86,7 @@ export function participantEnvSchema(spec: ServiceConfigSpec) {
     RETENTION_PROCESSED_COMMANDS: z.string().optional(),
     RETENTION_INTERVAL_MS: z.preprocess(unsetIfEmpty, z.coerce.number().int().positive().default(DEFAULT_PRUNE_INTERVAL_MS)),
     RETENTION_TEST_SHORT_WINDOWS: z.preprocess(unsetIfEmpty, z.enum(['true', 'false']).default('false')),
+    RETENTION_VACUUM: z.preprocess(unsetIfEmpty, z.enum(CHURN_VACUUM_SETTINGS).default('auto')),
   });
 }
 
@@ -101,6 +112,7 @@ export function resolveServiceConfig(
     databaseUrl: fromEnv.data[spec.databaseUrlVariable],
     processedCommandsRetentionMs,
     retentionIntervalMs: fromEnv.data.RETENTION_INTERVAL_MS,
+    retentionVacuum: fromEnv.data.RETENTION_VACUUM,
     ...definedOverrides,
   });
   if (!merged.success) throw new ParticipantConfigError(`invalid configuration: ${z.prettifyError(merged.error)}`);

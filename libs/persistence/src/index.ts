@@ -27,3 +27,4 @@ export * from './redacting-logger';
 export * from './pool-client-guard';
 export * from './retention/retention-duration';
 export * from './retention/finished-saga-retention';
+export * from './retention/churn-vacuum';

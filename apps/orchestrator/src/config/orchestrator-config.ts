@@ -7,7 +7,7 @@
  */
 import { amqpUrlListProblem } from '#saga/messaging';
 import { z } from 'zod';
-import { DAY_MS, parseRetention, RetentionSettingError } from '#saga/persistence';
+import { CHURN_VACUUM_SETTINGS, DAY_MS, parseRetention, RetentionSettingError, type ChurnVacuumSetting } from '#saga/persistence';
 import { AccessTokens, AccessTokensError } from '../auth/access-tokens';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -61,6 +61,7 @@ export const orchestratorEnvSchema = z.object({
   RETENTION_FINISHED_SAGAS: z.string().optional(),
   RETENTION_INTERVAL_MS: positiveInt(60_000),
   RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  RETENTION_VACUUM: z.enum(CHURN_VACUUM_SETTINGS).default('auto'),
 });
 
 export type OrchestratorEnv = z.input<typeof orchestratorEnvSchema>;
@@ -103,8 +104,9 @@ export interface OrchestratorConfig {
   deadLetterIntake: boolean;
   deadLetterPrefetch: number;
   /** Finished sagas (COMPLETED, COMPENSATED, RESOLVED_MANUALLY) are deleted this long after their
-   *  last change, with their steps, history and inbox keys; null: never (docs/operations.md). */
-  retention: { finishedSagasMs: number | null; intervalMs: number; batchSize: number };
+   *  last change, with their steps, history and inbox keys; null: never (docs/operations.md).
+   *  `vacuum`: `auto` vacuums the saga tables after each sweep when the server's autovacuum is off. */
+  retention: { finishedSagasMs: number | null; intervalMs: number; batchSize: number; vacuum: ChurnVacuumSetting };
 }
 
 /** RETENTION_FINISHED_SAGAS when unset: 30 days. */
@@ -151,7 +153,12 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     rateLimits: { start: e.RATE_LIMIT_STARTS, action: e.RATE_LIMIT_ACTIONS },
     deadLetterIntake: e.DEAD_LETTER_INTAKE,
     deadLetterPrefetch: e.DEAD_LETTER_PREFETCH,
-    retention: { finishedSagasMs: finishedSagaRetention(e.RETENTION_FINISHED_SAGAS), intervalMs: e.RETENTION_INTERVAL_MS, batchSize: e.RETENTION_BATCH_SIZE },
+    retention: {
+      finishedSagasMs: finishedSagaRetention(e.RETENTION_FINISHED_SAGAS),
+      intervalMs: e.RETENTION_INTERVAL_MS,
+      batchSize: e.RETENTION_BATCH_SIZE,
+      vacuum: e.RETENTION_VACUUM,
+    },
   };
 }
 

@@ -22,11 +22,14 @@
  *   shutdownTimeoutMs), then closes the connection; it runs before Nest destroys the
  *   application's providers (the TypeORM DataSource among them), on app.close() and on a
  *   signal with enableShutdownHooks(). Calling it again waits for the same stop.
- * - While listening it prunes processed_commands past their retention (processed-commands-retention.ts),
- *   and stops doing so in close() before the DataSource goes.
+ * - While listening it prunes processed_commands past their retention and, when the server's
+ *   autovacuum is off and `retentionVacuum` is `auto`, vacuums it (processed-commands-retention.ts,
+ *   which also warns once at start when autovacuum is off); it stops doing so in close() before
+ *   the DataSource goes.
  */
 import { Logger } from '@nestjs/common';
 import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
+import type { ChurnVacuumSetting } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { ParticipantConsumer, type ParticipantConsumerOptions } from '../consumer';
 import { ConsumerStateError, HandlerRegistrationError } from '../errors';
@@ -49,6 +52,9 @@ export interface SagaTransportOptions extends Omit<ParticipantConsumerOptions, '
   processedCommandsRetentionMs?: number | null;
   /** How often the retention runs (default 10 min). */
   retentionIntervalMs?: number;
+  /** `auto` (default): vacuum processed_commands after each retention run when the server's
+   *  autovacuum is off; `off`: never. */
+  retentionVacuum?: ChurnVacuumSetting;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- the events map type Nest's own Server declares
@@ -90,14 +96,12 @@ export class SagaTransport extends Server<Record<string, Function>, SagaTranspor
     try {
       if (this.consumer || this.stopped) throw new ConsumerStateError(`SagaTransport for ${this.options.queue} was already started`);
       const handlers = this.participantHandlers();
-      const { dataSource, processedCommandsRetentionMs, retentionIntervalMs, ...options } = this.options;
+      const { dataSource, processedCommandsRetentionMs, retentionIntervalMs, retentionVacuum, ...options } = this.options;
       const source = typeof dataSource === 'function' ? dataSource() : dataSource;
       this.consumer = await ParticipantConsumer.start({ logger: this.log, ...options, dataSource: source, handlers });
       const windowMs = processedCommandsRetentionMs === undefined ? DEFAULT_PROCESSED_COMMANDS_RETENTION_MS : processedCommandsRetentionMs;
-      if (windowMs !== null) {
-        this.pruner = new ProcessedCommandsPruner(source, windowMs, this.log, retentionIntervalMs);
-        this.pruner.start();
-      }
+      this.pruner = new ProcessedCommandsPruner(source, windowMs, this.log, retentionIntervalMs, retentionVacuum);
+      this.pruner.start();
       this._status$.next('connected');
     } catch (error) {
       callback(error);
