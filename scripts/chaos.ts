@@ -72,7 +72,9 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   await sleep(3_000); // late repeats and dead letters land
 
   const verdict = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);
-  const faultCounts: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, faults.injected.filter((f) => f.kind === kind).length]));
+  const faultCounts: Record<string, number> = Object.fromEntries(
+    [...FAULT_KINDS, 'participant-outage'].map((kind) => [kind, faults.injected.filter((f) => f.kind === kind).length]),
+  );
   faultCounts['fault-point deaths'] = fleet.deaths.faultPoint;
   for (const at of fleet.faultPointDeathsAt) faults.injected.push({ kind: 'fault-point', at, target: '' });
   const withDeaths = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);

@@ -6,10 +6,11 @@
  * - freeze-past-timeouts: the same for FREEZE_MS, longer than every step timeout of place-order
  *   (5 s, payment 8 s): its unacked commands time out and are retried elsewhere, and a frozen
  *   orchestrator wakes up holding decisions that are stale by then;
- * - participant-outage: SIGSTOP of EVERY replica of the order or inventory service for
- *   OUTAGE_MS, longer than those steps' whole retry budget (3 attempts of 5 s, 15.6 s in all):
- *   the sagas caught in it roll back by timeout while their commands are still queued, and the
- *   service wakes up to the late actions and their undos;
+ * - participant-outage (not in turn: every OUTAGE_EVERY_MS, the load's source of participant
+ *   timeouts): SIGSTOP of EVERY replica of the order or inventory service for OUTAGE_MS, longer
+ *   than those steps' whole retry budget (3 attempts of 5 s, 15.6 s in all): the sagas caught in
+ *   it roll back by timeout while their commands are still queued, and the service wakes up to
+ *   the late actions and their undos;
  * - rabbit-node-restart: `rabbitmqctl stop_app`, NODE_DOWN_MS, `start_app` on a node; the first
  *   time on the node of the reply queue's leader;
  * - rabbit-close-connections: `rabbitmqctl close_all_connections` on a random node;
@@ -22,9 +23,12 @@
  * Every garbage message has a correlation id `chaos-…`, so the verdict can tell them apart.
  * Fault points (armed replicas dying) are counted by the fleet.
  *
- * Guarantees: one fault at a time (the next waits for the previous to finish); a fault that
- * could not be injected is counted as failed, not as injected; stop() resolves once the fault in
- * progress finished (a stopped node is started again, a paused replica continued).
+ * Guarantees: the short kinds one at a time (the next waits for the previous to finish); the
+ * LASTING kinds (pauses, a node down) go on in the background while the schedule goes on, at
+ * most one of each kind at a time and never a connection close on a node that is down, so a
+ * 10-minute run sees 30 of each kind; a fault that could not be injected is counted as failed,
+ * not as injected; stop() resolves once every fault in progress finished (a stopped node is
+ * started again, a paused replica continued).
  */
 import { connect } from 'amqplib';
 import { ctl, type Cluster } from '../cluster/local-cluster';
@@ -36,7 +40,6 @@ export const FAULT_KINDS = [
   'kill-replica',
   'pause-replica',
   'freeze-past-timeouts',
-  'participant-outage',
   'rabbit-node-restart',
   'rabbit-close-connections',
   'pg-terminate',
@@ -44,11 +47,14 @@ export const FAULT_KINDS = [
   'poison-commands',
   'copied-replies',
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+export type FaultKind = (typeof FAULT_KINDS)[number] | 'participant-outage';
+/** Kinds that last seconds: they run in the background while the schedule goes on. */
+const LASTING: ReadonlySet<FaultKind> = new Set(['pause-replica', 'freeze-past-timeouts', 'rabbit-node-restart']);
 
 const PAUSE_MS = 3_000;
 const FREEZE_MS = 10_000;
 const OUTAGE_MS = 20_000;
+const OUTAGE_EVERY_MS = 60_000;
 const OUTAGE_APPS = ['order-service', 'inventory-service'];
 const NODE_DOWN_MS = 4_000;
 const GARBAGE_PER_FAULT = 3;
@@ -65,9 +71,13 @@ export class ChaosFaults {
   readonly failed: Record<string, number> = {};
   expectedDeadLetters = 0;
   private timer?: NodeJS.Timeout;
+  private outageTimer?: NodeJS.Timeout;
   private current?: Promise<void>;
+  private readonly lasting = new Map<FaultKind, Promise<void>>();
   private turn = 0;
   private firstNodeRestart = true;
+  /** The node a rabbit-node-restart has stopped, while it is down. */
+  private nodeDown: string | null = null;
 
   /** The participants' command queues (poison goes to one of them). */
   commandQueues: string[] = [];
@@ -89,24 +99,43 @@ export class ChaosFaults {
     const order = [...FAULT_KINDS].sort(() => this.random() - 0.5);
     this.timer = setInterval(() => {
       if (this.current) return;
-      const kind = order[this.turn++ % order.length];
-      this.current = this.inject(kind)
-        .catch((error: Error) => {
-          this.failed[kind] = (this.failed[kind] ?? 0) + 1;
-          this.log(`fault ${kind} failed: ${error.message.split('\n')[0]}`);
-        })
-        .finally(() => (this.current = undefined));
+      const kind = order[this.turn % order.length];
+      if (this.lasting.has(kind)) return; // the last one of this kind still goes on: its turn waits
+      this.turn++;
+      const run = this.attempt(kind);
+      if (LASTING.has(kind))
+        this.lasting.set(
+          kind,
+          run.finally(() => this.lasting.delete(kind)),
+        );
+      else this.current = run.finally(() => (this.current = undefined));
     }, everyMs);
+    this.outageTimer = setInterval(() => {
+      if (!this.lasting.has('participant-outage'))
+        this.lasting.set(
+          'participant-outage',
+          this.attempt('participant-outage').finally(() => this.lasting.delete('participant-outage')),
+        );
+    }, OUTAGE_EVERY_MS);
+  }
+
+  private attempt(kind: FaultKind): Promise<void> {
+    return this.inject(kind).catch((error: Error) => {
+      this.failed[kind] = (this.failed[kind] ?? 0) + 1;
+      this.log(`fault ${kind} failed: ${error.message.split('\n')[0]}`);
+    });
   }
 
   /** No new one from now on (what is in progress is left to finish or be cut by the clean-up). */
   halt(): void {
     clearInterval(this.timer);
+    clearInterval(this.outageTimer);
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.halt();
     await this.current;
+    await Promise.all([...this.lasting.values()]);
   }
 
   private record(kind: FaultKind, target: string): void {
@@ -144,14 +173,22 @@ export class ChaosFaults {
       case 'rabbit-node-restart': {
         const node = this.firstNodeRestart ? await this.replyLeaderNode() : pick(this.random, this.cluster.nodes);
         this.firstNodeRestart = false;
-        await ctl(this.cluster.dir, node, ['stop_app'], 30_000);
-        this.record(kind, node.name);
-        await new Promise((resolve) => setTimeout(resolve, NODE_DOWN_MS));
-        await ctl(this.cluster.dir, node, ['start_app'], 60_000);
+        this.nodeDown = node.name;
+        try {
+          await ctl(this.cluster.dir, node, ['stop_app'], 30_000);
+          this.record(kind, node.name);
+          await new Promise((resolve) => setTimeout(resolve, NODE_DOWN_MS));
+          await ctl(this.cluster.dir, node, ['start_app'], 60_000);
+        } finally {
+          this.nodeDown = null;
+        }
         return;
       }
       case 'rabbit-close-connections': {
-        const node = pick(this.random, this.cluster.nodes);
+        const node = pick(
+          this.random,
+          this.cluster.nodes.filter((candidate) => candidate.name !== this.nodeDown),
+        );
         await ctl(this.cluster.dir, node, ['close_all_connections', 'chaos run'], 30_000);
         this.record(kind, node.name);
         return;
@@ -170,7 +207,7 @@ export class ChaosFaults {
       case 'copied-replies': {
         const copies = await this.realReplies();
         if (copies.length === 0) throw new Error('no step has succeeded yet');
-        const connection = await connect(pick(this.random, this.cluster.urls));
+        const connection = await connect(pick(this.random, this.upUrls()));
         connection.on('error', () => undefined); // a node going away closes it: the publish fails, the script goes on
         try {
           const channel = await connection.createConfirmChannel();
@@ -198,7 +235,7 @@ export class ChaosFaults {
   }
 
   private async publishGarbage(queue: string, tag: string): Promise<void> {
-    const connection = await connect(pick(this.random, this.cluster.urls));
+    const connection = await connect(pick(this.random, this.upUrls()));
     connection.on('error', () => undefined); // a node going away closes it: the publish fails, the script goes on
     try {
       const channel = await connection.createConfirmChannel();
@@ -225,6 +262,11 @@ export class ChaosFaults {
         ORDER BY s.saga_id, s.position DESC`,
       [COPIED_SAGAS],
     );
+  }
+
+  /** The AMQP URLs of the nodes not stopped by a rabbit-node-restart in progress. */
+  private upUrls(): string[] {
+    return this.cluster.urls.filter((_, k) => this.cluster.nodes[k].name !== this.nodeDown);
   }
 
   private async replyLeaderNode() {
