@@ -18,7 +18,7 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { ChaosFaults, FAULT_KINDS } from './chaos/chaos-faults';
 import { ChaosLoad } from './chaos/chaos-load';
 import { CHAOS_USAGE, ChaosOptionsError, parseChaosOptions, seededRandom, type ChaosOptions } from './chaos/chaos-options';
@@ -36,7 +36,11 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   const runId = randomBytes(3).toString('hex');
   const random = seededRandom(options.seed);
   log(`run ${runId}, seed ${options.seed}, ${options.durationS} s at ${options.rate} starts/s, a fault every ${options.faultEveryS} s`);
-  const { databases, cluster, fleet, ports } = await startSystem({ label: 'chaos', runId, postgresUrl: POSTGRES, clusterBasePort: CLUSTER_BASE_PORT, armed: true }, cleanups, log);
+  const { databases, cluster, fleet, ports, logDir } = await startSystem(
+    { label: 'chaos', runId, postgresUrl: POSTGRES, clusterBasePort: CLUSTER_BASE_PORT, armed: true },
+    cleanups,
+    log,
+  );
 
   const load = new ChaosLoad(ports, `chaos-${runId}`, log);
   const faults = new ChaosFaults(fleet, cluster, POSTGRES, `saga_chaos_${runId}_%`, `${PREFIX}.replies`, random, log);
@@ -68,7 +72,7 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
   const loadSeconds = (Date.now() - loadStart) / 1000;
 
   for (const replica of fleet.replicas.values()) replica.env = { ...replica.env, SAGA_FAULT_POINTS: '' };
-  await drainUntilQuiet({ databases, cluster, fleet, ports }, options.drainS, log);
+  await drainUntilQuiet({ databases, cluster, fleet, ports, logDir }, options.drainS, log);
   await sleep(3_000); // late repeats and dead letters land
 
   const verdict = await judge(databases, cluster, load.accepted, faults.injected, faults.expectedDeadLetters, `${PREFIX}.dead-letter`);
@@ -103,6 +107,8 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
     log(`JSON written to ${options.jsonPath}`);
   }
   const ok = verdict.invariants.every((i) => i.ok) && verdict.lost === 0 && verdict.doubled === 0 && fleet.deaths.unexpected === 0;
+  if (ok) cleanups.push(() => rm(logDir, { recursive: true, force: true }));
+  else log(`the processes' output is kept in ${logDir}`);
   log(ok ? 'PASS' : 'FAIL');
   return ok ? 0 : 1;
 }

@@ -20,7 +20,7 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ChaosLoad } from './chaos/chaos-load';
 import { queryRows } from './chaos/chaos-sql';
@@ -142,6 +142,8 @@ async function run(cleanups: (() => Promise<unknown>)[]): Promise<number> {
   for (const check of checks) console.log(`  ${check.ok ? 'PASS' : 'FAIL'}  ${check.name.padEnd(36)} ${check.detail}`);
   if (opts.jsonPath) await writeFile(opts.jsonPath, JSON.stringify({ runId, options: opts, samples, checks }, null, 2));
   const ok = checks.every((check) => check.ok) && system.fleet.deaths.unexpected === 0;
+  if (ok) cleanups.push(() => rm(system.logDir, { recursive: true, force: true }));
+  else log(`the processes' output is kept in ${system.logDir}`);
   log(ok ? 'PASS' : 'FAIL');
   return ok ? 0 : 1;
 }

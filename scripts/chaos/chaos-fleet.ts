@@ -7,9 +7,12 @@
  * first or within 60 s); a replica that dies is restarted after RESTART_DELAY_MS and its death is
  * counted (deaths not caused by kill() are counted as fault-point deaths when it is armed, else
  * as unexpected); stopAll() sends SIGCONT then SIGTERM to every child, SIGKILL after 10 s, and
- * waits for every exit. The last lines of each replica's output are kept for the report.
+ * waits for every exit. The last lines of each replica's output are kept for the report, and
+ * when `logDir` is set every line of every replica goes to `<logDir>/<name>.log` too (so the
+ * stack of an unexpected exit can be read in full).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICE_NODE_FLAGS, serviceEnv } from '../service-node-flags';
 
@@ -35,7 +38,10 @@ export class ChaosFleet {
   readonly faultPointDeathsAt: number[] = [];
   private stopping = false;
 
-  constructor(private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly logDir: string | null = null,
+  ) {}
 
   add(name: string, app: string, env: Record<string, string>, armed = false): Replica {
     const replica: Replica = { name, app, env, armed, killedByUs: false, stopped: false, tail: [] };
@@ -49,6 +55,7 @@ export class ChaosFleet {
     replica.child = child;
     replica.killedByUs = false;
     const keep = (chunk: Buffer) => {
+      if (this.logDir) appendFileSync(join(this.logDir, `${replica.name}.log`), chunk);
       replica.tail.push(...chunk.toString().split('\n').filter(Boolean));
       if (replica.tail.length > 40) replica.tail.splice(0, replica.tail.length - 40);
     };
@@ -82,7 +89,7 @@ export class ChaosFleet {
       this.log(`fault point: ${replica.name} died (${signal ?? `code ${code}`}); restarting`);
     } else {
       this.deaths.unexpected++;
-      this.log(`UNEXPECTED: ${replica.name} exited (${signal ?? `code ${code}`}): ${replica.tail.slice(-3).join(' | ')}`);
+      this.log(`UNEXPECTED: ${replica.name} exited (${signal ?? `code ${code}`}); its last lines:\n    ${replica.tail.slice(-25).join('\n    ')}`);
     }
     setTimeout(() => {
       if (this.stopping || replica.stopped || replica.child) return;

@@ -8,7 +8,8 @@
  * starts alone first (it runs the migrations), participants before orchestrators; start()
  * resolves once every process printed that it is ready. `env` adds settings to every
  * orchestrator or participant; `armed` arms orchestrator#3 and inventory-service#2 with fault
- * points (chaos only).
+ * points (chaos only). Every process's output is kept in a log directory of the run's own, for
+ * the caller to remove when the run passed.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,8 @@ export interface RunningSystem {
   fleet: ChaosFleet;
   /** The orchestrators' HTTP ports. */
   ports: number[];
+  /** Where each replica's output is written. */
+  logDir: string;
 }
 
 export async function startSystem(options: SystemOptions, cleanups: (() => Promise<unknown>)[], log: (line: string) => void): Promise<RunningSystem> {
@@ -67,7 +70,9 @@ export async function startSystem(options: SystemOptions, cleanups: (() => Promi
   const cluster = await startCluster({ dir, basePort: options.clusterBasePort, namePrefix: `saga-${label}-${runId}-` }, 120_000);
   const common = { AMQP_URL: cluster.urls.join(','), AMQP_PREFIX: PREFIX };
 
-  const fleet = new ChaosFleet(log);
+  const logDir = mkdtempSync(join(tmpdir(), `saga-${label}-${runId}-logs-`));
+  log(`each process's output goes to ${logDir}/<replica>.log (removed when the run passes)`);
+  const fleet = new ChaosFleet(log, logDir);
   cleanups.push(() => fleet.stopAll());
   const basePort = 3950 + (Number.parseInt(runId, 16) % 40);
   const ports = Array.from({ length: ORCHESTRATORS }, (_, k) => basePort + k);
@@ -105,7 +110,7 @@ export async function startSystem(options: SystemOptions, cleanups: (() => Promi
   await Promise.all(replicas.filter((r) => !r.name.endsWith('#1')).map((r) => fleet.start(r)));
   const armedNames = replicas.filter((r) => r.armed).map((r) => r.name);
   log(`${replicas.length} processes ready (orchestrators on ${ports.join(', ')}${armedNames.length ? `; armed: ${armedNames.join(', ')}` : ''})`);
-  return { databases, cluster, fleet, ports };
+  return { databases, cluster, fleet, ports, logDir };
 }
 
 /** Waits until every replica is up, every saga terminal, outbox and timers empty and no message
