@@ -157,13 +157,26 @@ export class AmqpClient {
   }
 
   private async onConnected(connection: ChannelModel): Promise<void> {
-    coalesceWrites(connection, this.logger);
-    const setupChannel = await connection.createChannel();
-    setupChannel.on('error', (error: Error) => this.logger.warn(`AMQP setup channel error: ${error.message}`));
-    if (this.options.setupTopology) await this.options.setupTopology(setupChannel);
-    await setupChannel.close();
-    this.publishChannel = await this.openPublishChannel(connection);
-    for (const registration of this.registrations) await this.attach(connection, registration);
+    // amqplib's recovery binds its own 'error' listener to a connection only after this set-up
+    // has finished; a socket error before then (a write failing with EPIPE as a node stops) is
+    // emitted with nobody listening, and the throw ends the process. Listen from the start (and
+    // stay: once the set-up is done, recovery's listener reports errors to `model`'s): the set-up
+    // then fails on its closed channels and recovery tries the next node.
+    let settingUp = true;
+    connection.on('error', (error: Error) => {
+      if (settingUp) this.logger.warn(`AMQP connection error during set-up: ${error.message}`);
+    });
+    try {
+      coalesceWrites(connection, this.logger);
+      const setupChannel = await connection.createChannel();
+      setupChannel.on('error', (error: Error) => this.logger.warn(`AMQP setup channel error: ${error.message}`));
+      if (this.options.setupTopology) await this.options.setupTopology(setupChannel);
+      await setupChannel.close();
+      this.publishChannel = await this.openPublishChannel(connection);
+      for (const registration of this.registrations) await this.attach(connection, registration);
+    } finally {
+      settingUp = false;
+    }
     this.logger.log(`AMQP connected to ${this.endpoints.current} (${this.options.connectionName})`);
     for (const listener of this.connectedListeners) listener();
   }
