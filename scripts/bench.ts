@@ -4,10 +4,11 @@
  * Prints a table and writes a JSON file (see scripts/bench/report.ts); `--floor` also measures
  * this machine's raw ceilings; `--seed-finished/--seed-waiting` fill the tables first.
  * The measured run is a number of sagas (`--sagas`) or a time (`--duration-s`: no saga starts
- * after it, those in flight finish, `sagas` in the result is how many ran). PostgreSQL commits
- * are counted per database of the run (pg_stat_database), apart from the server's transaction
- * ids. Every process's RSS is sampled about once a second through the run and reported with a
- * flatness verdict (see scripts/bench/rss-series.ts). `npm run bench -- --help` lists the options.
+ * after it, those in flight finish, `sagas` in the result is how many ran); `--idempotency-keys`
+ * sends a new Idempotency-Key with every start. PostgreSQL commits are counted per database of
+ * the run (pg_stat_database), apart from the server's transaction ids. Every process's RSS is
+ * sampled about once a second through the run and reported with a flatness verdict (see
+ * scripts/bench/rss-series.ts). `npm run bench -- --help` lists the options.
  *
  *   npm run bench -- --sagas 2000 --concurrency 64 --fail-share 0.1 --floor
  *   npm run bench -- --duration-s 600 --concurrency 64      # 10-minute RSS check (issue 4)
@@ -101,15 +102,28 @@ async function main(): Promise<void> {
     }
 
     const input = inputFor(options);
+    // A new key per saga (the warm-up's indexes are offset, as for its inputs): every start is a first one.
+    const keyFor = options.idempotencyKeys ? (index: number) => `bench-${id}-${index}` : undefined;
     const warm =
-      options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up', token) : undefined;
+      options.warmup > 0
+        ? await runClosedLoop(
+            base,
+            options.definition,
+            { sagas: options.warmup },
+            options.concurrency,
+            (i) => input(1_000_000 + i),
+            'warm-up',
+            token,
+            keyFor && ((i) => keyFor(1_000_000 + i)),
+          )
+        : undefined;
     // Both readings follow a busy phase (warm-up, run): what PostgreSQL has not published yet is alike at each end.
     const databaseNames = Object.fromEntries(Object.entries(databases).map(([role, url]) => [role, new URL(url).pathname.slice(1)]));
     const commitsBefore = await commitCounts(POSTGRES, Object.values(databaseNames));
     const xidBefore = await nextTransactionId(POSTGRES);
     processes.beginWindow();
     const length = options.durationS !== null ? { durationMs: options.durationS * 1000 } : { sagas: options.sagas! };
-    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured', token);
+    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured', token, keyFor);
     const processFigures = processes.endWindow();
     const transactionIds = (await nextTransactionId(POSTGRES)) - xidBefore;
     const commitsAfter = await commitCounts(POSTGRES, Object.values(databaseNames));

@@ -1,7 +1,8 @@
 /**
  * The bench's table says what its PostgreSQL figures count: commits per saga (pg_stat_database,
  * in all and per database of the run) and, apart and labelled as not commits, the server's
- * transaction ids per saga, with a note on how the commits were read.
+ * transaction ids per saga, with a note on how the commits were read; its first line says when
+ * every start carried an Idempotency-Key.
  */
 import { COMMITS_NOTE, renderReport, type BenchResult } from '../../scripts/bench/report';
 
@@ -25,7 +26,14 @@ const result: BenchResult = {
   floor: null,
 };
 
-describe('renderReport: the PostgreSQL figures', () => {
+describe('renderReport', () => {
+  it('says in its first line when every start carried an Idempotency-Key', () => {
+    expect(renderReport(result).split('\n')[1]).toBe('1000 "bench" sagas, 64 in flight, 4.00 s');
+    expect(renderReport({ ...result, options: { ...result.options, idempotencyKeys: true } }).split('\n')[1]).toBe(
+      '1000 "bench" sagas, 64 in flight, an Idempotency-Key on every start, 4.00 s',
+    );
+  });
+
   it('shows commits per saga in all and per database, and transaction ids apart as not commits', () => {
     const lines = renderReport(result).split('\n');
     expect(lines.find((line) => line.includes('PostgreSQL commits per saga'))).toMatch(
