@@ -4,8 +4,10 @@
  * Prints a table and writes a JSON file (see scripts/bench/report.ts); `--floor` also measures
  * this machine's raw ceilings; `--seed-finished/--seed-waiting` fill the tables first.
  * The measured run is a number of sagas (`--sagas`) or a time (`--duration-s`: no saga starts
- * after it, those in flight finish, `sagas` in the result is how many ran). Every process's RSS
- * is sampled about once a second through the run and reported with a flatness verdict (see
+ * after it, those in flight finish, `sagas` in the result is how many ran); `--idempotency-keys`
+ * sends a new Idempotency-Key with every start. PostgreSQL commits are counted per database of
+ * the run (pg_stat_database), apart from the server's transaction ids. Every process's RSS is
+ * sampled about once a second through the run and reported with a flatness verdict (see
  * scripts/bench/rss-series.ts). `npm run bench -- --help` lists the options.
  *
  *   npm run bench -- --sagas 2000 --concurrency 64 --fail-share 0.1 --floor
@@ -25,7 +27,7 @@ import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-dat
 import { BENCH_DEFINITIONS_DIR, benchDefinitionNamed } from './bench/bench-definitions';
 import { BenchProcesses } from './bench/bench-processes';
 import { BENCH_HELP, failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
-import { messageCounts, nextTransactionId, percentiles, stepLatencies } from './bench/bench-stats';
+import { commitCounts, messageCounts, nextTransactionId, percentiles, stepLatencies } from './bench/bench-stats';
 import { runClosedLoop } from './bench/closed-loop';
 import { checkConsistency } from './bench/consistency';
 import { fractionOfCeiling, measureFloor } from './bench/floor';
@@ -46,6 +48,12 @@ function inputFor(options: BenchOptions): (index: number) => unknown {
     // Above the payment service's default limit (10,000): the charge fails, steps 2 and 1 roll back.
     amount: failsAtLastStep(index, options.failShare) ? 20_000 : 25,
   });
+}
+
+/** Commits per saga in each database (by its role) between two readings, and in all. */
+function commitsPerSaga(names: Record<string, string>, before: Record<string, number>, after: Record<string, number>, sagas: number): BenchResult['postgresCommitsPerSaga'] {
+  const byDatabase = Object.fromEntries(Object.entries(names).map(([role, name]) => [role, (after[name] - before[name]) / sagas]));
+  return { total: Object.values(byDatabase).reduce((sum, perSaga) => sum + perSaga, 0), byDatabase };
 }
 
 async function main(): Promise<void> {
@@ -94,14 +102,31 @@ async function main(): Promise<void> {
     }
 
     const input = inputFor(options);
+    // A new key per saga (the warm-up's indexes are offset, as for its inputs): every start is a first one.
+    const keyFor = options.idempotencyKeys ? (index: number) => `bench-${id}-${index}` : undefined;
     const warm =
-      options.warmup > 0 ? await runClosedLoop(base, options.definition, { sagas: options.warmup }, options.concurrency, (i) => input(1_000_000 + i), 'warm-up', token) : undefined;
+      options.warmup > 0
+        ? await runClosedLoop(
+            base,
+            options.definition,
+            { sagas: options.warmup },
+            options.concurrency,
+            (i) => input(1_000_000 + i),
+            'warm-up',
+            token,
+            keyFor && ((i) => keyFor(1_000_000 + i)),
+          )
+        : undefined;
+    // Both readings follow a busy phase (warm-up, run): what PostgreSQL has not published yet is alike at each end.
+    const databaseNames = Object.fromEntries(Object.entries(databases).map(([role, url]) => [role, new URL(url).pathname.slice(1)]));
+    const commitsBefore = await commitCounts(POSTGRES, Object.values(databaseNames));
     const xidBefore = await nextTransactionId(POSTGRES);
     processes.beginWindow();
     const length = options.durationS !== null ? { durationMs: options.durationS * 1000 } : { sagas: options.sagas! };
-    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured', token);
+    const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured', token, keyFor);
     const processFigures = processes.endWindow();
-    const writeTransactions = (await nextTransactionId(POSTGRES)) - xidBefore;
+    const transactionIds = (await nextTransactionId(POSTGRES)) - xidBefore;
+    const commitsAfter = await commitCounts(POSTGRES, Object.values(databaseNames));
 
     const expected = new Map<string, 'COMPLETED' | 'COMPENSATED'>();
     loop.ids.forEach((sagaId, i) => expected.set(sagaId, failsAtLastStep(i, options.failShare) ? 'COMPENSATED' : 'COMPLETED'));
@@ -141,7 +166,8 @@ async function main(): Promise<void> {
       steps: await stepLatencies(databases.orchestrator, loop.ids),
       processes: processFigures,
       machineCpu: processes.machine!,
-      postgresWriteTransactionsPerSaga: writeTransactions / sagas,
+      postgresCommitsPerSaga: commitsPerSaga(databaseNames, commitsBefore, commitsAfter, sagas),
+      postgresTransactionIdsPerSaga: transactionIds / sagas,
       messagesPerSaga: { commands: messages.commands / sagas, replies: messages.replies / sagas, total: (messages.commands + messages.replies) / sagas },
       consistency,
       floor,

@@ -32,11 +32,13 @@ export interface BenchOptions {
   /** Before the run: finished and waiting sagas to seed (0 = none). */
   seedFinished: number;
   seedWaiting: number;
+  /** Send an Idempotency-Key (new for every saga) with every start, as careful clients do. */
+  idempotencyKeys: boolean;
 }
 
 export const BENCH_USAGE = `npm run bench -- [--sagas 2000 | --duration-s 600] [--concurrency 64] [--definition bench|place-order]
                     [--fail-share 0.1] [--floor [--floor-ms 5000]] [--json bench-result.json] [--warmup 200]
-                    [--seed-finished 1000000 --seed-waiting 100000] [--help]`;
+                    [--seed-finished 1000000 --seed-waiting 100000] [--idempotency-keys] [--help]`;
 
 export const BENCH_HELP = `usage: ${BENCH_USAGE}
 
@@ -51,6 +53,7 @@ export const BENCH_HELP = `usage: ${BENCH_USAGE}
   --json FILE         where the JSON result goes (default bench-result.json)
   --seed-finished N, --seed-waiting N
                       finished / waiting sagas seeded before the run (default 0)
+  --idempotency-keys  every start carries an Idempotency-Key, a new one per saga (default: none)
 
   Every process's RSS is sampled about once a second during the measured run: the table shows
   min / median / max over the run and after warm-up (the first 60 s, or 10 % of a shorter run),
@@ -85,6 +88,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     warmup: 200,
     seedFinished: 0,
     seedWaiting: 0,
+    idempotencyKeys: false,
   };
   let sagasGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -139,6 +143,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         break;
       case '--floor':
         options.floor = true;
+        break;
+      case '--idempotency-keys':
+        options.idempotencyKeys = true;
         break;
       default:
         throw new BenchUsageError(`unknown option ${flag}`);

@@ -1,10 +1,14 @@
 /**
  * Figures the bench reads after (or around) the measured run: latency percentiles, per-step
- * latency from the sagas' own history, PostgreSQL commits and AMQP messages per saga.
+ * latency from the sagas' own history, PostgreSQL commits, transaction ids and AMQP messages per
+ * saga.
  *
  * Guarantees: only the measured sagas count (their ids are passed in, as ONE uuid[] parameter,
- * so 100k ids make one query, not 100k placeholders); write transactions are counted exactly
- * from the server's transaction id counter (so the server should be quiet).
+ * so 100k ids make one query, not 100k placeholders). Commits are PostgreSQL's own count per
+ * database (pg_stat_database.xact_commit) of the bench's databases only, so other work on the
+ * server does not count; read the way PostgreSQL publishes them (see commitCounts). Transaction
+ * ids are counted exactly from the server's counter, on the whole server (so it should be quiet);
+ * they include savepoints, so they are NOT commits.
  */
 import { Client } from 'pg';
 
@@ -70,10 +74,34 @@ export async function messageCounts(databaseUrl: string, ids: string[]): Promise
 }
 
 /**
+ * Transactions committed so far in each of `databases` (by name): pg_stat_database.xact_commit,
+ * which counts every committed top-level transaction, read-only ones (a lone SELECT) included,
+ * and never a savepoint. PostgreSQL publishes a connection's counts when it ends a transaction a
+ * second or more after its last report, or about 10 s after the connection went idle: a reading
+ * taken right after a busy phase misses up to about the last second of each busy connection's
+ * commits. The reading connection itself is to another database, so it counts in none of these.
+ */
+export async function commitCounts(adminUrl: string, databases: readonly string[]): Promise<Record<string, number>> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string; commits: string }>(
+      'SELECT datname AS name, xact_commit::text AS commits FROM pg_stat_database WHERE datname = ANY($1::text[])',
+      [databases],
+    );
+    const found = new Map(rows.map((row) => [row.name, Number(row.commits)]));
+    return Object.fromEntries(databases.map((name) => [name, found.get(name) ?? 0]));
+  } finally {
+    await client.end();
+  }
+}
+
+/**
  * The next transaction id the server will assign. The difference between two readings is the
- * number of write transactions in between, on the whole server (read-only transactions get no
- * id, and reading it assigns none). Exact and immediate, unlike pg_stat_database, whose
- * counters reach the shared view up to seconds late; the bench runs on a quiet server.
+ * number of transaction ids assigned in between, on the whole server: one per write transaction
+ * AND one per savepoint (subtransaction) that wrote, so more than the commits; read-only
+ * transactions get none, and reading it assigns none. Exact and immediate; the bench runs on a
+ * quiet server.
  */
 export async function nextTransactionId(adminUrl: string): Promise<number> {
   const client = new Client({ connectionString: adminUrl });

@@ -8,7 +8,8 @@
  * Guarantees: at most `concurrency` sagas are in flight; the latency of a saga is measured from
  * just before its POST to the moment the client sees its terminal state (what a caller waits);
  * any start answered other than 200/202 or a saga not terminal after the wait stops the run with
- * the reason. On success `ids[i]` and `latenciesMs[i]` belong to the i-th saga started (the index
+ * the reason. With `keyFor`, each start carries the Idempotency-Key `keyFor(index)`; a start
+ * answered as a replay (Idempotent-Replayed) stops the run too, since every key is new. On success `ids[i]` and `latenciesMs[i]` belong to the i-th saga started (the index
  * its input was made from), for every i < ids.length, and the statuses add up to ids.length.
  * Per saga only its id and its latency (8 bytes in a Float64Array) are kept.
  * Progress is drawn on stderr (a bar on a terminal, a line otherwise: every 2 s, or every 1/60
@@ -24,16 +25,18 @@ import { performance } from 'node:perf_hooks';
 interface HttpAnswer {
   status: number;
   body: string;
+  replayed: boolean;
 }
 
-function call(agent: Agent, url: URL, method: 'GET' | 'POST', token: string | undefined, body?: string): Promise<HttpAnswer> {
+function call(agent: Agent, url: URL, method: 'GET' | 'POST', token: string | undefined, body?: string, idempotencyKey?: string): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), replayed: res.headers['idempotent-replayed'] === 'true' }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -49,6 +52,9 @@ export interface LoopResult {
 }
 
 export type InputFor = (index: number) => unknown;
+
+/** The Idempotency-Key the start of saga `index` carries. */
+export type KeyFor = (index: number) => string;
 
 /** How long the loop runs: a number of sagas, or a time after which no new saga starts. */
 export type LoopLength = { sagas: number } | { durationMs: number };
@@ -83,7 +89,8 @@ function drawProgress(p: Progress, line: boolean, last = false): void {
   else if (line || last) process.stderr.write(`  ${progressLine(p, performance.now(), false)}\n`);
 }
 
-/** `token`: the bearer token the clients send (a client role suffices). */
+/** `token`: the bearer token the clients send (a client role suffices); `keyFor`: an
+ *  Idempotency-Key for each start (none when omitted). */
 export async function runClosedLoop(
   baseUrl: string,
   definition: string,
@@ -92,6 +99,7 @@ export async function runClosedLoop(
   inputFor: InputFor,
   label: string,
   token?: string,
+  keyFor?: KeyFor,
 ): Promise<LoopResult> {
   const bySagas = 'sagas' in length;
   let latencies = new Float64Array(bySagas ? length.sagas : 1_024); // doubled as needed
@@ -117,8 +125,9 @@ export async function runClosedLoop(
       progress.inFlight++;
       const t0 = performance.now();
       // One request: start, and answer once the saga is terminal (200) or the wait ran out (202).
-      const started = await call(agent, startUrl, 'POST', token, JSON.stringify(inputFor(index)));
+      const started = await call(agent, startUrl, 'POST', token, JSON.stringify(inputFor(index)), keyFor?.(index));
       if (started.status !== 200 && started.status !== 202) throw new Error(`saga ${index}: POST answered ${started.status}: ${started.body}`);
+      if (started.replayed) throw new Error(`saga ${index}: its new Idempotency-Key was answered as a replay: ${started.body}`);
       let { id, status } = JSON.parse(started.body) as { id: string; status: string };
       if (started.status === 202) {
         const read = await call(agent, new URL(`${baseUrl}/sagas/${id}?waitMs=${WAIT_MS}`), 'GET', token);

@@ -2,7 +2,9 @@
  * The bench's result: one plain object (written as JSON) and its rendering as a table.
  *
  * Guarantees: the JSON holds every figure the table shows, with units in the key names; the
- * table is derived from the object only, so the two never disagree. Per process, the JSON holds
+ * table is derived from the object only, so the two never disagree. PostgreSQL commits
+ * (pg_stat_database, per database) and transaction ids (which savepoints take too) are shown
+ * apart, each labelled with what it counts. Per process, the JSON holds
  * the RSS series' checkpoints (each minute, or each 10 % of a shorter run) and its summary; the
  * table shows, per process, min / median / max RSS and the largest deviation from the median,
  * over the whole run and after warm-up, the spread after warm-up and `flat: yes/no` (see
@@ -27,8 +29,13 @@ export interface BenchResult {
   processes: Record<string, ProcessFigures>;
   /** Where the rest of the machine's CPU went in the same window (shared services, the driver). */
   machineCpu: MachineFigures;
-  /** Transaction ids assigned on the server during the run, per saga: its write commits. */
-  postgresWriteTransactionsPerSaga: number;
+  /** Transactions committed in the bench's four databases during the measured run, per saga
+   *  (pg_stat_database.xact_commit: read-only ones included, savepoints never): in all, and per
+   *  database (orchestrator, orders, inventory, payments). */
+  postgresCommitsPerSaga: { total: number; byDatabase: Record<string, number> };
+  /** Transaction ids assigned on the whole server during the run, per saga: one per write
+   *  transaction and one per savepoint that wrote, so NOT a count of commits. */
+  postgresTransactionIdsPerSaga: number;
   messagesPerSaga: { commands: number; replies: number; total: number };
   consistency: ConsistencyResult;
   floor: {
@@ -68,6 +75,17 @@ function rssLines(processes: Record<string, ProcessFigures>): string[] {
   return lines;
 }
 
+/** What the commits figure counts, printed under the table. */
+export const COMMITS_NOTE =
+  "  commits: pg_stat_database.xact_commit of the bench's 4 databases (every committed transaction, read-only ones included, savepoints never),\n" +
+  "  as PostgreSQL publishes them: each reading misses up to ~1 s of a busy connection's commits, so over a run of T seconds the figure is\n" +
+  '  off by up to about 1/T of itself (--duration-s 30 or more for a close figure)';
+
+function commitsCell({ total, byDatabase }: BenchResult['postgresCommitsPerSaga']): string {
+  const parts = Object.entries(byDatabase).map(([name, perSaga]) => `${name} ${perSaga.toFixed(1)}`);
+  return `${total.toFixed(1)} (${parts.join(', ')})`;
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   return rows.map((row) => '  ' + row.map((cell, column) => cell.padEnd(widths[column])).join('  ')).join('\n');
@@ -76,7 +94,8 @@ function table(rows: string[][]): string {
 export function renderReport(result: BenchResult): string {
   const lines: string[] = [];
   const timed = typeof result.options.durationS === 'number' ? ` (--duration-s ${result.options.durationS}: no start after it, then the last in flight finished)` : '';
-  lines.push(`\n${result.sagas} "${String(result.options.definition)}" sagas, ${String(result.options.concurrency)} in flight, ${result.seconds.toFixed(2)} s${timed}`);
+  const keyed = result.options.idempotencyKeys === true ? ', an Idempotency-Key on every start' : '';
+  lines.push(`\n${result.sagas} "${String(result.options.definition)}" sagas, ${String(result.options.concurrency)} in flight${keyed}, ${result.seconds.toFixed(2)} s${timed}`);
   lines.push(
     table([
       ['figure', 'value'],
@@ -88,7 +107,8 @@ export function renderReport(result: BenchResult): string {
           .map(([status, n]) => `${status} ${n}`)
           .join(', '),
       ],
-      ['PostgreSQL write transactions per saga', result.postgresWriteTransactionsPerSaga.toFixed(1)],
+      ['PostgreSQL commits per saga', commitsCell(result.postgresCommitsPerSaga)],
+      ['PostgreSQL transaction ids per saga', `${result.postgresTransactionIdsPerSaga.toFixed(1)} (write transactions + savepoints, whole server: not commits)`],
       [
         'AMQP messages per saga',
         `${result.messagesPerSaga.total.toFixed(1)} (${result.messagesPerSaga.commands.toFixed(1)} commands, ${result.messagesPerSaga.replies.toFixed(1)} replies)`,
@@ -97,6 +117,7 @@ export function renderReport(result: BenchResult): string {
       ...(result.seeded ? [['seeded before the run', `${result.seeded.finished} finished + ${result.seeded.waiting} waiting sagas`]] : []),
     ]),
   );
+  lines.push(COMMITS_NOTE);
   lines.push('\nper step (command decided → reply handled)');
   lines.push(
     table([

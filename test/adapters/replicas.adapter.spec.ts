@@ -7,7 +7,9 @@
  * once each (no duplicate message, the two relays' counters add up to 300) and the outbox ends
  * empty; timers of 12 sagas made due at
  * the same instant, with both schedulers polling every 50 ms, each fire exactly once: one
- * ATTEMPT_TIMED_OUT and one retry command per saga, in the history and on the queue.
+ * ATTEMPT_TIMED_OUT and one retry command per saga, in the history and on the queue; the same
+ * Idempotency-Key posted to both replicas at once starts one saga, both answers name it (one of
+ * them `Idempotent-Replayed`), and the key with another input is 409 on either replica.
  */
 import { randomUUID } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
@@ -116,5 +118,23 @@ describe('two orchestrator replicas on one database and one vhost', () => {
     for (const id of ids) {
       expect(forSaga(id).map((message) => message.properties.correlationId)).toEqual([`${id}/charge/action/1`, `${id}/charge/action/2`]);
     }
+  });
+
+  it('the same Idempotency-Key sent to both replicas at once starts one saga: both answers name it, another input is 409 on either', async () => {
+    const keys = Array.from({ length: 8 }, () => `race-${randomUUID()}`);
+    const post = (app: INestApplication, key: string, input: object) => env.http(app).post('/sagas/slow-timeout').set('Idempotency-Key', key).send(input);
+    const answers = await Promise.all(keys.map((key, n) => Promise.all(replicas.map((app) => post(app, key, { n })))));
+    for (const [n, key] of keys.entries()) {
+      const pair = answers[n];
+      expect(pair.map((answer) => answer.status)).toEqual([202, 202]);
+      expect(pair[0].body.id).toBe(pair[1].body.id);
+      expect(pair.map((answer) => answer.headers['idempotent-replayed']).sort()).toEqual(['true', undefined]); // one started it, one was told
+      expect(await env.query('SELECT id FROM saga_instances WHERE idempotency_key = $1', [key])).toEqual([{ id: pair[0].body.id }]);
+    }
+    const conflicts = await Promise.all(replicas.map((app) => post(app, keys[0], { n: 'other' })));
+    expect(conflicts.map((answer) => [answer.status, answer.body.sagaId])).toEqual([
+      [409, answers[0][0].body.id],
+      [409, answers[0][0].body.id],
+    ]);
   });
 });

@@ -4,10 +4,10 @@
  *
  * Proves: insertMany stores each saga exactly as insertNew stores it alone (instance, steps,
  * history, outbox, timers), returns each saga's own commands with their outbox ids, and writes
- * nothing at all when one saga of the batch cannot be stored; StartWriter writes a burst of
- * keyless starts with one statement, writes a start with an idempotency key on its own (its
- * duplicate key is its own error), redoes a failed batch start by start so only the bad one
- * fails, and with maxBatchSize 1 never batches.
+ * nothing at all when one saga of the batch cannot be stored (a saga id taken); StartWriter
+ * writes a burst of keyless starts with one statement, redoes a failed batch start by start so
+ * only the bad one fails, and with maxBatchSize 1 never batches. Starts with an idempotency key:
+ * test/adapters/keyed-starts.adapter.spec.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
@@ -15,7 +15,7 @@ import { commandEnvelope, commandRoutes, decide, validateDefinition } from '#sag
 import { openSagaDataSource, SagaCommitter, SagaStore, type NewSaga, type ToOutbox } from '#saga/persistence';
 import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
 import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
-import { StartWriter } from '../../apps/orchestrator/src/runtime/start-writer';
+import { StartWriter, type StartWritten } from '../../apps/orchestrator/src/runtime/start-writer';
 import { createTestDatabase, runId } from '../support/infra';
 
 const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
@@ -100,7 +100,7 @@ describe('Batched saga starts on PostgreSQL', () => {
     const committed = await store.insertMany(ds.manager, starts, toOutbox);
     expect(committed).toHaveLength(3);
     for (const [index, { decision }] of starts.entries()) {
-      expect(committed[index].map((command) => command.envelope.properties.correlationId)).toEqual(decision.commands.map((command) => command.correlationId));
+      expect(committed[index]!.map((command) => command.envelope.properties.correlationId)).toEqual(decision.commands.map((command) => command.correlationId));
       const [row] = await ds.query('SELECT id::text AS id, properties FROM saga_outbox WHERE saga_id = $1', [decision.state.id]);
       expect(committed[index]).toEqual([{ outboxId: row.id, envelope: expect.objectContaining({ queue: 'saga.order', properties: row.properties }) }]);
     }
@@ -132,7 +132,9 @@ describe('Batched saga starts on PostgreSQL', () => {
     expect(many.mock.calls.map(([batch]) => batch.length)).toEqual([1, 1, 18]);
     for (const [index, start] of starts.entries()) {
       expect(await count(start.decision.state.id)).toBe(1);
-      expect(committed[index].map((command) => command.envelope.body.id)).toEqual([`${start.decision.state.id}/create-order/action`]);
+      expect(committed[index]).toMatchObject({ kind: 'stored' });
+      const { publish } = committed[index] as Extract<StartWritten, { kind: 'stored' }>;
+      expect(publish.map((command) => command.envelope.body.id)).toEqual([`${start.decision.state.id}/create-order/action`]);
     }
   });
 
@@ -155,17 +157,6 @@ describe('Batched saga starts on PostgreSQL', () => {
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
     for (const { decision } of [blocker, ...good]) expect(await count(decision.state.id)).toBe(1);
-  });
-
-  it('StartWriter writes a start with an idempotency key on its own: a duplicate key is its own unique violation', async () => {
-    const { writer, many } = startWriter(64);
-    const key = `key-${randomUUID()}`;
-    const outcomes = await Promise.allSettled([newSaga(inputs[0], key), newSaga(inputs[1]), newSaga(inputs[0], key), newSaga(inputs[2])].map((start) => writer.write(start)));
-    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
-    expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => (outcome as PromiseRejectedResult).reason.code)).toEqual(['23505']);
-    // Each keyed start was a statement of its own.
-    expect(many.mock.calls.filter(([batch]) => batch.some((start) => start.meta.idempotencyKey === key)).map(([batch]) => batch.length)).toEqual([1, 1]);
-    expect(Number((await ds.query('SELECT count(*) AS n FROM saga_instances WHERE idempotency_key = $1', [key]))[0].n)).toBe(1);
   });
 
   it('StartWriter with maxBatchSize 1 writes every start with its own statement', async () => {

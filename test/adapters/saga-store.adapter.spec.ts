@@ -202,7 +202,7 @@ describe('SagaStore on PostgreSQL', () => {
       [id],
     );
     expect(
-      [...started, ...applied].map((command) => ({
+      [...started!, ...applied].map((command) => ({
         id: command.outboxId,
         queue: command.envelope.queue,
         body: command.envelope.body,

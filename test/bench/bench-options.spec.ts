@@ -1,12 +1,19 @@
 /**
  * The bench's command line: a run is a number of sagas (default 2000) or a duration, never both;
- * bad values are refused with a message naming the flag; the help text documents --duration-s.
+ * bad values are refused with a message naming the flag; the help text documents --duration-s;
+ * starts carry an Idempotency-Key only with --idempotency-keys.
  */
 import { BENCH_HELP, BENCH_USAGE, BenchUsageError, parseBenchOptions } from '../../scripts/bench/bench-options';
 
 describe('parseBenchOptions', () => {
   it('counts 2000 sagas by default, with no duration', () => {
     expect(parseBenchOptions([])).toMatchObject({ sagas: 2000, durationS: null, concurrency: 64, warmup: 200 });
+  });
+
+  it('sends no Idempotency-Key by default; --idempotency-keys sends one with every start', () => {
+    expect(parseBenchOptions([]).idempotencyKeys).toBe(false);
+    expect(parseBenchOptions(['--idempotency-keys', '--sagas', '40'])).toMatchObject({ idempotencyKeys: true, sagas: 40 });
+    expect(BENCH_HELP).toMatch(/--idempotency-keys\s+every start carries an Idempotency-Key/);
   });
 
   it('keeps --sagas as before', () => {

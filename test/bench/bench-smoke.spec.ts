@@ -47,8 +47,16 @@ describe('npm run bench (short run)', () => {
     expect(result.endToEndMs.max).toBeGreaterThanOrEqual(result.endToEndMs.p99);
     expect(Object.keys(result.processes).sort()).toEqual(['inventory-service', 'orchestrator', 'order-service', 'payment-service']);
     for (const figures of Object.values(result.processes)) expect(figures.peakRssMiB).toBeGreaterThan(20);
-    // At least the durable minimum: the start, and per step one orchestrator and one participant commit.
-    expect(result.postgresWriteTransactionsPerSaga).toBeGreaterThanOrEqual(7);
+    // Transaction ids: at least the durable minimum (the start, and per step one orchestrator and one participant commit).
+    expect(result.postgresTransactionIdsPerSaga).toBeGreaterThanOrEqual(7);
+    // Commits, per database of the run: every one of the four committed, and the total is their sum.
+    expect(Object.keys(result.postgresCommitsPerSaga.byDatabase)).toEqual(['orchestrator', 'orders', 'inventory', 'payments']);
+    for (const perSaga of Object.values(result.postgresCommitsPerSaga.byDatabase)) expect(perSaga).toBeGreaterThan(0);
+    expect(result.postgresCommitsPerSaga.total).toBeCloseTo(
+      Object.values(result.postgresCommitsPerSaga.byDatabase).reduce((sum, n) => sum + n, 0),
+      9,
+    );
+    expect(stdout).toContain('PostgreSQL commits per saga');
     expect(result.floor!.postgresTransactionsPerSecond).toBeGreaterThan(0);
     expect(result.floor!.amqpRoundTripsPerSecond).toBeGreaterThan(0);
     expect(result.floor!.fractionOfCeiling).toBeCloseTo(result.sagasPerSecond / result.floor!.ceilingSagasPerSecond, 6);

@@ -1,7 +1,8 @@
 /**
  * The closed loop against a stand-in orchestrator (node:http, no database): a timed run starts no
  * saga after its duration, waits for those in flight, and counts every saga that ran; a counted
- * run starts exactly that many. At most `concurrency` sagas are ever in flight.
+ * run starts exactly that many. At most `concurrency` sagas are ever in flight. Starts carry the
+ * Idempotency-Key keyFor gives (none without it), and a new key answered as a replay stops the run.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,13 +12,16 @@ import { progressLine, runClosedLoop } from '../../scripts/bench/closed-loop';
 interface Stub {
   base: string;
   starts: number[];
+  /** The Idempotency-Key of each start, in arrival order (undefined: none sent). */
+  keys: (string | undefined)[];
   maxInFlight: number;
   server: Server;
 }
 
-/** Answers POST /sagas/bench after `delayMs` with a terminal saga (COMPENSATED for amount 20000). */
-async function stub(delayMs: number): Promise<Stub> {
-  const state: Stub = { base: '', starts: [], maxInFlight: 0, server: undefined as unknown as Server };
+/** Answers POST /sagas/bench after `delayMs` with a terminal saga (COMPENSATED for amount 20000);
+ *  as a replay (Idempotent-Replayed) for the keys `replayed` names. */
+async function stub(delayMs: number, replayed: (key: string) => boolean = () => false): Promise<Stub> {
+  const state: Stub = { base: '', starts: [], keys: [], maxInFlight: 0, server: undefined as unknown as Server };
   let inFlight = 0;
   let n = 0;
   state.server = createServer((req, res) => {
@@ -25,11 +29,16 @@ async function stub(delayMs: number): Promise<Stub> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       state.starts.push(performance.now());
+      const key = req.headers['idempotency-key'] as string | undefined;
+      state.keys.push(key);
       state.maxInFlight = Math.max(state.maxInFlight, ++inFlight);
       const input = JSON.parse(Buffer.concat(chunks).toString()) as { amount: number };
       setTimeout(() => {
         inFlight--;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: `saga-${n++}`, status: input.amount === 20_000 ? 'COMPENSATED' : 'COMPLETED' }));
+        const replay = key !== undefined && replayed(key) ? { 'idempotent-replayed': 'true' } : {};
+        res
+          .writeHead(200, { 'content-type': 'application/json', ...replay })
+          .end(JSON.stringify({ id: `saga-${n++}`, status: input.amount === 20_000 ? 'COMPENSATED' : 'COMPLETED' }));
       }, delayMs);
     });
   });
@@ -71,6 +80,43 @@ describe('runClosedLoop', () => {
     expect(loop.latenciesMs.length).toBe(37);
     expect(loop.statuses).toEqual({ COMPLETED: 37 });
     expect(server.maxInFlight).toBeLessThanOrEqual(8);
+  });
+
+  it('sends no Idempotency-Key by default, and keyFor(index) with each start when given', async () => {
+    server = await stub(1);
+    await runClosedLoop(server.base, 'bench', { sagas: 5 }, 2, () => ({ amount: 25 }), 'test');
+    expect(server.keys).toEqual(Array(5).fill(undefined));
+    server.server.closeAllConnections();
+    await new Promise((resolve) => server.server.close(resolve));
+
+    server = await stub(1);
+    await runClosedLoop(
+      server.base,
+      'bench',
+      { sagas: 20 },
+      4,
+      () => ({ amount: 25 }),
+      'test',
+      undefined,
+      (index) => `run-${index}`,
+    );
+    expect([...server.keys].sort()).toEqual(Array.from({ length: 20 }, (_, index) => `run-${index}`).sort());
+  });
+
+  it('stops the run when a start with a new key is answered as a replay', async () => {
+    server = await stub(1, (key) => key === 'run-3');
+    await expect(
+      runClosedLoop(
+        server.base,
+        'bench',
+        { sagas: 10 },
+        1,
+        () => ({ amount: 25 }),
+        'test',
+        undefined,
+        (index) => `run-${index}`,
+      ),
+    ).rejects.toThrow(/saga 3: its new Idempotency-Key was answered as a replay/);
   });
 
   it('grows its latency store past its first allocation in a timed run', async () => {

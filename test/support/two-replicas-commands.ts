@@ -132,11 +132,12 @@ export class Start extends Step {
   }
   async run(box: Box, world: World): Promise<void> {
     const decision = decide(definitions[this.definition], null, { type: 'START', sagaId: randomUUID(), input: {} }, box.now);
-    const [published] = await world.committers[this.replica].start([{ decision, meta: { idempotencyKey: null, inputHash: 'model' } }]);
+    const [outcome] = await world.committers[this.replica].start([{ decision, meta: { idempotencyKey: null, inputHash: 'model' } }]);
+    if (outcome.kind !== 'stored') throw new Error(`a keyless start was not stored: ${outcome.kind}`);
     absorbStart(
       box.model,
       decision,
-      published.map((command) => command.envelope.properties.correlationId),
+      outcome.publish.map((command) => command.envelope.properties.correlationId),
     );
     await checkDatabase(world.checker, box.model);
   }

@@ -29,6 +29,9 @@
  *   version. The version arithmetic (a saga row's version moves only when its row is written)
  *   lives here and in saga-write-rows.ts only.
  * - If commit() rejects, nothing of the batch was written: the caller may retry each event alone.
+ * - start() is one statement: its sagas are stored together, or none if it rejects (the caller
+ *   may retry each start alone); a start whose idempotency key is taken is reported `key-taken`
+ *   and nothing of it is stored (docs/semantics.md S6: the caller answers with findStart()).
  */
 import type { Decision, HistoryEntry, ReplyEvent, SagaEvent, SagaState } from '#saga/core';
 import type { DataSource } from 'typeorm';
@@ -50,6 +53,18 @@ export type CommitOutcome = { kind: 'applied'; decision: Decision } | { kind: 'd
 
 export type CommitPath = 'held' | 'read' | 'single';
 
+/** What start() did with a new saga: stored (with the commands to publish now), or left out
+ *  whole because its definition's idempotency key is taken by another saga. */
+export type StartOutcome = { kind: 'stored'; publish: CommittedCommand[] } | { kind: 'key-taken' };
+
+/** The saga an idempotency key started: what a repeated start is answered with. */
+export interface StartedSaga {
+  id: string;
+  version: number;
+  status: SagaState['status'];
+  inputHash: string;
+}
+
 export interface Committed {
   /** One per input, in order. */
   outcomes: CommitOutcome[];
@@ -68,7 +83,7 @@ export interface SagaCommitterOptions {
   clock?: () => number;
 }
 
-/** SQLSTATE unique_violation: an inbox key claimed before, or a duplicate idempotency key. */
+/** SQLSTATE unique_violation: an inbox key claimed before. */
 const UNIQUE_VIOLATION = '23505';
 
 /** Why a failed held write means "the state moved", or undefined when it means something else. */
@@ -96,16 +111,21 @@ export class SagaCommitter {
     this.clock = options.clock ?? Date.now;
   }
 
-  /** Stores new sagas with their first decisions' effects in ONE statement, all or none; rejects
-   *  with the database's error (23505 for an idempotency key taken). */
-  async start(starts: readonly NewSaga[]): Promise<CommittedCommand[][]> {
+  /** Stores new sagas with their first decisions' effects in ONE statement, all or none, except
+   *  a saga whose idempotency key is taken: left out whole (`key-taken`), the others stored. One
+   *  outcome per start, in order; rejects with the database's error, having stored nothing. */
+  async start(starts: readonly NewSaga[]): Promise<StartOutcome[]> {
     const committed = await this.store.insertMany(this.dataSource.manager, starts, this.options.toOutbox);
-    for (const { decision } of starts) this.cache.remember(decision.state, 1);
-    return committed;
+    return starts.map(({ decision }, index): StartOutcome => {
+      const publish = committed[index];
+      if (publish === null) return { kind: 'key-taken' };
+      this.cache.remember(decision.state, 1);
+      return { kind: 'stored', publish };
+    });
   }
 
   /** The saga an idempotency key started, if any (what a repeated start answers with). */
-  async findStart(name: string, idempotencyKey: string): Promise<{ id: string; version: number; status: SagaState['status']; inputHash: string } | null> {
+  async findStart(name: string, idempotencyKey: string): Promise<StartedSaga | null> {
     const found = await this.store.findByIdempotencyKey(this.dataSource.manager, name, idempotencyKey);
     return found && { id: found.id, version: found.definitionVersion, status: found.status as SagaState['status'], inputHash: found.inputHash };
   }

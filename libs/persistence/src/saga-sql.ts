@@ -12,6 +12,9 @@
  *   at all; WRITE_DECISIONS updates a saga only if its optimistic version still matches and
  *   reports how many it updated. Both return the outbox ids they wrote, keyed by correlation id,
  *   so the caller can publish those commands after the commit and delete the rows.
+ * - START_SAGAS leaves out a saga whose idempotency key is taken, with every row of it (steps,
+ *   history, outbox, timers), instead of failing, and returns the ids it stored: a batch of keyed
+ *   starts is one statement even when some keys were used before.
  * - No NOTIFY: a commit never takes PostgreSQL's global notify lock (commits stay group-committed).
  */
 /** Locks the sagas that exist among $1 and returns their ids. */
@@ -55,27 +58,31 @@ export const CLAIM_INBOX = `
 const STEP_COLUMNS = `position int, name text, status text, attempt int, compensation_attempt int, waiting_for_retry boolean,
   request jsonb, result jsonb, last_error jsonb, started_at timestamptz, finished_at timestamptz, repair jsonb`;
 
-const HISTORY_INSERT = `
+/** The rows of $`param` (a jsonb array) for one table; `where`: which of them (START_SAGAS keeps
+ *  the rows of the sagas it stored), all when omitted. */
+const historyInsert = (param: number, where?: string) => `
   INSERT INTO saga_history (saga_id, type, failure_type, at, step, direction, attempt, reason, detail)
   SELECT saga_id, type, "failureType", at, step, direction, attempt, reason, detail
-    FROM jsonb_to_recordset($HISTORY::jsonb)
-      AS h(saga_id uuid, type text, "failureType" text, at timestamptz, step text, direction text, attempt int, reason text, detail jsonb)`;
+    FROM jsonb_to_recordset($${param}::jsonb)
+      AS h(saga_id uuid, type text, "failureType" text, at timestamptz, step text, direction text, attempt int, reason text, detail jsonb)${whereClause(where)}`;
 
-const OUTBOX_INSERT = `
+const outboxInsert = (param: number, where?: string) => `
   INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at)
   SELECT saga_id, queue, body, properties, now()
-    FROM jsonb_to_recordset($OUTBOX::jsonb) AS o(saga_id uuid, queue text, body jsonb, properties jsonb)
+    FROM jsonb_to_recordset($${param}::jsonb) AS o(saga_id uuid, queue text, body jsonb, properties jsonb)${whereClause(where)}
   RETURNING id, properties->>'correlationId' AS correlation_id`;
 
-const TIMERS_INSERT = `
+const timersInsert = (param: number, where?: string) => `
   INSERT INTO saga_timers (id, saga_id, fire_at, event)
-  SELECT id, saga_id, fire_at, event FROM jsonb_to_recordset($TIMERS::jsonb) AS t(id text, saga_id uuid, fire_at timestamptz, event jsonb)
+  SELECT id, saga_id, fire_at, event FROM jsonb_to_recordset($${param}::jsonb) AS t(id text, saga_id uuid, fire_at timestamptz, event jsonb)${whereClause(where)}
   ON CONFLICT (id) DO NOTHING`;
 
-const OUTBOX_IDS = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id::text, 'correlationId', correlation_id)), '[]') FROM outbox)`;
+const whereClause = (where: string | undefined): string => (where === undefined ? '' : `\n   WHERE ${where}`);
 
-const fill = (sql: string, history: number, outbox: number, timers: number): string =>
-  sql.replace('$HISTORY', `$${history}`).replace('$OUTBOX', `$${outbox}`).replace('$TIMERS', `$${timers}`);
+/** START_SAGAS: a row of a saga the statement stored (its `saga` part returned the id). */
+const OF_STORED_SAGA = 'saga_id IN (SELECT id FROM saga)';
+
+const OUTBOX_IDS = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id::text, 'correlationId', correlation_id)), '[]') FROM outbox)`;
 
 /** Marks the error WRITE_DECISIONS raises when a saga's version did not match. */
 export const CONCURRENT_UPDATE_MARK = 'concurrent saga update';
@@ -108,11 +115,11 @@ export const WRITE_DECISIONS = `
       FROM jsonb_to_recordset($2::jsonb) AS v(saga_id uuid, ${STEP_COLUMNS})
      WHERE s.saga_id = v.saga_id AND s.position = v.position
        AND s.saga_id = ANY (ARRAY(SELECT (row->>'saga_id')::uuid FROM jsonb_array_elements($2::jsonb) AS row))
-  ), history AS (${fill(HISTORY_INSERT, 3, 0, 0)}
-  ), outbox AS (${fill(OUTBOX_INSERT, 0, 4, 0)}
+  ), history AS (${historyInsert(3)}
+  ), outbox AS (${outboxInsert(4)}
   ), cancelled AS (
     DELETE FROM saga_timers WHERE id = ANY($5::text[])
-  ), timers AS (${fill(TIMERS_INSERT, 0, 0, 6)}
+  ), timers AS (${timersInsert(6)}
   )
   SELECT ${OUTBOX_IDS} AS outbox,
          CASE WHEN (SELECT count(*) FROM sagas) = $7 THEN 0
@@ -148,8 +155,15 @@ export function flaggingExceptions(sql: string, param: number): string {
 
 /**
  * New sagas with their steps and the effects of their first decisions, in one statement (atomic
- * without an explicit transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS), $3 history, $4
- * outbox, $5 timers. Returns `outbox`. Any unique violation fails it whole and writes nothing.
+ * without an explicit transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS),
+ * $3 history, $4 outbox, $5 timers. Returns `outbox` and `stored`, the ids of the sagas stored.
+ *
+ * A saga whose idempotency key its definition already holds (uq_saga_idempotency: stored before,
+ * being stored by a concurrent statement, or earlier in this one) is not stored, and neither is
+ * any other row of it: every table keeps only the rows of the sagas `saga` returned. So one taken
+ * key never fails the statement; the caller learns it from `stored`. The keys are inserted in
+ * sorted order, so two statements racing for the same keys wait for each other in one order
+ * (never a deadlock). Any other unique violation (a saga id taken) fails it whole, writing nothing.
  */
 export const START_SAGAS = `
   WITH saga AS (
@@ -163,16 +177,20 @@ export const START_SAGAS = `
                                               current_step int, past_pivot boolean, failure jsonb, idempotency_key text,
                                               input_hash text, created_at timestamptz,
                                               definition_fingerprint text, business_key text, has_exceptions boolean)
+     ORDER BY definition_name, idempotency_key
+    ON CONFLICT (definition_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
   ), steps AS (
     INSERT INTO saga_steps (saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry,
                             request, result, last_error, started_at, finished_at, repair)
     SELECT saga_id, position, name, status, attempt, compensation_attempt, waiting_for_retry, request, result, last_error, started_at, finished_at, repair
       FROM jsonb_to_recordset($2::jsonb) AS v(saga_id uuid, ${STEP_COLUMNS})
-  ), history AS (${fill(HISTORY_INSERT, 3, 0, 0)}
-  ), outbox AS (${fill(OUTBOX_INSERT, 0, 4, 0)}
-  ), timers AS (${fill(TIMERS_INSERT, 0, 0, 5)}
+     WHERE ${OF_STORED_SAGA}
+  ), history AS (${historyInsert(3, OF_STORED_SAGA)}
+  ), outbox AS (${outboxInsert(4, OF_STORED_SAGA)}
+  ), timers AS (${timersInsert(5, OF_STORED_SAGA)}
   )
-  SELECT ${OUTBOX_IDS} AS outbox`;
+  SELECT ${OUTBOX_IDS} AS outbox, (SELECT coalesce(array_agg(id::text), '{}') FROM saga) AS stored`;
 
 /** Deletes timer $1 if no one else holds it. SKIP LOCKED: a timer another replica is firing right
  *  now is not waited for; if that replica rolls back, the row is still there and fires later. */

@@ -12,7 +12,8 @@
  * - claimAndWrite is a whole reply batch in one statement for states the caller holds: strict
  *   inbox claim + writes with every saga's version checked; on any doubt it fails whole.
  * - insertMany stores any number of new sagas with their first decisions' effects in one
- *   statement, all or none; insertNew is insertMany of one.
+ *   statement, all or none, except that a saga whose idempotency key is taken is left out whole
+ *   (none of its rows) and reported as null; insertNew is insertMany of one.
  * - Both return the commands they wrote to the outbox (row id + envelope; the envelope is made by
  *   the caller's `toOutbox`), for the caller to publish once the transaction committed; the rows
  *   stay until deleted after the broker's confirm (outbox-store.ts).
@@ -181,13 +182,15 @@ export class SagaStore {
     return manager.findOne(SagaInstanceEntity, { where: { definitionName: name, idempotencyKey: key } });
   }
 
-  async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, toOutbox: ToOutbox): Promise<CommittedCommand[]> {
+  /** insertMany of one: its commands, or null when its idempotency key was taken (nothing stored). */
+  async insertNew(manager: EntityManager, decision: Decision, meta: NewSagaMeta, toOutbox: ToOutbox): Promise<CommittedCommand[] | null> {
     return (await this.insertMany(manager, [{ decision, meta }], toOutbox))[0];
   }
 
-  /** New sagas with their first decisions' effects, in ONE statement (all or none); returns
-   *  the commands written, for each saga in the order given. */
-  async insertMany(manager: EntityManager, starts: readonly NewSaga[], toOutbox: ToOutbox): Promise<CommittedCommand[][]> {
+  /** New sagas with their first decisions' effects, in ONE statement (all or none); returns, for
+   *  each saga in the order given, the commands written, or null when its idempotency key was
+   *  taken (then nothing of it was written: START_SAGAS). */
+  async insertMany(manager: EntityManager, starts: readonly NewSaga[], toOutbox: ToOutbox): Promise<(CommittedCommand[] | null)[]> {
     const rows = new EffectRows(toOutbox);
     const sagas = starts.map(({ decision, meta }) => ({
       ...newSagaRow(decision.state, meta),
@@ -206,11 +209,13 @@ export class SagaStore {
     }
     const params = [JSON.stringify(sagas), JSON.stringify(steps), JSON.stringify(rows.history), JSON.stringify(rows.outbox), JSON.stringify(rows.timers)];
     // Outside a transaction (one statement is atomic) it runs as a prepared statement.
-    const [result]: { outbox: { id: string; correlationId: string }[] }[] = manager.queryRunner
+    const [result]: { outbox: { id: string; correlationId: string }[]; stored: string[] }[] = manager.queryRunner
       ? await manager.query(START_SAGAS, params)
       : await preparedQuery(manager.connection, START_SAGAS, params);
+    const stored = new Set(result.stored);
     const committed = rows.committed(result.outbox);
     return starts.map(({ decision }) => {
+      if (!stored.has(decision.state.id)) return null;
       const mine = new Set(decision.commands.map((command) => command.correlationId));
       return committed.filter((command) => mine.has(command.envelope.properties.correlationId));
     });

@@ -8,7 +8,9 @@
  * - Commands are published only after the commit that wrote them to the outbox; a caller acks
  *   its message only after the method it called resolved.
  * - Starting validates the input before anything is stored; an idempotency key with the same
- *   input returns the existing saga, with a different input a conflict (values, not throws).
+ *   input returns the existing saga, with a different input a conflict (values, not throws). A
+ *   keyed start is written like any other (batched, no read first); the saga holding a taken key
+ *   is read only after the write found it taken (start-writer.ts).
  * - A reply batch that rejects wrote nothing: the caller retries its replies one by one.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -91,26 +93,18 @@ export class SagaRuntime {
     const errors = validateInput(definition.inputSchema, input);
     if (errors.length > 0) return { kind: 'invalid', errors };
     const hash = inputHash(input);
-    const existing = async (): Promise<StartResult | undefined> => {
-      const found = idempotencyKey === null ? null : await this.committer.findStart(name, idempotencyKey);
-      if (!found) return undefined;
-      return found.inputHash === hash ? { kind: 'existing', id: found.id, name, version: found.version, status: found.status } : { kind: 'conflict', id: found.id };
-    };
-    const earlier = await existing();
-    if (earlier) return earlier;
     const startedAt = performance.now();
     const event: SagaEvent = { type: 'START', sagaId: randomUUID(), input };
     const decision = decide(definition, null, event, Date.now());
-    try {
-      const definitionFingerprint = this.registry.loadedVersion(definition.name, definition.version).fingerprint;
-      const businessKey = businessKeyOf(definition.businessKey, input);
-      this.published(await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash, definitionFingerprint, businessKey } }));
-    } catch (error) {
-      // Two requests with one key raced: the unique index let one in; answer like the loser came second.
-      const raced = (error as { code?: string }).code === '23505' ? await existing() : undefined;
-      if (raced) return raced;
-      throw error;
+    const definitionFingerprint = this.registry.loadedVersion(definition.name, definition.version).fingerprint;
+    const businessKey = businessKeyOf(definition.businessKey, input);
+    const written = await this.starts.write({ decision, meta: { idempotencyKey, inputHash: hash, definitionFingerprint, businessKey } });
+    if (written.kind === 'existing') {
+      // The key started another saga (earlier, or a racing request): nothing of this one was stored.
+      const { saga } = written;
+      return saga.inputHash === hash ? { kind: 'existing', id: saga.id, name, version: saga.version, status: saga.status } : { kind: 'conflict', id: saga.id };
     }
+    this.published(written.publish);
     this.settled(event, { kind: 'applied', decision }, startedAt);
     return { kind: 'started', id: decision.state.id, name, version: definition.version, status: decision.state.status };
   }
