@@ -71,7 +71,7 @@ export function renderSamples(samples: Sample[], intervalS: number): string {
   if (samples.length === 0) return '(no sample)';
   const tables = Object.keys(samples[0].tables);
   const apps = Object.keys(samples[0].rssMiB);
-  const header = ['min', 'sagas/s', 'in flight', ...tables.map((t) => `${t} rows (MiB)`), ...apps.map((a) => `${a} RSS MiB`)];
+  const header = ['min', 'sagas/s', 'in flight', ...tables.map((t) => `${t} rows (MiB)`), ...apps.map((a) => `${a} RSS MiB, all replicas`)];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const sample of samples) {
     const cells = [
