@@ -23,6 +23,7 @@ import { ChaosFaults, FAULT_KINDS } from './chaos/chaos-faults';
 import { ChaosLoad } from './chaos/chaos-load';
 import { CHAOS_USAGE, ChaosOptionsError, parseChaosOptions, seededRandom, type ChaosOptions } from './chaos/chaos-options';
 import { drainUntilQuiet, PREFIX, startSystem } from './chaos/chaos-system';
+import { runWithCleanUp } from './chaos/run-with-clean-up';
 import { judge, renderTable, unfinished } from './chaos/chaos-verdict';
 
 const POSTGRES = process.env.CHAOS_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -122,36 +123,7 @@ async function main(): Promise<void> {
     console.error(`chaos: ${(error as Error).message}\n${CHAOS_USAGE}`);
     process.exit(2);
   }
-  const cleanups: (() => Promise<unknown>)[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanUp = () =>
-    (cleaning ??= (async () => {
-      log('cleaning up: processes, cluster, databases');
-      for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => log(`clean-up step failed: ${error.message}`));
-    })());
-  // Whatever escapes (an 'error' event nobody listens to, say) still runs the clean-up: the
-  // cluster, the processes and the databases must not outlive the run.
-  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-    process.once(event, (error: unknown) => {
-      log(`${event}: ${(error as Error)?.stack ?? String(error)}`);
-      void cleanUp().finally(() => process.exit(1));
-    });
-  }
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log(`${signal}: stopping`);
-      void cleanUp().finally(() => process.exit(130));
-    });
-  }
-  let code = 1;
-  try {
-    code = await run(options, cleanups);
-  } catch (error) {
-    log(`chaos run failed: ${(error as Error).message}`);
-  } finally {
-    await cleanUp();
-  }
-  process.exit(code);
+  await runWithCleanUp('chaos', log, (cleanups) => run(options, cleanups));
 }
 
 void main();

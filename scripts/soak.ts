@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { ChaosLoad } from './chaos/chaos-load';
 import { queryRows } from './chaos/chaos-sql';
 import { drainUntilQuiet, startSystem } from './chaos/chaos-system';
+import { runWithCleanUp } from './chaos/run-with-clean-up';
 import { renderSamples, takeSample, type Sample } from './chaos/soak-sampler';
 
 const POSTGRES = process.env.CHAOS_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -148,35 +149,4 @@ async function run(cleanups: (() => Promise<unknown>)[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-async function main(): Promise<void> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanUp = () =>
-    (cleaning ??= (async () => {
-      log('cleaning up: processes, cluster, databases');
-      for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => log(`clean-up step failed: ${error.message}`));
-    })());
-  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-    process.once(event, (error: unknown) => {
-      log(`${event}: ${(error as Error)?.stack ?? String(error)}`);
-      void cleanUp().finally(() => process.exit(1));
-    });
-  }
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log(`${signal}: stopping`);
-      void cleanUp().finally(() => process.exit(130));
-    });
-  }
-  let code = 1;
-  try {
-    code = await run(cleanups);
-  } catch (error) {
-    log(`soak run failed: ${(error as Error).message}`);
-  } finally {
-    await cleanUp();
-  }
-  process.exit(code);
-}
-
-void main();
+void runWithCleanUp('soak', log, run);

@@ -99,12 +99,17 @@ export async function checkConsistency(
     compensated.filter((id) => !neverReserved.has(id)),
     problems,
   );
+  problems.push(...(await stockDrift(databases.inventory)));
+  return { ok: problems.length === 0, sagas: sagas.length, problems };
+}
+
+/** Every sku whose on_hand - available differs from the quantities still RESERVED, as problems. */
+export async function stockDrift(inventoryUrl: string): Promise<string[]> {
   const drift = await rows<{ sku: string; drift: number }>(
-    databases.inventory,
+    inventoryUrl,
     `SELECT s.sku, (s.on_hand - s.available - COALESCE(SUM(i.quantity) FILTER (WHERE r.status = 'RESERVED'), 0))::int AS drift
        FROM stock s LEFT JOIN reservation_items i ON i.sku = s.sku LEFT JOIN reservations r ON r.reservation_id = i.reservation_id
       GROUP BY s.sku, s.on_hand, s.available`,
   );
-  for (const row of drift) if (row.drift !== 0) problems.push(`stock ${row.sku}: drift ${row.drift}`);
-  return { ok: problems.length === 0, sagas: sagas.length, problems };
+  return drift.filter((row) => row.drift !== 0).map((row) => `stock ${row.sku}: drift ${row.drift}`);
 }

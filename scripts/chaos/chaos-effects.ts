@@ -16,6 +16,7 @@
  * - no row of any table for a saga the run did not start (or that did not finish);
  * - stock: on_hand - available equals the quantities still reserved, for every sku.
  */
+import { stockDrift } from '../bench/consistency';
 import { queryRows } from './chaos-sql';
 
 export interface Databases {
@@ -93,12 +94,6 @@ export async function checkEffects(databases: Databases, statusOf: ReadonlyMap<s
       'doubled',
     );
   }
-  const drift = await queryRows<{ sku: string; drift: number }>(
-    databases.inventory,
-    `SELECT s.sku, (s.on_hand - s.available - COALESCE(SUM(i.quantity) FILTER (WHERE r.status = 'RESERVED'), 0))::int AS drift
-       FROM stock s LEFT JOIN reservation_items i ON i.sku = s.sku LEFT JOIN reservations r ON r.reservation_id = i.reservation_id
-      GROUP BY s.sku, s.on_hand, s.available`,
-  );
-  for (const row of drift) if (row.drift !== 0) problems.push(`stock ${row.sku}: drift ${row.drift}`);
+  problems.push(...(await stockDrift(databases.inventory)));
   return { problems, ...counts };
 }
