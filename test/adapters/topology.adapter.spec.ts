@@ -14,7 +14,17 @@
  * declared topology and fails for a missing queue or exchange.
  */
 import { SagaHeaders } from '#saga/core';
-import { AmqpClient, DEFAULT_POISON_AFTER, DELIVERY_LIMIT, deadLetter, declareTopology, queueArguments, topologyNames, verifyTopology } from '#saga/messaging';
+import {
+  AmqpClient,
+  DEFAULT_POISON_AFTER,
+  DELIVERY_LIMIT,
+  QueueArgumentsMismatchError,
+  deadLetter,
+  declareTopology,
+  queueArguments,
+  topologyNames,
+  verifyTopology,
+} from '#saga/messaging';
 import type { ConsumeMessage } from 'amqplib';
 import { createTestVhost, runId, waitFor } from '../support/infra';
 import { drain, queueInfo, waitForEmpty, withRawChannel } from './broker-probe';
@@ -66,6 +76,14 @@ describe('broker topology and dead-lettering on RabbitMQ', () => {
     const { 'x-delivery-limit': _limit, ...noLimit } = queueArguments(names);
     await expect(withRawChannel(vhost.url, (channel) => channel.assertQueue('tp.order', { durable: true, arguments: noLimit }))).rejects.toThrow(/PRECONDITION_FAILED/);
     await withRawChannel(vhost.url, (channel) => channel.assertQueue('tp.order', { durable: true, arguments: queueArguments(names) }));
+  });
+
+  it('fails with QueueArgumentsMismatchError, naming the queue and the fix, when the deployment says classic and the queues are quorum', async () => {
+    const failure = await withRawChannel(vhost.url, (channel) => declareTopology(channel, names, PARTICIPANTS, 'classic')).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(QueueArgumentsMismatchError);
+    expect(failure).toMatchObject({ code: 'QUEUE_ARGUMENTS_MISMATCH', queue: names.replyQueue, queueType: 'classic' });
+    expect((failure as Error).message).toMatch(/same AMQP_QUEUE_TYPE/);
+    expect((await queueInfo(vhost.vhost, names.replyQueue))!.arguments['x-queue-type']).toBe('quorum'); // nothing changed
   });
 
   it('a message a consumer nacks without requeue lands in the dead-letter queue', async () => {

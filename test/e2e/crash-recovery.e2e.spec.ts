@@ -2,7 +2,10 @@
  * SIGKILL in the middle of 200 running sagas (docs/semantics.md S4, S7): the orchestrator process is killed
  * while sagas are mid-flight, started again, and every saga must end COMPLETED or COMPENSATED
  * with no participant effect applied twice. Prints how long the run took and sagas/second.
+ * Run with each queue type (AMQP_QUEUE_TYPE): on classic queues the commands and replies the
+ * dead process held unacked come back as redeliveries, which the consumers count (returns.ts).
  */
+import type { QueueType } from '#saga/messaging';
 import { waitFor } from '../support/infra';
 import { OrchestratorProcess } from '../support/orchestrator-process';
 import { countTerminal, expectOutcomesAndEffects, postSaga } from './place-order-workload';
@@ -11,7 +14,7 @@ import { TestSystem } from './system-harness';
 const SAGAS = 200;
 const KILL_AFTER_TERMINAL = 40;
 
-describe('SIGKILL of the orchestrator with 200 sagas in flight (e2e)', () => {
+describe.each<QueueType>(['quorum', 'classic'])('SIGKILL of the orchestrator with 200 sagas in flight, %s queues (e2e)', (queueType) => {
   let system: TestSystem;
   let orchestrator: OrchestratorProcess | undefined;
 
@@ -21,7 +24,7 @@ describe('SIGKILL of the orchestrator with 200 sagas in flight (e2e)', () => {
   });
 
   it('ends every saga COMPLETED or COMPENSATED and applies no effect twice', async () => {
-    system = await TestSystem.start({ orchestrator: false, participants: false });
+    system = await TestSystem.start({ orchestrator: false, participants: false, queueType });
     const env = system.orchestratorEnv();
     orchestrator = await OrchestratorProcess.start(env);
 
@@ -56,7 +59,7 @@ describe('SIGKILL of the orchestrator with 200 sagas in flight (e2e)', () => {
     await waitFor(async () => (await terminal()) === SAGAS, 'all sagas to finish after the restart', 120_000, 50);
     const seconds = (Date.now() - startedAt) / 1000;
     console.log(
-      `crash test: ${SAGAS} sagas, orchestrator SIGKILLed with ${SAGAS - finishedAtKill} unfinished (${atKill} finished when the kill was triggered); ` +
+      `crash test (${queueType} queues): ${SAGAS} sagas, orchestrator SIGKILLed with ${SAGAS - finishedAtKill} unfinished (${atKill} finished when the kill was triggered); ` +
         `all finished ${seconds.toFixed(2)} s after participants started, including the restart: ${(SAGAS / seconds).toFixed(1)} sagas/s`,
     );
 

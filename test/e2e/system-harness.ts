@@ -15,6 +15,7 @@ import { startOrchestrator } from '../../apps/orchestrator/src/bootstrap';
 import { bootstrapOrderService } from '../../apps/order-service/src/bootstrap';
 import { bootstrapPaymentService } from '../../apps/payment-service/src/bootstrap';
 import { createTestDatabase, createTestVhost, runId } from '../support/infra';
+import type { QueueType } from '#saga/messaging';
 
 export interface SystemOptions {
   /** Extra orchestrator environment (e.g. SAGA_DEFINITIONS_DIR). */
@@ -26,6 +27,8 @@ export interface SystemOptions {
   /** Use this broker (one AMQP URL or a comma-separated list, e.g. a test cluster's nodes) as
    *  it is, instead of a fresh vhost on the machine's RabbitMQ; the caller owns and removes it. */
   amqpUrl?: string;
+  /** AMQP_QUEUE_TYPE of every service (default quorum). */
+  queueType?: QueueType;
 }
 
 export interface SagaBody {
@@ -55,6 +58,7 @@ export class TestSystem {
   participants: INestApplicationContext[] = [];
   readonly id = runId();
   readonly prefix = 'saga';
+  queueType: QueueType = 'quorum';
 
   static async start(options: SystemOptions = {}): Promise<TestSystem> {
     const system = new TestSystem();
@@ -68,6 +72,7 @@ export class TestSystem {
   }
 
   private async boot(options: SystemOptions): Promise<void> {
+    this.queueType = options.queueType ?? 'quorum';
     if (options.amqpUrl) {
       this.amqpUrl = options.amqpUrl;
     } else {
@@ -86,7 +91,7 @@ export class TestSystem {
 
   /** Starts the order, inventory and payment services in-process (close() stops them). */
   async startParticipants(): Promise<void> {
-    const common = { amqpUrl: this.amqpUrl, amqpPrefix: this.prefix };
+    const common = { amqpUrl: this.amqpUrl, amqpPrefix: this.prefix, amqpQueueType: this.queueType };
     const quiet = { logger: false as const };
     this.participants.push(await bootstrapOrderService({ ...common, databaseUrl: this.databases.orders }, quiet));
     this.participants.push(await bootstrapInventoryService({ ...common, databaseUrl: this.databases.inventory }, quiet));
@@ -99,6 +104,7 @@ export class TestSystem {
       DATABASE_URL: this.databases.orchestrator,
       AMQP_URL: this.amqpUrl,
       AMQP_PREFIX: this.prefix,
+      AMQP_QUEUE_TYPE: this.queueType,
       SAGA_DEFINITIONS_DIR: '/nonexistent-definitions-dir',
       // These scenarios are about sagas; who may call what is test/e2e/access-control.e2e.spec.ts.
       AUTH_DISABLED: 'true',

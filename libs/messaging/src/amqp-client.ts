@@ -6,52 +6,21 @@
  * - publish() resolves only after the broker confirmed the message (publisher confirms); it
  *   rejects when the broker nacks it or the connection drops first, so the caller can retry.
  *   A nack also retires the publish channel for a fresh one (retirePublishChannel).
- * - A consumed message is acked only after its handler resolved. A handler that throws has its
- *   message returned to the queue (basic.reject, requeue) after a pause, so other messages keep
- *   flowing meanwhile. Once it has failed on `poisonAfter` deliveries, counted with the broker's
- *   `x-delivery-count` as well as in memory (poison.ts: the count survives crashes), it is handed
- *   to `onPoison` (normally: dead-letter it with the reason) and acked: it never becomes a loop.
- *   If parking fails, it is returned after the pause and tried again; the queue's delivery limit
- *   (topology.ts) is the backstop, as it is for a message that crashes the process every time.
- * - An error the consumer's `isTransient` recognises (a dependency is down, not the message's
- *   fault) is not counted: the handler is retried in place with a growing pause while the message
- *   stays unacked, so prefetch throttles consumption during an outage and nothing is parked for
- *   it. A connection loss or close() ends the retries (the broker redelivers the message).
- * - A body over `maxBodyBytes` never reaches the handler: it is handed to `onPoison` (dead-
- *   lettered with the reason) and acked.
+ * - Consumers use manual acknowledgement; what happens to each delivery (ack, retry in place,
+ *   return, park) is consumer-delivery.ts's.
  * - After a connection loss it reconnects with backoff, re-runs the topology setup and
  *   re-attaches every consumer. Given a list of URLs (the nodes of one cluster) it connects to
  *   the first that answers, and every failed attempt or lost connection moves the next attempt
- *   to the next URL, round robin, with the same backoff; logs name host:port only. Acks for
- *   deliveries of a dead channel are dropped (the broker redelivers those messages, and
- *   handlers are idempotent).
+ *   to the next URL, round robin, with the same backoff; logs name host:port only.
  * - TCP_NODELAY is on (amqplib leaves Nagle's algorithm on otherwise: ~40 ms per round trip),
  *   and the frames amqplib queues together leave in one writev (coalesceWrites).
- *
- * A failed message is returned with basic.reject (requeue), AMQP 0-9-1's "this message failed";
- * on RabbitMQ 3.x every return counts towards the delivery limit (checked on 3.10.8); newer
- * brokers (4.3) stop counting some explicit returns, and reject is the one meant to count.
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
 import { EndpointRotation, parseAmqpUrls } from './amqp-endpoints';
 import { coalesceWrites } from './coalesce-writes';
-import {
-  checkPoisonAfter,
-  DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_POISON_AFTER,
-  FailureCounter,
-  MAX_IN_PLACE_PAUSE_MS,
-  OversizedMessageError,
-  RepeatedFailureError,
-  type PoisonError,
-} from './poison';
+import { ConsumerDelivery, type AmqpLogger, type ConsumerOptions, type MessageHandler, type Registration } from './consumer-delivery';
+import { checkPoisonAfter, DEFAULT_POISON_AFTER } from './poison';
 import { PublishFailedError } from './publish-failure';
-
-export interface AmqpLogger {
-  log(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
 
 export interface AmqpClientOptions {
   /** One AMQP URL, or a comma-separated list of the nodes of one cluster (amqp-endpoints.ts). */
@@ -65,32 +34,6 @@ export interface AmqpClientOptions {
   initialMaxRetries?: number;
 }
 
-export type MessageHandler = (message: ConsumeMessage) => Promise<void>;
-
-export interface ConsumerOptions {
-  prefetch: number;
-  /** Failed deliveries of one message (broker's count or ours) before it is poison: 1 to
-   *  DELIVERY_LIMIT (default DEFAULT_POISON_AFTER = 5). */
-  poisonAfter?: number;
-  /** Called with a message that is poison (RepeatedFailureError: its handler kept failing;
-   *  OversizedMessageError); the message is acked once this resolves. */
-  onPoison: (message: ConsumeMessage, error: PoisonError) => Promise<void>;
-  /** Pause before a failed message is returned to the queue (default 1000 ms). */
-  requeueDelayMs?: number;
-  /** A larger body is not handed to the handler: it goes to onPoison at once (default 1 MiB). */
-  maxBodyBytes?: number;
-  /** Errors that say nothing about the message (its database is unreachable, say): the handler
-   *  is retried in place, the message held unacked (so the broker counts no return), with a
-   *  pause from requeueDelayMs doubling up to MAX_IN_PLACE_PAUSE_MS; never counted as poison. */
-  isTransient?: (error: Error) => boolean;
-}
-
-interface Registration {
-  queue: string;
-  handler: MessageHandler;
-  options: ConsumerOptions;
-}
-
 function publishKey(routingKey: string, properties: { messageId?: unknown; correlationId?: unknown }): string {
   return `${routingKey}|${String(properties.messageId ?? '')}|${String(properties.correlationId ?? '')}`;
 }
@@ -101,7 +44,7 @@ export class AmqpClient {
   private publishChannel: ConfirmChannel | undefined;
   private readonly consumerChannels = new Set<Channel>();
   private readonly registrations: Registration[] = [];
-  private readonly failures = new FailureCounter();
+  private readonly delivery: ConsumerDelivery;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly consumerTags = new Map<Channel, string>();
   /** Mandatory messages the broker returned as unroutable, keyed by publishKey. */
@@ -115,7 +58,13 @@ export class AmqpClient {
     private readonly options: AmqpClientOptions,
     private readonly logger: AmqpLogger,
     private readonly endpoints: EndpointRotation,
-  ) {}
+  ) {
+    this.delivery = new ConsumerDelivery({
+      logger,
+      publish: (exchange, routingKey, content, publishOptions) => this.publish(exchange, routingKey, content, publishOptions),
+      stillConsuming: (channel) => !this.closing && this.consumerChannels.has(channel),
+    });
+  }
 
   static async connect(options: AmqpClientOptions): Promise<AmqpClient> {
     const logger = options.logger ?? silentLogger;
@@ -283,78 +232,11 @@ export class AmqpClient {
         this.logger.warn(`AMQP consumer on ${registration.queue} was cancelled by the broker`);
         return;
       }
-      const delivery = this.deliver(channel, registration, message);
+      const delivery = this.delivery.deliver(channel, registration, message);
       this.inFlight.add(delivery);
       void delivery.finally(() => this.inFlight.delete(delivery));
     });
     this.consumerTags.set(channel, consumerTag);
-  }
-
-  private async deliver(channel: Channel, registration: Registration, message: ConsumeMessage): Promise<void> {
-    const { options } = registration;
-    const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    if (message.content.length > limit) {
-      if (await this.park(channel, registration, message, new OversizedMessageError(message.content.length, limit))) return;
-      return this.requeueLater(channel, registration, message);
-    }
-    const key = FailureCounter.key(registration.queue, message);
-    for (let pause = options.requeueDelayMs ?? 1000; ; pause = Math.min(pause * 2, MAX_IN_PLACE_PAUSE_MS)) {
-      try {
-        await registration.handler(message);
-        this.failures.forget(key);
-        this.settle(() => channel.ack(message));
-        return;
-      } catch (error) {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        if (!options.isTransient?.(failure)) return this.failed(channel, registration, message, key, failure);
-        // Not this message's fault (a dependency is down): keep it, unacked and uncounted.
-        this.logger.warn(`Handler for ${registration.queue} hit a transient error, retrying in ${pause} ms: ${failure.message}`);
-        await new Promise((resolve) => setTimeout(resolve, pause).unref()); // never holds a stopping process
-        if (this.closing || !this.consumerChannels.has(channel)) return; // the broker gives it to someone else
-      }
-    }
-  }
-
-  private async failed(channel: Channel, registration: Registration, message: ConsumeMessage, key: string, failure: Error): Promise<void> {
-    const deliveries = this.failures.failed(key, message);
-    if (deliveries >= (registration.options.poisonAfter ?? DEFAULT_POISON_AFTER)) {
-      this.logger.error(`Message on ${registration.queue} failed on ${deliveries} deliveries, dead-lettering: ${failure.message}`);
-      if (await this.park(channel, registration, message, new RepeatedFailureError(deliveries, failure))) {
-        this.failures.forget(key);
-        return;
-      }
-    } else {
-      this.logger.warn(`Handler for ${registration.queue} failed (delivery ${deliveries}), requeueing: ${failure.message}`);
-    }
-    await this.requeueLater(channel, registration, message);
-  }
-
-  /** Hands the message to onPoison and acks it; false (message still unacked) if that failed. */
-  private async park(channel: Channel, registration: Registration, message: ConsumeMessage, error: PoisonError): Promise<boolean> {
-    try {
-      await registration.options.onPoison(message, error);
-    } catch (parkError) {
-      this.logger.error(`Dead-lettering a message from ${registration.queue} failed: ${(parkError as Error).message}`);
-      return false;
-    }
-    this.settle(() => channel.ack(message));
-    return true;
-  }
-
-  /** Returns the message to the queue after a pause (a failed return counts towards the queue's
-   *  delivery limit; the pause keeps a failing message from spinning). */
-  private async requeueLater(channel: Channel, registration: Registration, message: ConsumeMessage): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, registration.options.requeueDelayMs ?? 1000));
-    this.settle(() => channel.reject(message, true));
-  }
-
-  /** Acking on a channel that died is harmless: the broker already requeued the message. */
-  private settle(action: () => void): void {
-    try {
-      action();
-    } catch (error) {
-      this.logger.warn(`AMQP ack/nack dropped (channel gone): ${(error as Error).message}`);
-    }
   }
 
   /** Graceful stop: no new deliveries, wait (up to `graceMs`) for handlers in progress to

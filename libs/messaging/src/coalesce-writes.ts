@@ -5,7 +5,7 @@
  * order; on an amqplib without the expected internals nothing is patched and a warning says so.
  */
 import type { ChannelModel } from 'amqplib';
-import type { AmqpLogger } from './amqp-client';
+import type { AmqpLogger } from './consumer-delivery';
 
 /**
  * amqplib's multiplexer writes every queued frame to the socket with its own write() (one

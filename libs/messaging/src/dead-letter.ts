@@ -4,7 +4,7 @@
  * Guarantees: the original body and properties are kept; headers gain the reason, the queue
  * the message came from and the time (x-dead-letter-reason, x-dead-letter-source,
  * x-dead-lettered-at: epoch ms, so two parkings of one message are two dead letters), and lose the broker's
- * delivery count (a replayed copy starts from zero); the copy is persistent and confirmed before
+ * delivery count and a classic queue's return count (returns.ts), so a replayed copy starts from zero; the copy is persistent and confirmed before
  * the caller acks the original. Messages the BROKER dead-letters (a consumer's reject without
  * requeue, the queue's delivery limit) carry RabbitMQ's x-death / x-first-death-reason /
  * x-first-death-queue headers instead: neither side can add ours to those.
@@ -13,6 +13,7 @@ import type { ConsumeMessage, Options } from 'amqplib';
 import { SagaHeaders } from '#saga/core';
 import type { AmqpClient } from './amqp-client';
 import { DELIVERY_COUNT_HEADER } from './poison';
+import { RETURNS_HEADER } from './returns';
 
 export async function deadLetter(client: AmqpClient, exchange: string, message: ConsumeMessage, sourceQueue: string, reason: string): Promise<void> {
   await deadLetterContent(client, exchange, message.content, message.properties, sourceQueue, reason);
@@ -27,7 +28,7 @@ export async function deadLetterContent(
   sourceQueue: string,
   reason: string,
 ): Promise<void> {
-  const { [DELIVERY_COUNT_HEADER]: _brokerCount, ...headers } = properties.headers ?? {};
+  const { [DELIVERY_COUNT_HEADER]: _brokerCount, [RETURNS_HEADER]: _returns, ...headers } = properties.headers ?? {};
   await client.publish(exchange, sourceQueue, content, {
     persistent: true,
     contentType: properties.contentType,

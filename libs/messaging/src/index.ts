@@ -3,6 +3,8 @@
  * detection, the orchestrator's topology, and dead-lettering.
  */
 export * from './amqp-client';
+export * from './consumer-delivery';
+export * from './returns';
 export * from './amqp-endpoints';
 export * from './poison';
 export * from './publish-failure';

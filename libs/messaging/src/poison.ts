@@ -65,7 +65,16 @@ export class PoisonLimitError extends Error {
   }
 }
 
-export type PoisonError = OversizedMessageError | RepeatedFailureError;
+/** Handed to onPoison for a message returned to its queue more than DELIVERY_LIMIT times without an ack. */
+export class ReturnLimitError extends Error {
+  readonly code = 'MESSAGE_KEEPS_RETURNING';
+  constructor(readonly returns: number) {
+    super(`returned to its queue ${returns} times without being acked (more than ${DELIVERY_LIMIT}): its consumer crashed or stopped while handling it every time`);
+    this.name = 'ReturnLimitError';
+  }
+}
+
+export type PoisonError = OversizedMessageError | RepeatedFailureError | ReturnLimitError;
 
 export function checkPoisonAfter(poisonAfter: number): number {
   if (!Number.isInteger(poisonAfter) || poisonAfter < 1 || poisonAfter > DELIVERY_LIMIT) throw new PoisonLimitError(poisonAfter);

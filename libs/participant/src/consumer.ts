@@ -32,12 +32,13 @@ import {
   AmqpClient,
   deadLetter,
   isPublishFailure,
-  OversizedMessageError,
+  RepeatedFailureError,
   declareTopology,
   topologyNames,
   verifyTopology,
   type AmqpLogger,
   type PoisonError,
+  type QueueType,
   type TopologyNames,
 } from '#saga/messaging';
 import { GroupCommit } from '#saga/batching';
@@ -60,6 +61,9 @@ export interface ParticipantConsumerOptions {
   amqpPrefix: string;
   /** This participant's command queue, e.g. `saga.inventory`. */
   queue: string;
+  /** The deployment's queue type (AMQP_QUEUE_TYPE, libs/messaging topology.ts; default quorum):
+   *  the orchestrator and every participant must use the same. */
+  queueType?: QueueType;
   /** Shown in the broker's connection list. */
   connectionName: string;
   dataSource: DataSource;
@@ -82,9 +86,9 @@ export interface ParticipantConsumerOptions {
   onProcessed?: (result: ProcessResult) => void;
 }
 
-/** `body of N bytes is over the L-byte limit`, or `processing failed on N deliveries: <last error>`. */
+/** `body of N bytes is over the L-byte limit`, `processing failed on N deliveries: <last error>`, or `returned to its queue N times …`. */
 function poisonReason(error: PoisonError): string {
-  return error instanceof OversizedMessageError ? error.message : `processing ${error.message}`;
+  return error instanceof RepeatedFailureError ? `processing ${error.message}` : error.message;
 }
 
 export class ParticipantConsumer {
@@ -127,7 +131,7 @@ export class ParticipantConsumer {
       connectionName: options.connectionName,
       logger: options.logger,
       setupTopology: async (channel) => {
-        await declareTopology(channel, names, [options.queue]);
+        await declareTopology(channel, names, [options.queue], options.queueType);
         await verifyTopology(channel, names, [options.queue]);
       },
     });
@@ -135,6 +139,7 @@ export class ParticipantConsumer {
     try {
       await client.consume(options.queue, (message) => consumer.handle(message), {
         prefetch: options.prefetch ?? DEFAULT_PARTICIPANT_PREFETCH,
+        queueType: options.queueType,
         onPoison: (message, error) => consumer.park(message, poisonReason(error)),
         // An outage is not the command's fault: retried in place, never parked. That covers the
         // database and the reply's publish (no connection, or nacked while a cluster node is down

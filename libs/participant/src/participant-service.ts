@@ -104,6 +104,7 @@ export async function bootstrapParticipantService(
     amqpUrl: config.amqpUrl,
     amqpPrefix: config.amqpPrefix,
     queue: serviceQueue(spec, config),
+    queueType: config.amqpQueueType,
     connectionName: spec.name,
     indexReadsForHandlers: spec.indexReadsForHandlers ?? false,
     processedCommandsRetentionMs: config.processedCommandsRetentionMs,

@@ -12,6 +12,7 @@ describe('resolveServiceConfig', () => {
     expect(resolveServiceConfig(spec, {})).toEqual({
       amqpUrl: DEFAULT_AMQP_URL,
       amqpPrefix: DEFAULT_AMQP_PREFIX,
+      amqpQueueType: 'quorum',
       databaseUrl: spec.defaultDatabaseUrl,
       processedCommandsRetentionMs: DEFAULT_PROCESSED_COMMANDS_RETENTION_MS,
       retentionIntervalMs: DEFAULT_PRUNE_INTERVAL_MS,
@@ -20,10 +21,11 @@ describe('resolveServiceConfig', () => {
   });
 
   it('reads the environment, treating empty variables as unset', () => {
-    const config = resolveServiceConfig(spec, { AMQP_URL: 'amqp://u:p@mq:5672/v', AMQP_PREFIX: '', INVENTORY_DATABASE_URL: 'postgresql://db/inv' });
+    const config = resolveServiceConfig(spec, { AMQP_URL: 'amqp://u:p@mq:5672/v', AMQP_PREFIX: '', AMQP_QUEUE_TYPE: 'classic', INVENTORY_DATABASE_URL: 'postgresql://db/inv' });
     expect(config).toEqual({
       amqpUrl: 'amqp://u:p@mq:5672/v',
       amqpPrefix: 'saga',
+      amqpQueueType: 'classic',
       databaseUrl: 'postgresql://db/inv',
       processedCommandsRetentionMs: DEFAULT_PROCESSED_COMMANDS_RETENTION_MS,
       retentionIntervalMs: DEFAULT_PRUNE_INTERVAL_MS,
@@ -48,6 +50,7 @@ describe('resolveServiceConfig', () => {
     expect(() => resolveServiceConfig(spec, { AMQP_URL: 'http://nope' })).toThrow(ParticipantConfigError);
     expect(() => resolveServiceConfig(spec, { INVENTORY_DATABASE_URL: 'postgres://host' })).toThrow(/must name a database/);
     expect(() => resolveServiceConfig(spec, {}, { amqpPrefix: 'has space' })).toThrow(ParticipantConfigError);
+    expect(() => resolveServiceConfig(spec, { AMQP_QUEUE_TYPE: 'stream' })).toThrow(/AMQP_QUEUE_TYPE/);
   });
 
   it('reads RETENTION_PROCESSED_COMMANDS: ms, ISO-8601 or off, never below the 1-day minimum', () => {

@@ -8,7 +8,7 @@
  * process.env is never modified.
  */
 import type { LoggerService, LogLevel } from '@nestjs/common';
-import { amqpUrlListProblem } from '#saga/messaging';
+import { amqpUrlListProblem, DEFAULT_QUEUE_TYPE, QUEUE_TYPES, type QueueType } from '#saga/messaging';
 import { z } from 'zod';
 import { CHURN_VACUUM_SETTINGS, RetentionSettingError, type ChurnVacuumSetting } from '#saga/persistence';
 import { ParticipantConfigError } from './errors';
@@ -17,6 +17,8 @@ import { DEFAULT_PRUNE_INTERVAL_MS, processedCommandsRetention } from './process
 export interface ParticipantServiceConfig {
   amqpUrl: string;
   amqpPrefix: string;
+  /** AMQP_QUEUE_TYPE: `quorum` (default) or `classic` (one broker node only), as the orchestrator's. */
+  amqpQueueType: QueueType;
   databaseUrl: string;
   /** RETENTION_PROCESSED_COMMANDS in ms (default 7 days, at least 1 day unless
    *  RETENTION_TEST_SHORT_WINDOWS=true); null: never pruned. */
@@ -63,6 +65,7 @@ export const participantServiceConfigSchema = z
   .object({
     amqpUrl,
     amqpPrefix,
+    amqpQueueType: z.enum(QUEUE_TYPES),
     databaseUrl,
     processedCommandsRetentionMs: z.number().int().positive().nullable(),
     retentionIntervalMs: z.number().int().positive(),
@@ -82,6 +85,7 @@ export function participantEnvSchema(spec: ServiceConfigSpec) {
   return z.object({
     AMQP_URL: z.preprocess(unsetIfEmpty, amqpUrl.default(DEFAULT_AMQP_URL)),
     AMQP_PREFIX: z.preprocess(unsetIfEmpty, amqpPrefix.default(DEFAULT_AMQP_PREFIX)),
+    AMQP_QUEUE_TYPE: z.preprocess(unsetIfEmpty, z.enum(QUEUE_TYPES).default(DEFAULT_QUEUE_TYPE)),
     [spec.databaseUrlVariable]: z.preprocess(unsetIfEmpty, databaseUrl.default(spec.defaultDatabaseUrl)),
     RETENTION_PROCESSED_COMMANDS: z.string().optional(),
     RETENTION_INTERVAL_MS: z.preprocess(unsetIfEmpty, z.coerce.number().int().positive().default(DEFAULT_PRUNE_INTERVAL_MS)),
@@ -109,6 +113,7 @@ export function resolveServiceConfig(
   const merged = participantServiceConfigSchema.safeParse({
     amqpUrl: fromEnv.data.AMQP_URL,
     amqpPrefix: fromEnv.data.AMQP_PREFIX,
+    amqpQueueType: fromEnv.data.AMQP_QUEUE_TYPE,
     databaseUrl: fromEnv.data[spec.databaseUrlVariable],
     processedCommandsRetentionMs,
     retentionIntervalMs: fromEnv.data.RETENTION_INTERVAL_MS,

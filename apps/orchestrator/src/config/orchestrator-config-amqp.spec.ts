@@ -1,6 +1,6 @@
 import { InvalidConfigError, parseOrchestratorConfig } from './orchestrator-config';
 
-describe('orchestrator configuration: AMQP_URL', () => {
+describe('orchestrator configuration: AMQP_URL and AMQP_QUEUE_TYPE', () => {
   const base = { AUTH_DISABLED: 'true' };
 
   it("takes one URL or a comma-separated list of a cluster's nodes", () => {
@@ -14,5 +14,11 @@ describe('orchestrator configuration: AMQP_URL', () => {
     expect(bad).toThrow(InvalidConfigError);
     expect(bad).toThrow(/AMQP_URL: entry 2 of 2 must be an amqp/);
     expect(bad).not.toThrow(/secret/);
+  });
+
+  it('takes AMQP_QUEUE_TYPE quorum (the default) or classic, and nothing else', () => {
+    expect(parseOrchestratorConfig(base).amqpQueueType).toBe('quorum');
+    expect(parseOrchestratorConfig({ ...base, AMQP_QUEUE_TYPE: 'classic' }).amqpQueueType).toBe('classic');
+    expect(() => parseOrchestratorConfig({ ...base, AMQP_QUEUE_TYPE: 'stream' })).toThrow(/AMQP_QUEUE_TYPE/);
   });
 });

@@ -5,7 +5,7 @@
  * RabbitMQ (README "Configuration"); a bad value stops the process at boot with the variable's
  * name and the problem, never later.
  */
-import { amqpUrlListProblem } from '#saga/messaging';
+import { amqpUrlListProblem, DEFAULT_QUEUE_TYPE, QUEUE_TYPES, type QueueType } from '#saga/messaging';
 import { z } from 'zod';
 import { CHURN_VACUUM_SETTINGS, DAY_MS, parseRetention, RetentionSettingError, type ChurnVacuumSetting } from '#saga/persistence';
 import { AccessTokens, AccessTokensError } from '../auth/access-tokens';
@@ -33,6 +33,7 @@ export const orchestratorEnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
     .default('saga'),
+  AMQP_QUEUE_TYPE: z.enum(QUEUE_TYPES).default(DEFAULT_QUEUE_TYPE),
   SAGA_DEFINITIONS_DIR: z.string().default('definitions'),
   REPLY_PREFETCH: positiveInt(64),
   OUTBOX_POLL_MS: positiveInt(1000),
@@ -72,6 +73,8 @@ export interface OrchestratorConfig {
   databasePoolSize: number;
   amqpUrl: string;
   amqpPrefix: string;
+  /** The type of the reply and participant queues (libs/messaging topology.ts); every service uses the same. */
+  amqpQueueType: QueueType;
   definitionsDir: string;
   replyPrefetch: number;
   outboxPollMs: number;
@@ -132,6 +135,7 @@ export function parseOrchestratorConfig(env: Record<string, unknown>): Orchestra
     databasePoolSize: e.DATABASE_POOL_SIZE,
     amqpUrl: e.AMQP_URL,
     amqpPrefix: e.AMQP_PREFIX,
+    amqpQueueType: e.AMQP_QUEUE_TYPE,
     definitionsDir: e.SAGA_DEFINITIONS_DIR,
     replyPrefetch: e.REPLY_PREFETCH,
     outboxPollMs: e.OUTBOX_POLL_MS,

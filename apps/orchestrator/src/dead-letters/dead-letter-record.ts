@@ -16,7 +16,7 @@
  *   (`x-first-death-reason`, with the `x-death` count); the source queue likewise
  *   (`x-dead-letter-source`, `x-first-death-queue`, the routing key).
  * - A replay republishes the body and properties as stored, without the dead-letter and broker
- *   headers, plus `x-replay-of` and `x-replayed-by`.
+ *   headers and the return counts (a replay starts from zero), plus `x-replay-of` and `x-replayed-by`.
  */
 import { createHash } from 'node:crypto';
 import { parseCorrelationId, SagaHeaders } from '#saga/core';
@@ -45,6 +45,7 @@ const PARKING_HEADERS = new Set([
   'x-last-death-queue',
   'x-last-death-exchange',
   'x-delivery-count',
+  'x-saga-returns', // a classic queue's return count (libs/messaging returns.ts): a replay starts from zero
 ]);
 
 /** Properties a replay copies from the stored message. */

@@ -34,7 +34,7 @@ export class BrokerService implements OnModuleInit, BeforeApplicationShutdown {
       url: this.config.amqpUrl,
       connectionName: 'saga-orchestrator',
       logger: this.logger,
-      setupTopology: (channel) => declareTopology(channel, this.names, queues),
+      setupTopology: (channel) => declareTopology(channel, this.names, queues, this.config.amqpQueueType),
     });
     await this.amqp.withChannel((channel) => verifyTopology(channel, this.names, queues));
   }

@@ -16,7 +16,7 @@
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { classifyReply, parseCorrelationId, type AttemptAddress } from '#saga/core';
-import { deadLetter, OversizedMessageError, type PoisonError } from '#saga/messaging';
+import { deadLetter, RepeatedFailureError, type PoisonError } from '#saga/messaging';
 import { GroupCommit } from '#saga/batching';
 import { faultPoint } from '#saga/fault-points';
 import { isDatabaseUnavailable, type CommitOutcome } from '#saga/persistence';
@@ -32,9 +32,9 @@ const BATCHES_IN_FLIGHT = 2;
 /** Saga ids are UUIDs (the runtime creates them with randomUUID). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** `body of N bytes is over the L-byte limit`, or `reply handling failed on N deliveries: <last error>`. */
+/** `body of N bytes is over the L-byte limit`, `reply handling failed on N deliveries: <last error>`, or `returned to its queue N times …`. */
 function poisonReason(error: PoisonError): string {
-  return error instanceof OversizedMessageError ? error.message : `reply handling ${error.message}`;
+  return error instanceof RepeatedFailureError ? `reply handling ${error.message}` : error.message;
 }
 
 /** The batch committed; its messages are acked once their handlers resolve, after this. */
@@ -66,6 +66,7 @@ export class ReplyConsumer implements OnApplicationBootstrap {
     const queue = this.broker.names.replyQueue;
     await this.broker.client.consume(queue, (message) => this.onMessage(message), {
       prefetch: this.config.replyPrefetch,
+      queueType: this.config.amqpQueueType,
       onPoison: (message, error) => this.park(message, poisonReason(error)),
       isTransient: isDatabaseUnavailable, // an outage is not the reply's fault: retried in place, never parked
     });
