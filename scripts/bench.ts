@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     console.log(BENCH_HELP);
     return;
   }
-  const options = parseBenchOptions(process.argv.slice(2));
+  const options = parseBenchOptions(process.argv.slice(2), process.env);
   const id = randomBytes(3).toString('hex');
   const vhost = `saga-bench-${id}`;
   const amqpUrl = `${AMQP_BASE}/${encodeURIComponent(vhost)}`;
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   try {
     for (const url of Object.values(databases)) await ensureDatabase(url);
     const port = String(3900 + Math.floor(Math.random() * 90));
-    const common = { AMQP_URL: amqpUrl, AMQP_PREFIX: 'saga' };
+    const common = { AMQP_URL: amqpUrl, AMQP_PREFIX: 'saga', AMQP_QUEUE_TYPE: options.queueType };
     await processes.start('order-service', { ...common, ORDER_DATABASE_URL: databases.orders });
     await processes.start('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory });
     await processes.start('payment-service', { ...common, PAYMENT_DATABASE_URL: databases.payments });
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       await processes.stopAll(); // the floor gets the machine to itself
       process.stderr.write('measuring the floor…\n');
       const measured = await measureFloor(
-        { postgresUrl: databases.orchestrator, amqpUrl, concurrency: options.concurrency, durationMs: options.floorMs, queuePrefix: 'floor' },
+        { postgresUrl: databases.orchestrator, amqpUrl, concurrency: options.concurrency, durationMs: options.floorMs, queuePrefix: 'floor', queueType: options.queueType },
         COST_MODEL,
       );
       floor = {

@@ -34,11 +34,13 @@ export interface BenchOptions {
   seedWaiting: number;
   /** Send an Idempotency-Key (new for every saga) with every start, as careful clients do. */
   idempotencyKeys: boolean;
+  /** AMQP_QUEUE_TYPE of every process, and the floor's queues (default: the environment's, else quorum). */
+  queueType: 'quorum' | 'classic';
 }
 
 export const BENCH_USAGE = `npm run bench -- [--sagas 2000 | --duration-s 600] [--concurrency 64] [--definition bench|place-order]
                     [--fail-share 0.1] [--floor [--floor-ms 5000]] [--json bench-result.json] [--warmup 200]
-                    [--seed-finished 1000000 --seed-waiting 100000] [--idempotency-keys] [--help]`;
+                    [--seed-finished 1000000 --seed-waiting 100000] [--idempotency-keys] [--queue-type quorum|classic] [--help]`;
 
 export const BENCH_HELP = `usage: ${BENCH_USAGE}
 
@@ -54,6 +56,8 @@ export const BENCH_HELP = `usage: ${BENCH_USAGE}
   --seed-finished N, --seed-waiting N
                       finished / waiting sagas seeded before the run (default 0)
   --idempotency-keys  every start carries an Idempotency-Key, a new one per saga (default: none)
+  --queue-type T      quorum or classic: AMQP_QUEUE_TYPE of every process and the floor's queues
+                      (default: $AMQP_QUEUE_TYPE, else quorum)
 
   Every process's RSS is sampled about once a second during the measured run: the table shows
   min / median / max over the run and after warm-up (the first 60 s, or 10 % of a shorter run),
@@ -75,7 +79,12 @@ function integer(flag: string, raw: string | undefined, min: number): number {
   return value;
 }
 
-export function parseBenchOptions(argv: string[]): BenchOptions {
+const queueType = (flag: string, value: string | undefined): 'quorum' | 'classic' => {
+  if (value !== 'quorum' && value !== 'classic') throw new BenchUsageError(`${flag} is quorum or classic, got ${value ?? 'nothing'}`);
+  return value;
+};
+
+export function parseBenchOptions(argv: string[], env: Record<string, string | undefined> = {}): BenchOptions {
   const options: BenchOptions = {
     sagas: 2000,
     durationS: null,
@@ -89,6 +98,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     seedFinished: 0,
     seedWaiting: 0,
     idempotencyKeys: false,
+    queueType: env.AMQP_QUEUE_TYPE ? queueType('AMQP_QUEUE_TYPE', env.AMQP_QUEUE_TYPE) : 'quorum',
   };
   let sagasGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -146,6 +156,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         break;
       case '--idempotency-keys':
         options.idempotencyKeys = true;
+        break;
+      case '--queue-type':
+        options.queueType = queueType(flag, value);
+        i++;
         break;
       default:
         throw new BenchUsageError(`unknown option ${flag}`);

@@ -8,9 +8,9 @@
  *   clients in a closed loop. Real tables (not UNLOGGED) and `synchronous_commit = on` in every
  *   session, so each COMMIT waits for its WAL flush (as far as the server's `fsync` allows).
  * - amqpRoundTrip: a persistent ~300-byte JSON command with the product's headers, published with
- *   a publisher confirm to a durable quorum queue declared with the product's queueArguments;
- *   consumed with manual ack on a separate connection that publishes (confirmed, persistent) a
- *   reply to a reply quorum queue and then acks; the requester consumes the reply (manual ack).
+ *   a publisher confirm to a durable queue declared with the product's queueArguments (of the
+ *   deployment's queue type); consumed with manual ack on a separate connection that publishes
+ *   (confirmed, persistent) a reply to a reply queue of that type and then acks; the requester consumes the reply (manual ack).
  *   Timed from publish until the reply arrived and the request's confirm came back.
  *   `concurrency` requests in flight, closed loop. Connections use TCP_NODELAY, as the product's.
  *
@@ -25,7 +25,7 @@ import { connect, type Channel, type ChannelModel, type ConfirmChannel, type Con
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import { queueArguments } from '../../libs/messaging/src/topology';
+import { queueArguments, type QueueType } from '../../libs/messaging/src/topology';
 
 export interface FloorOptions {
   postgresUrl: string /* a database you may create tables in */;
@@ -33,6 +33,8 @@ export interface FloorOptions {
   concurrency: number;
   durationMs: number;
   queuePrefix: string;
+  /** The queues' type, as the deployment's AMQP_QUEUE_TYPE (default quorum). */
+  queueType?: QueueType;
 }
 export interface Ceiling {
   opsPerSecond: number;
@@ -181,7 +183,7 @@ async function measureAmqp(options: FloorOptions): Promise<Ceiling> {
   };
   try {
     const admin = watch(await (await open('admin')).createChannel(), 'admin');
-    const args = queueArguments({ replyQueue: names.replies, deadLetterExchange: names.dlx, deadLetterQueue: '' });
+    const args = queueArguments({ replyQueue: names.replies, deadLetterExchange: names.dlx, deadLetterQueue: '' }, options.queueType);
     await admin.assertExchange(names.dlx, 'fanout', { durable: true });
     for (const queue of [names.requests, names.replies]) await admin.assertQueue(queue, { durable: true, arguments: args });
 

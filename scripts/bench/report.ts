@@ -95,7 +95,10 @@ export function renderReport(result: BenchResult): string {
   const lines: string[] = [];
   const timed = typeof result.options.durationS === 'number' ? ` (--duration-s ${result.options.durationS}: no start after it, then the last in flight finished)` : '';
   const keyed = result.options.idempotencyKeys === true ? ', an Idempotency-Key on every start' : '';
-  lines.push(`\n${result.sagas} "${String(result.options.definition)}" sagas, ${String(result.options.concurrency)} in flight${keyed}, ${result.seconds.toFixed(2)} s${timed}`);
+  const queues = `${String(result.options.queueType ?? 'quorum')} queues`;
+  lines.push(
+    `\n${result.sagas} "${String(result.options.definition)}" sagas, ${String(result.options.concurrency)} in flight${keyed}, ${queues}, ${result.seconds.toFixed(2)} s${timed}`,
+  );
   lines.push(
     table([
       ['figure', 'value'],

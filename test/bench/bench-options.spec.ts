@@ -13,6 +13,13 @@ describe('parseBenchOptions', () => {
   it('sends no Idempotency-Key by default; --idempotency-keys sends one with every start', () => {
     expect(parseBenchOptions([]).idempotencyKeys).toBe(false);
     expect(parseBenchOptions(['--idempotency-keys', '--sagas', '40'])).toMatchObject({ idempotencyKeys: true, sagas: 40 });
+  });
+
+  it('takes the queue type from --queue-type, else AMQP_QUEUE_TYPE, else quorum', () => {
+    expect(parseBenchOptions([]).queueType).toBe('quorum');
+    expect(parseBenchOptions([], { AMQP_QUEUE_TYPE: 'classic' }).queueType).toBe('classic');
+    expect(parseBenchOptions(['--queue-type', 'quorum'], { AMQP_QUEUE_TYPE: 'classic' }).queueType).toBe('quorum');
+    expect(() => parseBenchOptions(['--queue-type', 'stream'])).toThrow(BenchUsageError);
     expect(BENCH_HELP).toMatch(/--idempotency-keys\s+every start carries an Idempotency-Key/);
   });
 

@@ -27,10 +27,10 @@ const result: BenchResult = {
 };
 
 describe('renderReport', () => {
-  it('says in its first line when every start carried an Idempotency-Key', () => {
-    expect(renderReport(result).split('\n')[1]).toBe('1000 "bench" sagas, 64 in flight, 4.00 s');
-    expect(renderReport({ ...result, options: { ...result.options, idempotencyKeys: true } }).split('\n')[1]).toBe(
-      '1000 "bench" sagas, 64 in flight, an Idempotency-Key on every start, 4.00 s',
+  it('says in its first line when every start carried an Idempotency-Key, and the queue type', () => {
+    expect(renderReport(result).split('\n')[1]).toBe('1000 "bench" sagas, 64 in flight, quorum queues, 4.00 s');
+    expect(renderReport({ ...result, options: { ...result.options, idempotencyKeys: true, queueType: 'classic' } }).split('\n')[1]).toBe(
+      '1000 "bench" sagas, 64 in flight, an Idempotency-Key on every start, classic queues, 4.00 s',
     );
   });
 
