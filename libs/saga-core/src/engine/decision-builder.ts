@@ -1,10 +1,13 @@
 /**
- * A mutable accumulator for one decision: the engine clones the state once per event, then
+ * A mutable accumulator for one decision: the engine copies the state once per event, then
  * records commands, timers and history here. Nothing outside the engine ever sees it mutate.
  *
  * Guarantees: timer ids are deterministic per (saga, step, direction, attempt, kind); every
  * history entry gets the decision's `now` and a failure type (null unless it is a failure
- * entry); the input state object is never modified.
+ * entry); the input state object is never modified. The copy is structural (the saga, its
+ * steps array, each step): the JSON values inside (input, requests, results, errors, failure)
+ * are shared with the input state, because the engine only ever replaces them, never changes
+ * one in place (a deep copy per event was the engine's largest cost).
  */
 import type { Direction } from '../protocol/message-ids';
 import type { Decision, FailureType, HistoryEntry, HistoryType, OutgoingCommand, TimerRequest } from './decision';
@@ -41,7 +44,7 @@ export class DecisionBuilder {
   ) {}
 
   static from(state: SagaState, now: number): DecisionBuilder {
-    return new DecisionBuilder(structuredClone(state), now);
+    return new DecisionBuilder({ ...state, steps: state.steps.map((step) => ({ ...step })) }, now);
   }
 
   record(type: HistoryType, fields: HistoryFields = {}): void {

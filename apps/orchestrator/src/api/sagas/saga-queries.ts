@@ -27,6 +27,9 @@ import { TerminalStatusWaiter } from './terminal-status-waiter';
 
 export const WAIT_POLL_MS = 250;
 
+/** Why a wait ended early: this process committed a terminal status. */
+const COMMITTED_HERE = 'terminal status committed here';
+
 const STATUS_SQL = 'SELECT status FROM saga_instances WHERE id = $1';
 const STATUSES_SQL = 'SELECT id, status FROM saga_instances WHERE id = ANY($1::uuid[])';
 
@@ -161,7 +164,7 @@ export class SagaQueries implements OnModuleDestroy {
     // Listen before reading, so a commit between the read and the wait is not missed.
     const committedHere = new AbortController();
     const unsubscribe = this.signals.onSagaChanged(id.toLowerCase(), (status) => {
-      if (isTerminal(status)) committedHere.abort();
+      if (isTerminal(status)) committedHere.abort(COMMITTED_HERE); // a reason of ours: abort() would build a DOMException
     });
     try {
       const status = knownStatus ?? (await this.status(id));
