@@ -40,7 +40,7 @@ export const orchestratorEnvSchema = z.object({
   OUTBOX_CLAIM_AFTER_MS: positiveInt(2000),
   REPLY_BATCH_SIZE: positiveInt(64),
   START_BATCH_SIZE: positiveInt(64),
-  TIMER_POLL_MS: positiveInt(250),
+  TIMER_POLL_MS: positiveInt(1000),
   DEFINITIONS_REFRESH_MS: positiveInt(5000),
   WAIT_MAX_MS: positiveInt(30_000),
   STATE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
