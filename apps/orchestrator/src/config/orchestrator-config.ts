@@ -35,7 +35,7 @@ export const orchestratorEnvSchema = z.object({
     .default('saga'),
   SAGA_DEFINITIONS_DIR: z.string().default('definitions'),
   REPLY_PREFETCH: positiveInt(64),
-  OUTBOX_POLL_MS: positiveInt(1000),
+  OUTBOX_POLL_MS: positiveInt(5000),
   OUTBOX_BATCH_SIZE: positiveInt(200),
   OUTBOX_CLAIM_AFTER_MS: positiveInt(2000),
   REPLY_BATCH_SIZE: positiveInt(64),
