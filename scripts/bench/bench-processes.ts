@@ -120,6 +120,11 @@ export class BenchProcesses {
     this.children.set(app, child);
   }
 
+  /** The process id of every running app, by app name (`npm run idle-cpu` samples them itself). */
+  pids(): Map<string, number> {
+    return new Map([...this.children].filter(([, child]) => child.exitCode === null && child.pid !== undefined).map(([name, child]) => [name, child.pid!]));
+  }
+
   /** Starts measuring CPU and memory of every process. */
   beginWindow(): void {
     const start = new Map<string, Sample>();

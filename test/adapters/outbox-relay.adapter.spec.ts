@@ -7,11 +7,13 @@
  * commit), in the stock Nest RMQ shape, and its row is deleted; a row committed by another
  * process that never publishes it (a replica that died after its commit) is left alone while it
  * is younger than OUTBOX_CLAIM_AFTER_MS, then published by the relay exactly as stored (body,
- * messageId, correlationId, replyTo, headers, persistent) and deleted.
+ * messageId, correlationId, replyTo, headers, persistent) and deleted; an idle relay only reads
+ * (its probe) and never opens the claiming write transaction.
  */
 import { randomUUID } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import type { GetMessage } from 'amqplib';
+import { OutboxStore } from '#saga/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../apps/orchestrator/src/config/orchestrator-config';
 import { waitFor } from '../support/infra';
 import { drain, json } from './broker-probe';
@@ -51,6 +53,19 @@ describe('outbox publishing: from memory after the commit, by the relay when the
   it('runs with the configured claim delay and an empty outbox', async () => {
     expect(app.get<OrchestratorConfig>(ORCHESTRATOR_CONFIG).outboxClaimAfterMs).toBe(CLAIM_AFTER_MS);
     expect(await env.outboxSize()).toBe(0);
+  });
+
+  it('an idle relay probes with a read and never opens the claiming transaction', async () => {
+    const probes = jest.spyOn(OutboxStore.prototype, 'hasUnpublished');
+    const claims = jest.spyOn(OutboxStore.prototype, 'claimUnpublished');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // about 5 polls at 200 ms
+      expect(probes.mock.calls.length).toBeGreaterThanOrEqual(3);
+      expect(claims).not.toHaveBeenCalled();
+    } finally {
+      probes.mockRestore();
+      claims.mockRestore();
+    }
   });
 
   it('leaves a row another process committed alone while it is young, then publishes it exactly as stored and deletes it', async () => {

@@ -9,7 +9,8 @@
  * included; two replicas pruning at once in small batches delete each saga once (their counts add
  * up to the candidates); a saga locked by a writer is skipped, never waited on, and pruned by a
  * later run; saga_pruned_total gets the per-table counts; finding candidates plans on
- * ix_saga_status_updated and the children are deleted through their saga_id indexes.
+ * ix_saga_status_updated and the children are deleted through their saga_id indexes; the
+ * runtime session runs the sweep without JIT compilation (jit off, saga-data-source.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
@@ -117,6 +118,22 @@ describe('Finished-saga retention on PostgreSQL', () => {
     expect(plan).not.toMatch(/Seq Scan on (saga_instances|saga_steps|saga_history|saga_inbox|saga_timers)\b/);
     expect(plan).toMatch(/ix_saga_inbox_saga/);
     expect(plan).toMatch(/ix_saga_history_saga/);
+  });
+
+  it('is not JIT-compiled in the runtime session, whose cost a priced-out scan puts above jit_above_cost', async () => {
+    expect(await ds.query('SHOW jit')).toEqual([{ jit: 'off' }]);
+    const [
+      {
+        'QUERY PLAN': [plan],
+      },
+    ]: { 'QUERY PLAN': { Plan: { 'Total Cost': number }; JIT?: unknown }[] }[] = await ds.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${PRUNE_FINISHED_SAGAS_SQL}`, [
+      ['NONE'],
+      new Date(0),
+      1,
+    ]);
+    const [{ jit_above_cost: above }]: { jit_above_cost: string }[] = await ds.query('SHOW jit_above_cost');
+    expect(plan.Plan['Total Cost']).toBeGreaterThan(Number(above)); // what made PostgreSQL compile it with jit on
+    expect(plan.JIT).toBeUndefined();
   });
 
   it('two replicas in small batches delete exactly the old finished sagas, each once, whole', async () => {

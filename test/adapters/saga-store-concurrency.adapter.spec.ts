@@ -6,7 +6,8 @@
  * in pg_stat_activity, until the first commits, then reads the committed version);
  * claimInbox / claimTimer answer "yours" exactly once per key when transactions race, and hand
  * the key to the next transaction when the winner rolls back (a crash before commit);
- * dueTimers returns only due timers, oldest first, up to the limit; cancelTimers deletes the
+ * dueTimers returns only due timers, oldest first, up to the limit; nextTimerAt the first fire
+ * time after `now`, rounded up to the millisecond; cancelTimers deletes the
  * named timers; a timer whose id exists is ignored (ON CONFLICT DO NOTHING), not overwritten.
  */
 import { randomUUID } from 'node:crypto';
@@ -201,6 +202,22 @@ describe('SagaStore concurrency and timers on PostgreSQL', () => {
     ]);
     expect((await store.dueTimers(ds.manager, now, 2)).map((timer) => timer.id)).toEqual(['due-2s-ago', 'due-1s-ago']);
     expect((await store.dueTimers(ds.manager, now + 1, 100)).map((timer) => timer.id)).toEqual(['due-2s-ago', 'due-1s-ago', 'due-now', 'due-1ms-later']);
+    // What the scheduler sleeps until: the first timer after `now` (not one already due).
+    expect(await store.nextTimerAt(ds.manager, now)).toBe(now + 1);
+    expect(await store.nextTimerAt(ds.manager, now + 1)).toBe(now + 60_000);
+    expect(await store.nextTimerAt(ds.manager, now + 60_000)).toBeNull();
+  });
+
+  it('nextTimerAt rounds a fire time with microseconds up to the millisecond (a wake-up then finds it due)', async () => {
+    await ds.query('DELETE FROM saga_timers');
+    const now = Date.now();
+    await ds.query(`INSERT INTO saga_timers (id, saga_id, fire_at, event) VALUES ('micro', $1, $2::timestamptz + interval '300 microseconds', '{"type":"DEADLINE_REACHED"}')`, [
+      randomUUID(),
+      new Date(now + 5),
+    ]);
+    expect(await store.nextTimerAt(ds.manager, now)).toBe(now + 6);
+    expect((await store.dueTimers(ds.manager, now + 6, 100)).map((timer) => timer.id)).toEqual(['micro']);
+    await ds.query('DELETE FROM saga_timers');
   });
 
   it('dueTimers reads an index range, not the table, with 200k timers waiting far ahead', async () => {

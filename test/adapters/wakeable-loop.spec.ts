@@ -5,12 +5,14 @@
  * Proves: never two runs at once; a wake (or many) during a run causes exactly one more run
  * right after it, then it sleeps the idle interval; a wake while sleeping runs at once; a run
  * that reports a full batch runs again without waiting; failing work is logged and retried
- * only after the idle interval, even when woken continuously (no hot loop); wakeAt keeps only
- * the earliest requested time and runs then; stop() waits for the run in progress and no run
+ * only after the idle interval, even when woken continuously (no hot loop), and right when that
+ * pause ends (not a second interval later); wakeAt keeps only the earliest requested time and
+ * runs then; an idle interval or a wakeAt beyond setTimeout's limit (2^31-1 ms) waits that
+ * limit, never firing at once (fake timers overflow as Node does); stop() waits for the run in progress and no run
  * starts after it, but does not wait out the pause that follows a failed run, also when the run
  * fails after stop() was called.
  */
-import { WakeableLoop } from '../../apps/orchestrator/src/runtime/wakeable-loop';
+import { MAX_TIMER_DELAY_MS, WakeableLoop } from '../../apps/orchestrator/src/runtime/wakeable-loop';
 
 interface Gate {
   promise: Promise<void>;
@@ -136,6 +138,54 @@ describe('WakeableLoop', () => {
     // One run per idle interval: at 0, 1000, ..., 5000 ms.
     expect(runs).toBe(6);
     expect(warnings).toHaveLength(6);
+  });
+
+  it('a failing run is retried as soon as its pause ends, without a wake', async () => {
+    const at: number[] = [];
+    const start = Date.now();
+    loop = new WakeableLoop(
+      'relay',
+      async () => {
+        at.push(Date.now() - start);
+        if (at.length < 3) throw new Error('database is down');
+        return false;
+      },
+      1_000,
+      logger,
+    );
+    loop.start();
+    await jest.advanceTimersByTimeAsync(5_500);
+    // Fails at 0 and 1000, succeeds at 2000, then the idle poll: 3000, 4000, 5000.
+    expect(at).toEqual([0, 1_000, 2_000, 3_000, 4_000, 5_000]);
+    expect(warnings).toHaveLength(2);
+  });
+
+  it("an idle interval beyond setTimeout's limit waits that limit instead of firing at once", async () => {
+    let runs = 0;
+    const thirtyDays = 30 * 24 * 3_600_000;
+    loop = new WakeableLoop('retention', async () => (runs++, false), thirtyDays, logger);
+    loop.start();
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(runs).toBe(1); // uncapped, the sleep overflows to 1 ms: thousands of runs
+    await jest.advanceTimersByTimeAsync(MAX_TIMER_DELAY_MS - 10_000);
+    expect(runs).toBe(2);
+  });
+
+  it("wakeAt beyond setTimeout's limit runs once when the limit ends, not at once", async () => {
+    const day = 24 * 3_600_000;
+    const runsAt: number[] = [];
+    const start = Date.now();
+    loop = new WakeableLoop('timers', async () => (runsAt.push(Date.now() - start), false), 20 * day, logger);
+    loop.start();
+    await settle();
+    loop.wakeAt(Date.now() + 30 * day); // a saga deadline a month away
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(runsAt).toEqual([0]); // uncapped, the alarm overflows to 1 ms
+    loop.wakeAt(Date.now() + 30 * day); // later than the pending (capped) alarm: kept as is
+    await jest.advanceTimersByTimeAsync(MAX_TIMER_DELAY_MS);
+    // The idle poll at 20 days, then the capped alarm at 24.8 days: an early run, whose work
+    // finds nothing due and asks again.
+    expect(runsAt).toEqual([0, 20 * day, MAX_TIMER_DELAY_MS]);
   });
 
   it('wakeAt keeps only the earliest requested time and runs exactly then', async () => {

@@ -4,6 +4,8 @@
  * counted for the metrics. (Rows are written only by the committer's statements: saga-sql.ts.)
  *
  * Guarantees (docs/semantics.md S4, S7):
+ * - hasUnpublished is a plain read (no lock, no transaction id): whether claimUnpublished
+ *   would find a row now, so an idle relay opens no write transaction.
  * - claimUnpublished deletes and returns rows older than the given age, claimed FOR UPDATE SKIP
  *   LOCKED, inside the caller's transaction: the delete only becomes visible if the caller
  *   publishes every row and commits, and two replicas never claim one row at the same time.
@@ -26,9 +28,18 @@ const CLAIM_UNPUBLISHED = `
      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
   RETURNING id, queue, body, properties`;
 
+const ANY_UNPUBLISHED = `
+  SELECT EXISTS (SELECT 1 FROM saga_outbox WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)) AS found`;
+
 const DELETE_PUBLISHED = 'DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])';
 
 export class OutboxStore {
+  /** Whether any row is at least `olderThanMs` old (what claimUnpublished would claim, locks aside). */
+  async hasUnpublished(manager: EntityManager, olderThanMs: number): Promise<boolean> {
+    const [row]: { found: boolean }[] = await manager.query(ANY_UNPUBLISHED, [olderThanMs]);
+    return row.found;
+  }
+
   /** Claims up to `limit` rows at least `olderThanMs` old, oldest first, in the caller's transaction. */
   async claimUnpublished(manager: EntityManager, limit: number, olderThanMs: number): Promise<OutboxRow[]> {
     const [rows]: [OutboxRow[], number] = await manager.query(CLAIM_UNPUBLISHED, [limit, olderThanMs]);

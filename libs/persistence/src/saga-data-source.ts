@@ -11,6 +11,13 @@
  * the whole table (seen: throughput falling from 200 to 44 sagas/s within 10 minutes on a server
  * with autovacuum off). With sequential scans priced out, key lookups plan as index scans at any
  * size; a statement no index can serve still scans.
+ *
+ * They also run with `jit = off`. The runtime's statements are short key reads and writes, which
+ * JIT compilation only slows down, and a statement with a sequential scan left in its plan costs
+ * over 10^10 once scans are priced out, far above jit_above_cost: PostgreSQL JIT-compiled it on
+ * every run. The retention sweep's query took 0.2-0.5 s, almost all of it compiling, instead of
+ * 0.13-0.18 ms, once a minute on every replica, idle or not. Options the URL carries come first,
+ * so these override a `-c jit=on` there; a statement may still `SET LOCAL jit` (saga-counts.ts).
  */
 import { guardPoolClient } from './pool-client-guard';
 import { RedactingTypeOrmLogger } from './redacting-logger';
@@ -55,7 +62,7 @@ export function sagaDataSourceOptions(url: string, poolSize = 10): DataSourceOpt
   };
 }
 
-/** `-c enable_seqscan=off`, after any `options` the URL itself carries. */
+/** `-c enable_seqscan=off -c jit=off`, after any `options` the URL itself carries. */
 function sessionOptions(url: string): string {
   let own = '';
   try {
@@ -63,7 +70,7 @@ function sessionOptions(url: string): string {
   } catch {
     // not a URL TypeORM can use either; it reports that itself
   }
-  return [own, '-c enable_seqscan=off'].filter(Boolean).join(' ');
+  return [own, '-c enable_seqscan=off -c jit=off'].filter(Boolean).join(' ');
 }
 
 export async function openSagaDataSource(url: string, poolSize = 10): Promise<DataSource> {

@@ -217,6 +217,10 @@ export const OPERATOR_ENTRY = `SELECT type, failure_type AS "failureType", at, s
 /** Due timers, oldest first: a range scan of ix_saga_timers_fire_at, however many wait later. */
 export const DUE_TIMERS = 'SELECT id, saga_id AS "sagaId", fire_at AS "fireAt", event FROM saga_timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2';
 
+/** When the first timer after $1 fires, in epoch ms with the microseconds kept (null: none): the
+ *  first entry of ix_saga_timers_fire_at past $1, so the scheduler can sleep until then. */
+export const NEXT_TIMER_AT = 'SELECT (extract(epoch FROM min(fire_at)) * 1000)::float8 AS at FROM saga_timers WHERE fire_at > $1';
+
 /** The reply batch's statements, prepared once per connection (PipelinedSession.prepare). */
 export const BATCH_STATEMENTS = {
   lock: { name: 'saga_batch_lock', sql: LOCK_SAGAS },

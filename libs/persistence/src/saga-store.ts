@@ -34,6 +34,7 @@ import {
   CLAIM_TIMER,
   CONCURRENT_UPDATE_MARK,
   DUE_TIMERS,
+  NEXT_TIMER_AT,
   flaggingExceptions,
   LOAD_SAGAS,
   LOCK_SAGAS,
@@ -330,5 +331,12 @@ export class SagaStore {
 
   async dueTimers(manager: EntityManager, now: number, limit: number): Promise<SagaTimerEntity[]> {
     return manager.query(DUE_TIMERS, [new Date(now), limit]);
+  }
+
+  /** The epoch ms at which the first timer due after `now` fires, rounded up to the millisecond
+   *  (a wake-up then finds it due); null when no timer waits. */
+  async nextTimerAt(manager: EntityManager, now: number): Promise<number | null> {
+    const [row]: { at: number | null }[] = await manager.query(NEXT_TIMER_AT, [new Date(now)]);
+    return row.at === null ? null : Math.ceil(row.at);
   }
 }

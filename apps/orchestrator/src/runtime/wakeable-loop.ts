@@ -3,10 +3,20 @@
  * early. Used by the outbox relay and the timer scheduler.
  *
  * Guarantees: never two runs at once; a wake during a run causes one more run right after it;
- * a failing run is logged and retried after the poll interval (never a hot loop); stop() waits
- * for the run in progress to finish, and never for a pause or sleep after it, also when the run
- * fails after stop() was called.
+ * a failing run is logged and retried once the poll interval has passed (never a hot loop, and
+ * never a second interval on top); stop() waits for the run in progress to finish, and never for
+ * a pause or sleep after it, also when the run fails after stop() was called. A delay longer than
+ * setTimeout can hold (2^31-1 ms, 24.8 days; beyond, Node fires at once) waits that long and then
+ * runs: an early run finds nothing to do, never a busy loop.
  */
+/** The longest delay setTimeout honours; a longer one fires after 1 ms instead. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** setTimeout with the delay capped at MAX_TIMER_DELAY_MS. */
+function sleepTimer(callback: () => void, delayMs: number): NodeJS.Timeout {
+  return setTimeout(callback, Math.min(delayMs, MAX_TIMER_DELAY_MS));
+}
+
 export interface LoopLogger {
   warn(message: string): void;
 }
@@ -43,14 +53,17 @@ export class WakeableLoop {
   wakeAt(at: number): void {
     const delay = at - Date.now();
     if (delay <= 0) return this.wake();
-    if (this.alarm && this.alarm.at <= at) return;
+    // A wake-up beyond the longest delay is kept for when that delay ends: a run then is early
+    // (nothing due) and whoever asked sets the wake-up again.
+    const alarmAt = Math.min(at, Date.now() + MAX_TIMER_DELAY_MS);
+    if (this.alarm && this.alarm.at <= alarmAt) return;
     if (this.alarm) clearTimeout(this.alarm.timer);
-    const timer = setTimeout(() => {
+    const timer = sleepTimer(() => {
       this.alarm = undefined;
       this.wake();
-    }, delay);
+    }, alarmAt - Date.now());
     timer.unref();
-    this.alarm = { at, timer };
+    this.alarm = { at: alarmAt, timer };
   }
 
   private async run(): Promise<void> {
@@ -65,16 +78,17 @@ export class WakeableLoop {
         if (!this.running) break;
         // A pause that wake() cannot cut short (no hot loop while failing); stop() can.
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.idleMs);
+          const timer = sleepTimer(resolve, this.idleMs);
           timer.unref();
           this.pause = () => (clearTimeout(timer), resolve());
         });
         this.pause = undefined;
+        continue; // the pause was the wait: retry now (or end, if stop() cut it short)
       }
       if (!this.running) break;
       if (again || this.woken) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.idleMs);
+        const timer = sleepTimer(resolve, this.idleMs);
         this.sleeper = { timer, resolve: () => (clearTimeout(timer), resolve()) };
       });
       this.sleeper = undefined;
