@@ -102,6 +102,7 @@ describe('replayProperties', () => {
     const headers = {
       ...ours,
       'x-delivery-count': 2,
+      'x-saga-returns': 4, // a classic queue's return count: a replay starts from zero
       'x-death': [{ count: 1 }],
       'x-first-death-reason': 'rejected',
       'x-first-death-queue': 'q',
