@@ -121,6 +121,7 @@ async function main(): Promise<void> {
     const databaseNames = Object.fromEntries(Object.entries(databases).map(([role, url]) => [role, new URL(url).pathname.slice(1)]));
     const commitsBefore = await commitCounts(POSTGRES, Object.values(databaseNames));
     const xidBefore = await nextTransactionId(POSTGRES);
+    processes.databases = databaseNames;
     processes.beginWindow();
     const length = options.durationS !== null ? { durationMs: options.durationS * 1000 } : { sagas: options.sagas! };
     const loop = await runClosedLoop(base, options.definition, length, options.concurrency, input, 'measured', token, keyFor);

@@ -50,16 +50,29 @@ function sample(pid: number): Sample {
 /** CPU ticks of the machine's shared services (every process named so), and of the driver. */
 const SERVICES: Record<string, string> = { postgres: 'postgresql (all backends)', 'beam.smp': 'rabbitmq' };
 
-function serviceTicks(): Map<string, number> {
+/** The label of a PostgreSQL backend serving one of `databases` (role → database name), from
+ *  its process title (`postgres: 15/main: <user> <database> <client> <state>`). */
+function backendLabel(pid: string, databases: Record<string, string>): string | undefined {
+  const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(' ');
+  const role = Object.keys(databases).find((key) => title.includes(databases[key]));
+  return role === undefined ? undefined : `postgresql: ${role} database's backends`;
+}
+
+function serviceTicks(databases: Record<string, string>): Map<string, number> {
   const ticks = new Map<string, number>(Object.values(SERVICES).map((label) => [label, 0]));
+  for (const role of Object.keys(databases)) ticks.set(`postgresql: ${role} database's backends`, 0);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const label = SERVICES[stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))];
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const label = SERVICES[name];
       if (!label) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(label, ticks.get(label)! + Number(fields[11]) + Number(fields[12]));
+      const used = Number(fields[11]) + Number(fields[12]);
+      ticks.set(label, ticks.get(label)! + used);
+      const backend = name === 'postgres' ? backendLabel(entry, databases) : undefined;
+      if (backend) ticks.set(backend, ticks.get(backend)! + used);
     } catch {
       // the process ended between readdir and read
     }
@@ -98,6 +111,8 @@ export class BenchProcesses {
       }
     | undefined;
   machine: MachineFigures | undefined;
+  /** The run's databases by role: their backends' CPU is also shown per database. */
+  databases: Record<string, string> = {};
 
   async start(app: string, env: Record<string, string>): Promise<void> {
     // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") goes to every process: profiling as deployed.
@@ -148,7 +163,7 @@ export class BenchProcesses {
         if (keep) series.get(name)?.push({ atS, rssMiB: rssKiB / 1024 });
       }
     }, PEAK_EVERY_MS);
-    this.window = { startedAt, start, peak, series, timer, services: serviceTicks(), driver: process.cpuUsage(), machine: machineTicks() };
+    this.window = { startedAt, start, peak, series, timer, services: serviceTicks(this.databases), driver: process.cpuUsage(), machine: machineTicks() };
   }
 
   /** Ends the window: CPU seconds used in it, and peak / first / last RSS and the RSS series per process. */
@@ -170,7 +185,7 @@ export class BenchProcesses {
         rss: summarizeRss(series, windowS, (PEAK_EVERY_MS * SERIES_EVERY) / 1000),
       };
     }
-    const services = serviceTicks();
+    const services = serviceTicks(this.databases);
     const driver = process.cpuUsage(this.window.driver);
     const machine = machineTicks();
     this.machine = {

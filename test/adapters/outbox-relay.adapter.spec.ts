@@ -18,6 +18,7 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../apps/orchest
 import { waitFor } from '../support/infra';
 import { drain, json } from './broker-probe';
 import { OrchestratorEnvironment, PLACE_ORDER_INPUT } from './orchestrator-under-test';
+import { OutboxRelay } from '../../apps/orchestrator/src/runtime/outbox-relay.service';
 
 const CLAIM_AFTER_MS = 3_000;
 /** Well under CLAIM_AFTER_MS; generous for a loaded 2-core machine. */
@@ -56,7 +57,7 @@ describe('outbox publishing: from memory after the commit, by the relay when the
   });
 
   it('an idle relay probes with a read and never opens the claiming transaction', async () => {
-    const probes = jest.spyOn(OutboxStore.prototype, 'hasUnpublished');
+    const probes = jest.spyOn(OutboxStore.prototype, 'oldestAgeMs');
     const claims = jest.spyOn(OutboxStore.prototype, 'claimUnpublished');
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // about 5 polls at 200 ms
@@ -121,5 +122,73 @@ describe('outbox publishing: from memory after the commit, by the relay when the
     await waitFor(async () => (await env.outboxSize()) === 0, 'the outbox to be empty', 5_000);
     const saga = await env.readSaga(id);
     expect(saga.history.map((entry) => entry.type)).toEqual(['SAGA_STARTED', 'COMMAND_SENT']);
+  });
+});
+
+/**
+ * The relay does not wait a whole poll for rows it knows about, with OUTBOX_POLL_MS=60000 and
+ * OUTBOX_CLAIM_AFTER_MS=1000: a probe that finds a row too young to claim comes back when the
+ * row is old enough (a reconnect after a broker outage finds the commands that failed during
+ * it), and a publish of this process that failed (wakeFor) brings the relay back about
+ * OUTBOX_CLAIM_AFTER_MS later. Without either, these rows would wait for the next poll.
+ */
+describe('outbox relay wake-ups, with a one-minute poll', () => {
+  const LONG_POLL_MS = 60_000;
+  const CLAIM_MS = 1_000;
+  let env: OrchestratorEnvironment;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    env = await OrchestratorEnvironment.create('relay-wake');
+    app = await env.start({ OUTBOX_POLL_MS: String(LONG_POLL_MS), OUTBOX_CLAIM_AFTER_MS: String(CLAIM_MS) });
+  });
+
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  async function orphanRow(): Promise<{ messageId: string; committedAt: number }> {
+    const sagaId = randomUUID();
+    const messageId = `${sagaId}/create-order/action`;
+    const properties = { messageId, correlationId: `${messageId}/1`, replyTo: 'saga.replies', persistent: true, headers: { 'x-saga-id': sagaId } };
+    const committedAt = Date.now();
+    await env.query(`INSERT INTO saga_outbox (saga_id, queue, body, properties, created_at) VALUES ($1, 'saga.order', $2, $3, now())`, [
+      sagaId,
+      { pattern: 'order.create', id: messageId },
+      properties,
+    ]);
+    return { messageId, committedAt };
+  }
+
+  async function publishedAfter(messageId: string): Promise<number> {
+    const seen: GetMessage[] = [];
+    await waitFor(
+      async () => {
+        seen.push(...(await drain(env.amqpUrl, 'saga.order')));
+        return seen.some((message) => message.properties.messageId === messageId);
+      },
+      `${messageId} on saga.order`,
+      10_000,
+      20,
+    );
+    return Date.now();
+  }
+
+  it('a probe that finds a row too young to claim runs again when it is old enough', async () => {
+    const { messageId, committedAt } = await orphanRow();
+    app.get(OutboxRelay).wakeFor(committedAt - CLAIM_MS); // an immediate run, as after a reconnect: the row is young
+    const at = await publishedAfter(messageId);
+    expect(at - committedAt).toBeGreaterThanOrEqual(CLAIM_MS);
+    expect(at - committedAt).toBeLessThan(CLAIM_MS + 3_000);
+    await waitFor(async () => (await env.outboxSize()) === 0, 'the row to be deleted', 5_000);
+  });
+
+  it('a failed publish of this process brings the relay back once the row may be claimed', async () => {
+    const { messageId, committedAt } = await orphanRow();
+    app.get(OutboxRelay).wakeFor(committedAt);
+    const at = await publishedAfter(messageId);
+    expect(at - committedAt).toBeGreaterThanOrEqual(CLAIM_MS);
+    expect(at - committedAt).toBeLessThan(CLAIM_MS + 3_000);
+    await waitFor(async () => (await env.outboxSize()) === 0, 'the row to be deleted', 5_000);
   });
 });

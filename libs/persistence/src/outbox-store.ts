@@ -4,8 +4,9 @@
  * counted for the metrics. (Rows are written only by the committer's statements: saga-sql.ts.)
  *
  * Guarantees (docs/semantics.md S4, S7):
- * - hasUnpublished is a plain read (no lock, no transaction id): whether claimUnpublished
- *   would find a row now, so an idle relay opens no write transaction.
+ * - oldestAgeMs is a plain read (no lock, no transaction id) by the primary key: how old the
+ *   oldest row is (ids grow with time), so an idle relay opens no write transaction, and one
+ *   that finds a row too young to claim knows when it will be old enough.
  * - claimUnpublished deletes and returns rows older than the given age, claimed FOR UPDATE SKIP
  *   LOCKED, inside the caller's transaction: the delete only becomes visible if the caller
  *   publishes every row and commits, and two replicas never claim one row at the same time.
@@ -28,16 +29,15 @@ const CLAIM_UNPUBLISHED = `
      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
   RETURNING id, queue, body, properties`;
 
-const ANY_UNPUBLISHED = `
-  SELECT EXISTS (SELECT 1 FROM saga_outbox WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)) AS found`;
+const OLDEST_AGE = `SELECT (extract(epoch FROM now() - created_at) * 1000)::float8 AS age_ms FROM saga_outbox ORDER BY id LIMIT 1`;
 
 const DELETE_PUBLISHED = 'DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])';
 
 export class OutboxStore {
-  /** Whether any row is at least `olderThanMs` old (what claimUnpublished would claim, locks aside). */
-  async hasUnpublished(manager: EntityManager, olderThanMs: number): Promise<boolean> {
-    const [row]: { found: boolean }[] = await manager.query(ANY_UNPUBLISHED, [olderThanMs]);
-    return row.found;
+  /** The age in ms of the oldest row (null: none): claimUnpublished finds rows once it is at least its `olderThanMs`. */
+  async oldestAgeMs(manager: EntityManager): Promise<number | null> {
+    const [row]: { age_ms: number }[] = await manager.query(OLDEST_AGE);
+    return row === undefined ? null : row.age_ms;
   }
 
   /** Claims up to `limit` rows at least `olderThanMs` old, oldest first, in the caller's transaction. */

@@ -6,7 +6,8 @@
  * - Called only after the commit that wrote the rows, so nothing is published that may roll back.
  * - A row is deleted only after the broker confirmed its command. If publishing fails (broker
  *   down, nack) or the process dies first, the row stays and the outbox relay publishes it once
- *   it is OUTBOX_CLAIM_AFTER_MS old (at-least-once; participants drop repeats by message id).
+ *   it is OUTBOX_CLAIM_AFTER_MS old (at-least-once; participants drop repeats by message id);
+ *   a failure here wakes the relay for that moment, so it does not wait for its next poll.
  * - Deletes are batched (one statement for everything confirmed meanwhile); a failed delete is
  *   retried, and at worst a command is published twice, never lost.
  * - On shutdown it waits for publishes in flight and flushes the deletes before the broker and
@@ -19,6 +20,7 @@ import { OutboxStore, type CommittedCommand } from '#saga/persistence';
 import type { DataSource } from 'typeorm';
 import { BrokerService } from './broker.service';
 import { publishCommand } from './command-publishing';
+import { OutboxRelay } from './outbox-relay.service';
 import { logLine } from '../logging/log-line';
 
 /** Confirmed deletes wait at most this long, so a burst of confirms costs one statement. */
@@ -39,11 +41,13 @@ export class OutboxPublisher implements OnModuleDestroy {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly broker: BrokerService,
+    private readonly relay: OutboxRelay,
   ) {}
 
   /** Fire and forget: the caller's transaction already committed; failures leave the rows to the relay. */
   publishCommitted(commands: CommittedCommand[]): void {
-    if (commands.length === 0 || this.stopped || !this.broker.client.connected) return;
+    if (commands.length === 0 || this.stopped) return;
+    if (!this.broker.client.connected) return this.relay.wakeFor(Date.now()); // the relay sends them once the broker is back
     for (const command of commands) {
       const publishing = this.publishOne(command);
       this.inFlight.add(publishing);
@@ -55,6 +59,7 @@ export class OutboxPublisher implements OnModuleDestroy {
     try {
       await publishCommand(this.broker, this.logger, envelope.queue, envelope.body, envelope.properties);
     } catch (error) {
+      this.relay.wakeFor(Date.now());
       this.logger.warn(
         logLine('command not published now; the outbox relay will send it', {
           correlationId: String(envelope.properties.correlationId),

@@ -11,11 +11,14 @@
  *   transaction rolls back and the rows are sent again later.
  * - Rows are claimed with FOR UPDATE SKIP LOCKED, so several replicas never publish one row at
  *   the same time, and any replica publishes what a dead one left behind.
- * - Polls every OUTBOX_POLL_MS (default 5000), and at once when the broker connection comes back:
- *   a row its writer did not publish (a dead replica's, say) goes out within
- *   OUTBOX_CLAIM_AFTER_MS + OUTBOX_POLL_MS of its commit while the broker is up.
- * - Each poll first reads whether any row is old enough (one plain read, no transaction id);
- *   only then does it open the claiming transaction, so an idle relay writes nothing.
+ * - Polls every OUTBOX_POLL_MS (default 5000), at once when the broker connection comes back,
+ *   and when this process's own publish failed (wakeFor): a row its writer did not publish (a
+ *   dead replica's, say) goes out within OUTBOX_CLAIM_AFTER_MS + OUTBOX_POLL_MS of its commit
+ *   while the broker is up, one of this process's within about OUTBOX_CLAIM_AFTER_MS.
+ * - Each poll first reads how old the oldest row is (one plain read, no transaction id); only
+ *   when it is old enough does it open the claiming transaction, so an idle relay writes
+ *   nothing. A row still too young (a reconnect finds the commands that failed during the
+ *   outage) sets the next run for when it will be old enough, not a whole poll later.
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -27,6 +30,9 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config/orchestr
 import { BrokerService } from './broker.service';
 import { publishCommand } from './command-publishing';
 import { WakeableLoop } from './wakeable-loop';
+
+/** Wake-ups for rows that become claimable land this much later, so the claim finds them old enough. */
+const CLAIM_MARGIN_MS = 50;
 
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
@@ -43,6 +49,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
     this.loop = new WakeableLoop('outbox relay', () => this.publishBatch(), config.outboxPollMs, this.logger);
   }
 
+  /** A command of this process could not be published now: publish its row once it may be claimed. */
+  wakeFor(committedAt: number): void {
+    this.loop.wakeAt(committedAt + this.config.outboxClaimAfterMs + CLAIM_MARGIN_MS);
+  }
+
   onApplicationBootstrap(): void {
     this.broker.client.whenConnected(() => this.loop.wake()); // back from a broker outage: publish the backlog
     this.loop.start();
@@ -51,8 +62,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnModuleDestroy {
   /** Returns true when a full batch was published (more may be waiting). */
   private async publishBatch(): Promise<boolean> {
     if (!this.broker.client.connected) return false;
-    // The common case, nothing left behind: one cheap read instead of a write transaction.
-    if (!(await this.outbox.hasUnpublished(this.dataSource.manager, this.config.outboxClaimAfterMs))) return false;
+    // The common case, nothing left behind (or only rows their writers are publishing): one cheap read.
+    const oldestAgeMs = await this.outbox.oldestAgeMs(this.dataSource.manager);
+    if (oldestAgeMs === null) return false;
+    if (oldestAgeMs < this.config.outboxClaimAfterMs) {
+      this.loop.wakeAt(Date.now() + this.config.outboxClaimAfterMs - oldestAgeMs + CLAIM_MARGIN_MS);
+      return false;
+    }
     const batch = this.config.outboxBatchSize;
     const count = await this.dataSource.transaction(async (manager) => {
       // Claimed and deleted in one statement; the delete only becomes visible if every publish is
