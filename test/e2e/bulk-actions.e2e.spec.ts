@@ -123,7 +123,8 @@ describe('bulk actions (e2e)', () => {
 
   it('retry-step: the step in flight after the pivot is sent again now', async () => {
     const id = await start('pivoted', 'p-1', { 'c.do': ['retry', 'ok'] });
-    await waitFor(async () => participant.log(id).includes('c.do#1') && (await get(id)).steps[2].status === 'RUNNING', 'c waiting for its retry');
+    // Waiting for its retry means the orchestrator has handled the retryable reply, not only that the participant logged it.
+    await waitFor(async () => participant.log(id).includes('c.do#1') && (await get(id)).steps[2].waitingForRetry === true, 'c waiting for its retry');
     const call = await bulk('retry-step', 'name=pivoted&step=c', { reason: 'downstream is back', dryRun: false }).expect(200);
     expect(call.body).toMatchObject({ matched: 1, done: 1, ids: [id] });
     const completed = await until(id, 'COMPLETED');

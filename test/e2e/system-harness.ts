@@ -36,7 +36,7 @@ export interface SagaBody {
   name: string;
   version: number;
   status: string;
-  steps: { name: string; status: string; attempt: number; result: unknown }[];
+  steps: { name: string; status: string; attempt: number; waitingForRetry: boolean; result: unknown }[];
   history: {
     type: string;
     failureType: string | null;
