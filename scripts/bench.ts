@@ -18,12 +18,9 @@
  * Exits 1 when the consistency check fails, so a broken build cannot post a number.
  */
 import 'reflect-metadata';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { promisify } from 'node:util';
-import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
 import { BENCH_DEFINITIONS_DIR, benchDefinitionNamed } from './bench/bench-definitions';
 import { BenchProcesses } from './bench/bench-processes';
 import { BENCH_HELP, failsAtLastStep, parseBenchOptions, type BenchOptions } from './bench/bench-options';
@@ -33,11 +30,8 @@ import { checkConsistency } from './bench/consistency';
 import { fractionOfCeiling, measureFloor } from './bench/floor';
 import { renderReport, type BenchResult } from './bench/report';
 import { seedDefinitionOf, seedSagas } from './bench/seed';
+import { createRunInfrastructure, freePort, POSTGRES } from './bench/run-infrastructure';
 
-const run = promisify(execFile);
-const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const AMQP_BASE = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
 /** The durable minimum per 3-step saga: start + one orchestrator and one participant commit per step; one round trip per step. */
 const COST_MODEL = { postgresTransactions: 7, amqpRoundTrips: 3 };
 
@@ -62,21 +56,10 @@ async function main(): Promise<void> {
     return;
   }
   const options = parseBenchOptions(process.argv.slice(2), process.env);
-  const id = randomBytes(3).toString('hex');
-  const vhost = `saga-bench-${id}`;
-  const amqpUrl = `${AMQP_BASE}/${encodeURIComponent(vhost)}`;
-  const db = (label: string) => {
-    const url = new URL(POSTGRES);
-    url.pathname = `/saga_bench_${id}_${label}`;
-    return url.toString();
-  };
-  const databases = { orchestrator: db('orchestrator'), orders: db('orders'), inventory: db('inventory'), payments: db('payments') };
   const processes = new BenchProcesses();
-  await run(RABBITMQCTL, ['-q', 'add_vhost', vhost]);
-  await run(RABBITMQCTL, ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+  const { id, amqpUrl, databases, remove } = await createRunInfrastructure('bench');
   try {
-    for (const url of Object.values(databases)) await ensureDatabase(url);
-    const port = String(3900 + Math.floor(Math.random() * 90));
+    const port = String(await freePort());
     const common = { AMQP_URL: amqpUrl, AMQP_PREFIX: 'saga', AMQP_QUEUE_TYPE: options.queueType };
     await processes.start('order-service', { ...common, ORDER_DATABASE_URL: databases.orders });
     await processes.start('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory });
@@ -180,9 +163,9 @@ async function main(): Promise<void> {
   } finally {
     await processes.stopAll();
     // BENCH_KEEP_DATABASES=1 keeps them for a look afterwards (drop them yourself).
-    if (process.env.BENCH_KEEP_DATABASES === '1') process.stderr.write(`kept databases saga_bench_${id}_*\n`);
-    else for (const url of Object.values(databases)) await dropDatabase(url).catch(() => undefined);
-    await run(RABBITMQCTL, ['-q', 'delete_vhost', vhost]).catch(() => undefined);
+    const keep = process.env.BENCH_KEEP_DATABASES === '1';
+    if (keep) process.stderr.write(`kept databases saga_bench_${id}_*\n`);
+    await remove(keep);
   }
 }
 

@@ -20,15 +20,12 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
-import { dropDatabase, ensureDatabase } from '../libs/persistence/src/ensure-database';
 import { BENCH_DEFINITIONS_DIR } from './bench/bench-definitions';
 import { BenchProcesses } from './bench/bench-processes';
+import { createRunInfrastructure, freePort, POSTGRES, RABBITMQCTL } from './bench/run-infrastructure';
 import { CpuSampler, type CpuFigure, type Watched } from './idle-cpu/cpu-sampler';
 
 const run = promisify(execFile);
-const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const AMQP_BASE = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
 /** Issue 14's target for the orchestrator and the three participants together, idle. */
 const SERVICES_MAX_CORES = 0.02;
 const SAMPLE_EVERY_MS = 1_000;
@@ -87,26 +84,15 @@ function render(seconds: number, figures: CpuFigure[]): string {
 
 async function main(): Promise<void> {
   const settings = options();
-  const id = randomBytes(3).toString('hex');
-  const vhost = `saga-idle-${id}`;
-  const amqpUrl = `${AMQP_BASE}/${encodeURIComponent(vhost)}`;
-  const db = (label: string) => {
-    const url = new URL(POSTGRES);
-    url.pathname = `/saga_idle_${id}_${label}`;
-    return url.toString();
-  };
-  const databases = { orchestrator: db('orchestrator'), orders: db('orders'), inventory: db('inventory'), payments: db('payments') };
   const processes = new BenchProcesses();
-  await run(RABBITMQCTL, ['-q', 'add_vhost', vhost]);
-  await run(RABBITMQCTL, ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+  const { amqpUrl, databases, remove } = await createRunInfrastructure('idle');
   try {
-    for (const url of Object.values(databases)) await ensureDatabase(url);
     const common = { AMQP_URL: amqpUrl, AMQP_PREFIX: 'saga' };
     await processes.start('order-service', { ...common, ORDER_DATABASE_URL: databases.orders });
     await processes.start('inventory-service', { ...common, INVENTORY_DATABASE_URL: databases.inventory });
     await processes.start('payment-service', { ...common, PAYMENT_DATABASE_URL: databases.payments });
     const AUTH_TOKENS = JSON.stringify([{ name: 'idle', role: 'client', token: randomBytes(32).toString('base64url') }]);
-    const port = String(3900 + Math.floor(Math.random() * 90));
+    const port = String(await freePort());
     await processes.start('orchestrator', { ...common, PORT: port, DATABASE_URL: databases.orchestrator, SAGA_DEFINITIONS_DIR: BENCH_DEFINITIONS_DIR, AUTH_TOKENS });
     process.stderr.write(`all four ready; settling for ${settings.settleS} s, then measuring for ${settings.durationS} s…\n`);
     await sleep(settings.settleS * 1000);
@@ -133,8 +119,7 @@ async function main(): Promise<void> {
     if (!pass) process.exitCode = 1;
   } finally {
     await processes.stopAll();
-    for (const url of Object.values(databases)) await dropDatabase(url).catch(() => undefined);
-    await run(RABBITMQCTL, ['-q', 'delete_vhost', vhost]).catch(() => undefined);
+    await remove();
   }
 }
 
