@@ -7,22 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from './infra';
+import { freePort } from '../../scripts/bench/run-infrastructure';
 
 export const ORCHESTRATOR_MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'orchestrator', 'src', 'main.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export class OrchestratorProcess {
   private output = '';
