@@ -5,14 +5,15 @@
  * - A message whose handler failed is poison once it has failed on `poisonAfter` deliveries,
  *   counting BOTH the broker's `x-delivery-count` header (quorum queues: returns so far, kept in
  *   the queue's Raft log, so it survives consumer crashes, restarts and other replicas) and this
- *   process's own count (queues without the header, e.g. classic ones). The larger one wins:
- *   each is a lower bound of the deliveries that did not end in an ack.
+ *   process's own count; on classic queues, which have no broker count, the count the
+ *   message's copy carries stands in for the broker's (returns.ts, consumer-delivery.ts). The
+ *   larger one wins: each is a lower bound of the deliveries that did not end in an ack.
  * - `poisonAfter` is between 1 and DELIVERY_LIMIT, so with our queue arguments we park a failing
  *   message ourselves, with the handler's error as the reason, before the broker's delivery limit
  *   could; the broker's limit only fires for messages that never reach our catch (the process
  *   crashes, or is killed, on every delivery: x-death reason `delivery_limit`).
  * - Failures the consumer calls transient (its database is unreachable: not the message's fault)
- *   are retried in place and never counted (amqp-client.ts), so an outage parks nothing.
+ *   are retried in place and never counted (consumer-delivery.ts), so an outage parks nothing.
  * - A header present on a FIRST delivery is ignored (a publisher's or a replayed copy's, not the
  *   broker's), and dead-letter copies drop it (dead-letter.ts), so a replay starts from zero.
  * - The in-process count is bounded (oldest entries are forgotten first); forgetting only makes
@@ -22,7 +23,7 @@
  * Why not only the in-process count: a message that crashes the process (out of memory, a
  * native fault, a kill during a deploy) resets it on every restart and would loop forever.
  * Why not only the broker: its limit parks without our reason (only `delivery_limit`), and
- * classic queues have no limit at all.
+ * classic queues have no broker limit at all (our consumers keep one there: returns.ts).
  */
 import type { ConsumeMessage } from 'amqplib';
 import { DELIVERY_LIMIT } from './topology';

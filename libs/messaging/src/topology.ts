@@ -20,7 +20,7 @@
  *   Dead-lettering a rejected message is done by the broker without confirms (at most once:
  *   lost only if the node crashes in that instant); the parking our consumers do is confirmed.
  * - Our own consumers park a failing message themselves, with the reason, well before the limit
- *   (DEFAULT_POISON_AFTER < DELIVERY_LIMIT, see amqp-client.ts).
+ *   (DEFAULT_POISON_AFTER < DELIVERY_LIMIT, see consumer-delivery.ts).
  * - The dead-letter queue is a durable quorum queue (whatever the type of the others) with no
  *   dead-letter exchange and no delivery limit of its own: what lands there stays until an
  *   operator takes it.
