@@ -93,18 +93,27 @@ describe('SagaCommitter on PostgreSQL', () => {
     expect(await version(state.id)).toBe(3);
   });
 
-  it('records a reply seen before as a duplicate: one history entry, the saga unchanged', async () => {
+  it('records a reply seen before as a duplicate: one history entry, the saga unchanged but for its version', async () => {
     const { state } = await started();
-    await committer.commit([reply(state.id)], engine);
+    const applied = await committer.commit([reply(state.id)], engine);
+    expect(applied.outcomes[0]).toMatchObject({ kind: 'applied', version: 2 });
     const before = await ds.query('SELECT version, status, current_step FROM saga_instances WHERE id = $1', [state.id]);
+    expect(before[0].version).toBe(2);
     const types = await historyTypes(state.id);
     debug.length = 0;
     const committed = await committer.commit([reply(state.id)], engine);
     expect(committed.outcomes).toEqual([{ kind: 'duplicate' }]);
     expect(committed.publish).toEqual([]);
     expect(debug).toEqual([expect.stringMatching(/inbox key taken/)]);
-    expect(await ds.query('SELECT version, status, current_step FROM saga_instances WHERE id = $1', [state.id])).toEqual(before);
+    // The entry is a write of the saga: the version moves (docs/semantics.md S7), nothing else does.
+    expect(await ds.query('SELECT version, status, current_step FROM saga_instances WHERE id = $1', [state.id])).toEqual([{ ...before[0], version: 3 }]);
     expect(await historyTypes(state.id)).toEqual([...types, 'DUPLICATE_REPLY_IGNORED']);
+    // The committer holds the touched version: the next reply takes the one-statement path.
+    debug.length = 0;
+    const next = await committer.commit([{ ...reply(state.id), inboxKey: `${inboxKey(state.id)}:next` }], engine);
+    expect(next.path).toBe('held');
+    expect(next.outcomes[0]).toMatchObject({ version: 4 });
+    expect(debug).toEqual([]);
   });
 
   it('lets any other error of the held path through, having written nothing', async () => {
@@ -150,7 +159,7 @@ describe('SagaCommitter on PostgreSQL', () => {
     expect(await committer.appendHistory(state.id, [entry])).toBe(true);
     expect(await committer.appendHistory(randomUUID(), [entry])).toBe(false);
     expect(await historyTypes(state.id)).toContain('MALFORMED_REPLY_PARKED');
-    expect(await version(state.id)).toBe(1);
+    expect(await version(state.id)).toBe(2); // a note is a write of the saga: it moves the version
   });
 
   it('refuses a batch that mixes kinds or names one saga twice', async () => {

@@ -97,14 +97,14 @@ describe('has_exceptions on PostgreSQL', () => {
     expect(await flag(state.id)).toEqual({ flag: true, history: true });
   });
 
-  it('is set by a late reply on the read path, where no saga row is written', async () => {
+  it('is set by a late reply on the read path, in the saga row it writes (version moved by one)', async () => {
     const { state } = await started(unheld);
     const before = (await ds.query('SELECT version FROM saga_instances WHERE id = $1', [state.id]))[0].version;
     const committed = await unheld.commit([lateReply(state.id), successReply(randomUUID())], engine);
     expect(committed.path).toBe('read');
     expect(committed.outcomes.map((outcome) => outcome.kind)).toEqual(['applied', 'unknown-saga']);
     expect(await flag(state.id)).toEqual({ flag: true, history: true });
-    expect((await ds.query('SELECT version FROM saga_instances WHERE id = $1', [state.id]))[0].version).toBe(before);
+    expect((await ds.query('SELECT version FROM saga_instances WHERE id = $1', [state.id]))[0].version).toBe(before + 1);
   });
 
   it('is set by a duplicate reply and by a history-only write, and left alone on other sagas of the batch', async () => {

@@ -354,24 +354,23 @@ describe('SagaStore on PostgreSQL', () => {
     expect((await load(id))!.version).toBe(2);
   });
 
-  it('a decision that changes no state (a late reply) appends history, flags the saga once and keeps the version', async () => {
+  it('a decision that changes no state (a late reply) appends history, flags the saga and moves its version like every write', async () => {
     const { id } = (await start()).state;
     const before = (await load(id))!;
     const late: SagaEvent = { type: 'REPLY', step: 'create-order', direction: 'action', attempt: 7, outcome: { kind: 'success', result: null } };
     const decision = decide(definition, before.state, late, NOW + 300);
     expect(decision.history.map((entry) => entry.type)).toEqual(['LATE_REPLY_IGNORED']);
-    const [instanceBefore] = await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id]);
 
     await ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox));
 
-    expect(await load(id)).toStrictEqual({ state: before.state, version: 1 });
-    // The one row write: has_exceptions, in the same statement as the failure entry (GET /sagas?hasExceptions).
-    const [flagged] = await ds.query('SELECT xmin::text AS xmin, has_exceptions FROM saga_instances WHERE id = $1', [id]);
-    expect(flagged).toEqual({ xmin: expect.any(String), has_exceptions: true });
-    expect(flagged.xmin).not.toBe(instanceBefore.xmin);
-    // A second late reply finds the flag set: the saga row is not written again.
-    await ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox));
-    expect(await ds.query('SELECT xmin::text AS xmin FROM saga_instances WHERE id = $1', [id])).toEqual([{ xmin: flagged.xmin }]);
+    // The state is as it was; the version names the new content of the saga's rows (one more entry).
+    expect(await load(id)).toStrictEqual({ state: before.state, version: 2 });
+    // has_exceptions is set in the same statement as the failure entry (GET /sagas?hasExceptions).
+    expect(await ds.query('SELECT has_exceptions FROM saga_instances WHERE id = $1', [id])).toEqual([{ has_exceptions: true }]);
+    // A second late reply read at the old version is refused whole, like any stale write.
+    await expect(ds.transaction((manager) => store.applyDecision(manager, before, decision, toOutbox))).rejects.toBeInstanceOf(ConcurrentSagaUpdateError);
+    await ds.transaction((manager) => store.applyDecision(manager, { state: before.state, version: 2 }, decision, toOutbox));
+    expect((await load(id))!.version).toBe(3);
     const history = await ds.query('SELECT type, failure_type, attempt, reason, detail FROM saga_history WHERE saga_id = $1 ORDER BY id', [id]);
     expect(history.slice(-2).map((row: { type: string }) => row.type)).toEqual(['LATE_REPLY_IGNORED', 'LATE_REPLY_IGNORED']);
     expect(history.at(-1)).toEqual({

@@ -142,15 +142,18 @@ export function absorbStart(model: Model, decision: Decision, published: string[
  * One input's outcome as a commit answered it, checked against the model and folded into it.
  * Throws (node:assert) when the outcome or the decision is not what the model says it must be.
  */
-export function absorb(model: Model, input: SagaInput, outcome: CommitOutcome, path: CommitPath, now: number): void {
+export function absorb(model: Model, input: SagaInput, outcome: CommitOutcome, now: number): void {
   const saga = model.sagas[input.sagaId];
   assert.ok(saga, `the model knows saga ${input.sagaId}`);
   const key = input.kind === 'timer' ? undefined : input.inboxKey;
   const timerId = input.kind === 'reply' ? undefined : input.timerId;
   if (key !== undefined && model.keys[key] !== undefined) {
     assert.deepEqual(outcome, { kind: 'duplicate' }, `key ${key} was applied before: the repeat must be a duplicate`);
-    if (input.kind === 'reply')
+    if (input.kind === 'reply') {
+      // Its history entry is a write of the saga: it moves the version like any other.
       saga.history.push(entryKey({ type: 'DUPLICATE_REPLY_IGNORED', step: input.event.step, direction: input.event.direction, attempt: input.event.attempt }));
+      saga.version += 1;
+    }
     return;
   }
   if (timerId !== undefined && saga.timers[timerId] === undefined) {
@@ -173,8 +176,8 @@ export function absorb(model: Model, input: SagaInput, outcome: CommitOutcome, p
   const after = expected.state.status;
   assert.ok(before === after || ALLOWED.has(`${before}>${after}`), `status ${before} → ${after} is not an allowed transition`);
   if (isTerminal(before) && before !== 'COMPENSATION_FAILED') assert.equal(after, before, 'a terminal status never changes');
-  const changed = canonical(expected.state) !== canonical(saga.state);
-  saga.version += path === 'held' || changed ? 1 : 0;
+  assert.equal(outcome.version, saga.version + 1, 'an applied event moves the version by exactly one');
+  saga.version += 1;
   saga.history.push(...expected.history.map(entryKey));
   if (key !== undefined) model.keys[key] = input.sagaId;
   if (input.kind === 'reply') model.delivered.push(input);
@@ -201,7 +204,7 @@ export function absorbCommit(
   now: number,
 ): void {
   assert.equal(committed.outcomes.length, inputs.length);
-  inputs.forEach((input, index) => absorb(model, input, committed.outcomes[index], committed.path, now));
+  inputs.forEach((input, index) => absorb(model, input, committed.outcomes[index], now));
   model.published.push(...committed.publish.map((command) => command.envelope.properties.correlationId));
   model.paths[committed.path]++;
 }

@@ -26,8 +26,8 @@
  *   (a history write, never a fake state), the saga is unchanged. An event for a saga that does
  *   not exist writes nothing.
  * - The held path never trusts the cache: a held state is only tried against the database's
- *   version. The version arithmetic (a saga row's version moves only when its row is written)
- *   lives here and in saga-write-rows.ts only.
+ *   version. The version arithmetic (every write of a saga moves its version by one, a
+ *   duplicate's history entry and a note included) lives here and in saga-write-rows.ts only.
  * - If commit() rejects, nothing of the batch was written: the caller may retry each event alone.
  * - start() is one statement: its sagas are stored together, or none if it rejects (the caller
  *   may retry each start alone); a start whose idempotency key is taken is reported `key-taken`
@@ -49,7 +49,9 @@ export type SagaInput =
 /** The engine, bound by the caller to the saga's pinned definition and a clock. */
 export type Decide = (state: SagaState, event: SagaEvent) => Decision;
 
-export type CommitOutcome = { kind: 'applied'; decision: Decision } | { kind: 'duplicate' } | { kind: 'unknown-saga' } | { kind: 'timer-already-fired' };
+/** `version`: the saga's version this commit wrote (every write moves it by one, so the version
+ *  before it was `version - 1`): a caller that saw every version of a saga knows all its rows. */
+export type CommitOutcome = { kind: 'applied'; decision: Decision; version: number } | { kind: 'duplicate' } | { kind: 'unknown-saga' } | { kind: 'timer-already-fired' };
 
 export type CommitPath = 'held' | 'read' | 'single';
 
@@ -152,6 +154,7 @@ export class SagaCommitter {
 
   /** History entries alone (a parked malformed reply); false when the saga does not exist. */
   async appendHistory(sagaId: string, entries: HistoryEntry[]): Promise<boolean> {
+    this.cache.forget([sagaId]); // the touch moves the version past the one held
     return this.dataSource.transaction(async (manager) => {
       if ((await this.store.lockMany(manager, [sagaId])).size === 0) return false;
       await this.store.appendHistory(manager, sagaId, entries);
@@ -181,8 +184,8 @@ export class SagaCommitter {
     const writes = items.map((item, index) => ({ kind: 'decision' as const, before: held[index], decision: decide(held[index].state, item.event) }));
     const inbox = items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId }));
     const publish = await this.store.claimAndWrite(this.dataSource, inbox, writes, this.options.toOutbox);
-    for (const { before, decision } of writes) this.cache.remember(decision.state, versionAfter(before, decision.state, true));
-    return { outcomes: writes.map(({ decision }) => ({ kind: 'applied', decision })), publish, path: 'held' };
+    for (const { before, decision } of writes) this.cache.remember(decision.state, versionAfter(before));
+    return { outcomes: writes.map(({ before, decision }) => ({ kind: 'applied', decision, version: versionAfter(before) })), publish, path: 'held' };
   }
 
   /** Two round trips: BEGIN + lock + read + inbox claim, then every write + COMMIT. */
@@ -209,14 +212,14 @@ export class SagaCommitter {
         }
         const decision = decide(loaded.state, item.event);
         writes.push({ kind: 'decision', before: loaded, decision });
-        return { kind: 'applied', decision };
+        return { kind: 'applied', decision, version: versionAfter(loaded) };
       });
       publish = await this.store.commitBatch(session, writes, this.options.toOutbox);
     } finally {
       await session.release();
     }
-    for (const write of writes) if (write.kind === 'decision') this.cache.remember(write.decision.state, versionAfter(write.before, write.decision.state));
-    for (const loaded of unchanged) this.cache.remember(loaded.state, loaded.version);
+    for (const write of writes) if (write.kind === 'decision') this.cache.remember(write.decision.state, versionAfter(write.before));
+    for (const loaded of unchanged) this.cache.remember(loaded.state, versionAfter(loaded)); // touched by the duplicate's entry
     return { outcomes, publish, path: 'read' };
   }
 
@@ -245,13 +248,13 @@ export class SagaCommitter {
       if (!loaded) return { outcome: { kind: 'unknown-saga' }, publish: [] };
       const decision = decide(loaded.state, input.event);
       written = { loaded, decision };
-      return { outcome: { kind: 'applied', decision }, publish: await this.store.applyDecision(manager, loaded, decision, this.options.toOutbox) };
+      return { outcome: { kind: 'applied', decision, version: versionAfter(loaded) }, publish: await this.store.applyDecision(manager, loaded, decision, this.options.toOutbox) };
     });
     const { outcome, publish } = await transaction.catch((error: unknown) => {
       if (error instanceof TimerGone) return { outcome: { kind: 'timer-already-fired' } as const, publish: [] };
       throw error;
     });
-    if (written) this.cache.remember(written.decision.state, versionAfter(written.loaded, written.decision.state));
+    if (written) this.cache.remember(written.decision.state, versionAfter(written.loaded));
     return { outcomes: [outcome], publish, path: 'single' };
   }
 

@@ -141,16 +141,18 @@ export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
 );
 
 /**
- * `sql` (WRITE_DECISIONS or CLAIM_AND_WRITE) that also sets has_exceptions on the sagas $`param`
- * (uuid[]): those whose failure entries it writes without writing their saga row (a duplicate,
- * late or malformed reply). Used only for such writes, which are rare: every other write keeps
+ * WRITE_DECISIONS that also touches the sagas $`param` (uuid[]): those whose history it writes
+ * without writing their saga row (a duplicate reply, a note). A touch moves the version, so
+ * every write of a saga moves it, and sets has_exceptions on those of them in $`param + 1`
+ * (uuid[]: a failure entry). Used only for such writes, which are rare: every other write keeps
  * the plain statement. The ids never include a saga of $1 (one statement updates a row once).
  */
-export function flaggingExceptions(sql: string, param: number): string {
+export function touchingSagas(sql: string, param: number): string {
   const at = sql.lastIndexOf('\n  )\n  SELECT ');
   return `${sql.slice(0, at)}
-  ), flagged AS (
-    UPDATE saga_instances SET has_exceptions = true WHERE id = ANY($${param}::uuid[]) AND NOT has_exceptions${sql.slice(at)}`;
+  ), touched AS (
+    UPDATE saga_instances SET version = version + 1, has_exceptions = has_exceptions OR id = ANY($${param + 1}::uuid[])
+     WHERE id = ANY($${param}::uuid[])${sql.slice(at)}`;
 }
 
 /**
@@ -226,8 +228,5 @@ export const BATCH_STATEMENTS = {
   lock: { name: 'saga_batch_lock', sql: LOCK_SAGAS },
   load: { name: 'saga_batch_load', sql: LOAD_SAGAS },
   write: { name: 'saga_batch_write', sql: WRITE_DECISIONS },
-  writeFlagging: { name: 'saga_batch_write_flagging', sql: flaggingExceptions(WRITE_DECISIONS, 8) },
+  writeTouching: { name: 'saga_batch_write_touching', sql: touchingSagas(WRITE_DECISIONS, 8) },
 } as const;
-
-/** CLAIM_AND_WRITE for a batch that flags sagas it writes no row of ($10). */
-export const CLAIM_AND_WRITE_FLAGGING = flaggingExceptions(CLAIM_AND_WRITE, 10);

@@ -18,8 +18,10 @@
  *   the caller's `toOutbox`), for the caller to publish once the transaction committed; the rows
  *   stay until deleted after the broker's confirm (outbox-store.ts).
  * - claimInbox / claimTimer return true exactly once per key: the unique key / the delete decides.
- * - Every write that stores a history entry with a failure type sets the saga's has_exceptions
- *   in the same statement (saga-write-rows.ts); writes without one run the plain statements.
+ * - Every write of a saga moves its version by one, history-only writes included (they touch
+ *   the row), and every write that stores a history entry with a failure type sets the saga's
+ *   has_exceptions in the same statement (saga-write-rows.ts); writes of decisions alone run
+ *   the plain statements.
  */
 import type { Decision, HistoryEntry, SagaEvent, SagaState, SagaStatus, StepState } from '#saga/core';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -28,20 +30,19 @@ import { SagaTimerEntity } from './entities/saga-timer.entity';
 import {
   BATCH_STATEMENTS,
   CLAIM_AND_WRITE,
-  CLAIM_AND_WRITE_FLAGGING,
   CLAIM_INBOX,
   CLAIM_DUE_TIMER,
   CLAIM_TIMER,
   CONCURRENT_UPDATE_MARK,
   DUE_TIMERS,
   NEXT_TIMER_AT,
-  flaggingExceptions,
   LOAD_SAGAS,
   LOCK_SAGAS,
   OPERATOR_ENTRY,
   PENDING_ATTEMPT_TIMERS,
   POSTPONE_TIMER,
   START_SAGAS,
+  touchingSagas,
   WRITE_DECISIONS,
 } from './saga-sql';
 import { stepRows, writeParameters, EffectRows, type CommittedCommand, type LoadedSaga, type SagaWrite, type StepRepair, type ToOutbox } from './saga-write-rows';
@@ -230,9 +231,9 @@ export class SagaStore {
   async writeDecisions(manager: EntityManager, writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined): Promise<CommittedCommand[]> {
     const { rows, params } = writeParameters(writes, toOutbox);
     if (rows.empty) return [];
-    const flag = rows.flagOnly();
+    const touched = rows.touched();
     const [result]: { outbox: { id: string; correlationId: string }[] }[] = await concurrentUpdateChecked(writes, () =>
-      flag.length === 0 ? manager.query(WRITE_DECISIONS, params) : manager.query(flaggingExceptions(WRITE_DECISIONS, 8), [...params, flag]),
+      touched.ids.length === 0 ? manager.query(WRITE_DECISIONS, params) : manager.query(touchingSagas(WRITE_DECISIONS, 8), [...params, touched.ids, touched.flagged]),
     );
     return rows.committed(result.outbox);
   }
@@ -258,13 +259,11 @@ export class SagaStore {
    * a key already claimed (23505) or a stale version (ConcurrentSagaUpdateError).
    */
   async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
-    const { rows, params } = writeParameters(writes, toOutbox, true);
+    if (writes.some((write) => write.kind !== 'decision')) throw new RangeError('claimAndWrite takes decisions only');
+    const { rows, params } = writeParameters(writes, toOutbox);
     const claim = [inbox.map((item) => item.key), inbox.map((item) => item.sagaId)];
-    const flag = rows.flagOnly();
     const [written] = await concurrentUpdateChecked(writes, () =>
-      flag.length === 0
-        ? preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim])
-        : preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE_FLAGGING, [...params, ...claim, flag]),
+      preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]),
     );
     return rows.committed(written.outbox);
   }
@@ -276,8 +275,9 @@ export class SagaStore {
       await session.commit([]);
       return [];
     }
-    const flag = rows.flagOnly();
-    const write = flag.length === 0 ? session.execute(BATCH_STATEMENTS.write, params) : session.execute(BATCH_STATEMENTS.writeFlagging, [...params, flag]);
+    const touched = rows.touched();
+    const write =
+      touched.ids.length === 0 ? session.execute(BATCH_STATEMENTS.write, params) : session.execute(BATCH_STATEMENTS.writeTouching, [...params, touched.ids, touched.flagged]);
     const [written] = await concurrentUpdateChecked(writes, () => session.commit([write]));
     return rows.committed((written.rows[0] as { outbox: { id: string; correlationId: string }[] }).outbox);
   }

@@ -2,13 +2,17 @@
  * The rows one write statement carries for a set of writes (saga-sql.ts: START_SAGAS,
  * WRITE_DECISIONS), one array per table, and the commands it wrote to the outbox.
  *
- * Guarantees: a saga row is written only when its state changed (or, asked to check every
- * saga, always: with the version it was read at), and then only its changed step rows; a
- * history-only write touches no saga row. Commands arrive already in their wire form (the
- * caller's `toOutbox`: persistence knows nothing of AMQP) and are returned with the outbox id
- * they were stored under, so they can be published from memory after the commit. Every saga
- * a statement writes a failure entry for is flagged (has_exceptions) by that statement: through
- * its saga row, or, when it writes none, by the ids `flagOnly()` names.
+ * Guarantees:
+ * - Every write of a saga moves its version by exactly one (docs/semantics.md S7): a decision
+ *   writes the saga row, with the version it was read at (checked), and its changed step rows;
+ *   a history-only write (a duplicate reply, a note) touches the row (`touched()`). So a saga's
+ *   version names one content of all its rows, and whoever committed every version from 1 to v
+ *   knows that content without reading it (the start-and-wait answer relies on it).
+ * - Commands arrive already in their wire form (the caller's `toOutbox`: persistence knows
+ *   nothing of AMQP) and are returned with the outbox id they were stored under, so they can be
+ *   published from memory after the commit.
+ * - Every saga a statement writes a failure entry for is flagged (has_exceptions) by that
+ *   statement: through its saga row, or through its touch.
  */
 import type { CommandEnvelope, Decision, HistoryEntry, OutgoingCommand, SagaState, StepState } from '#saga/core';
 import type { SqlValue } from './sql/sql-value';
@@ -87,11 +91,13 @@ export class EffectRows {
     }
   }
 
-  /** Sagas with a failure entry in this statement whose saga row it does not write: the ones a
-   *  flagging statement (saga-sql.ts flaggingExceptions) must set has_exceptions on. */
-  flagOnly(): string[] {
+  /** Sagas this statement writes history of without writing their saga row, and those of them
+   *  with a failure entry: a touching statement (saga-sql.ts touchingSagas) moves their version
+   *  and sets has_exceptions on the flagged ones. */
+  touched(): { ids: string[]; flagged: string[] } {
     const written = new Set(this.sagas.map((row) => (row as { id: string }).id));
-    return [...this.failing].filter((id) => !written.has(id));
+    const ids = [...new Set(this.history.map((row) => (row as { saga_id: string }).saga_id))].filter((id) => !written.has(id));
+    return { ids, flagged: ids.filter((id) => this.failing.has(id)) };
   }
 
   /** History, outbox rows and timers of a decision (not its saga and step rows). */
@@ -117,14 +123,8 @@ export class EffectRows {
   }
 }
 
-/** Whether a decision stores the saga's row (and so checks and bumps its version): when its
- *  state changed, or always with `checkEvery` (a `before` from a cache must be proven current). */
-export function writesSagaRow(before: LoadedSaga, state: SagaState, checkEvery = false): boolean {
-  return checkEvery || JSON.stringify(state) !== JSON.stringify(before.state);
-}
-
 /** The rows and the seven WRITE_DECISIONS parameters of a set of writes. */
-export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined, checkEvery = false): { rows: EffectRows; params: SqlValue[] } {
+export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined): { rows: EffectRows; params: SqlValue[] } {
   const rows = new EffectRows(toOutbox);
   for (const write of writes) {
     if (write.kind === 'history') {
@@ -133,20 +133,18 @@ export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox
     }
     const { before, decision } = write;
     const { state } = decision;
-    if (writesSagaRow(before, state, checkEvery)) {
-      rows.sagas.push({
-        id: state.id,
-        status: state.status,
-        current_step: state.current,
-        past_pivot: state.pastPivot,
-        failure: state.failure ?? null,
-        updated_at: new Date(state.updatedAt).toISOString(),
-        version: before.version,
-        has_exceptions: decision.history.some((entry) => entry.failureType !== null),
-      });
-      const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
-      rows.steps.push(...stepRows(state.id, state.steps, changed));
-    }
+    rows.sagas.push({
+      id: state.id,
+      status: state.status,
+      current_step: state.current,
+      past_pivot: state.pastPivot,
+      failure: state.failure ?? null,
+      updated_at: new Date(state.updatedAt).toISOString(),
+      version: before.version,
+      has_exceptions: decision.history.some((entry) => entry.failureType !== null),
+    });
+    const changed = state.steps.map((_, position) => position).filter((p) => JSON.stringify(state.steps[p]) !== JSON.stringify(before.state.steps[p]));
+    rows.steps.push(...stepRows(state.id, state.steps, changed));
     rows.addEffects(decision);
   }
   const params: SqlValue[] = [
@@ -161,7 +159,7 @@ export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox
   return { rows, params };
 }
 
-/** The version a saga row has after `decision` was committed over `before`. */
-export function versionAfter(before: LoadedSaga, state: SagaState, checkEvery = false): number {
-  return before.version + (writesSagaRow(before, state, checkEvery) ? 1 : 0);
+/** The version a saga row has once a write over `before` committed: every write moves it by one. */
+export function versionAfter(before: LoadedSaga): number {
+  return before.version + 1;
 }

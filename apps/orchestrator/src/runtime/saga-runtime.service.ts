@@ -105,7 +105,7 @@ export class SagaRuntime {
       return saga.inputHash === hash ? { kind: 'existing', id: saga.id, name, version: saga.version, status: saga.status } : { kind: 'conflict', id: saga.id };
     }
     this.published(written.publish);
-    this.settled(event, { kind: 'applied', decision }, startedAt);
+    this.settled(event, { kind: 'applied', decision, version: 1 }, startedAt);
     return { kind: 'started', id: decision.state.id, name, version: definition.version, status: decision.state.status };
   }
 
