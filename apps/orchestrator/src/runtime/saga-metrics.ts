@@ -65,6 +65,12 @@ export class SagaMetrics {
     registers: [this.registry],
   });
 
+  private readonly waitAnswers = new Counter({
+    name: 'saga_wait_answers_total',
+    help: 'Starts that waited for their saga to end and saw it end, by where the answer came from: "commits" (this process committed every version of it: no read) or "read"',
+    labelNames: ['from'],
+    registers: [this.registry],
+  });
   private readonly pruned = new Counter({
     name: 'saga_pruned_total',
     help: 'Rows deleted by retention (finished sagas and their rows), by table',
@@ -148,6 +154,11 @@ export class SagaMetrics {
   /** One message taken from the dead-letter queue, by what became of it. */
   rowsPruned(table: string, rows: number): void {
     if (rows > 0) this.pruned.inc({ table }, rows);
+  }
+
+  /** A start that waited was answered from this process's commits, or by reading the saga. */
+  waitAnswered(from: 'commits' | 'read'): void {
+    this.waitAnswers.inc({ from });
   }
 
   deadLetterTaken(result: 'stored' | 'seen' | 'unstorable'): void {

@@ -43,6 +43,7 @@ import { inputHash } from './input-hash';
 import { OutboxPublisher } from './outbox-publisher.service';
 import { RuntimeSignals } from './runtime-signals';
 import { SagaMetrics } from './saga-metrics';
+import { SagaTrails, type SagaTrail } from './saga-trails';
 import { StartWriter } from './start-writer';
 
 export type StartResult =
@@ -66,6 +67,8 @@ export class SagaRuntime {
   private readonly logger = new Logger('SagaRuntime');
   private readonly committer: SagaCommitter;
   private readonly starts: StartWriter;
+  /** What this process committed of the sagas a start request waits for (saga-trails.ts). */
+  private readonly trails: SagaTrails;
   private readonly decide = (state: SagaState, event: SagaEvent): Decision => decide(this.registry.pinned(state.name, state.version), state, event, Date.now());
 
   constructor(
@@ -85,10 +88,12 @@ export class SagaRuntime {
       logger: new Logger('SagaCommitter'),
     });
     this.starts = new StartWriter(this.committer, config.startBatchSize);
+    this.trails = new SagaTrails(config.historyLimit);
   }
 
-  /** Starts `name` at `version`, or at its latest version. */
-  async start(name: string, input: unknown, idempotencyKey: string | null, version?: number): Promise<StartResult> {
+  /** Starts `name` at `version`, or at its latest version. `trail`: keep what this process
+   *  commits of the new saga until endTrail() (a request waits for its end). */
+  async start(name: string, input: unknown, idempotencyKey: string | null, version?: number, trail = false): Promise<StartResult> {
     const definition = version === undefined ? this.registry.latest(name) : this.registry.pinned(name, version);
     const errors = validateInput(definition.inputSchema, input);
     if (errors.length > 0) return { kind: 'invalid', errors };
@@ -104,6 +109,8 @@ export class SagaRuntime {
       const { saga } = written;
       return saga.inputHash === hash ? { kind: 'existing', id: saga.id, name, version: saga.version, status: saga.status } : { kind: 'conflict', id: saga.id };
     }
+    // Begun before the commands go out: no reply can be committed before it.
+    if (trail) this.trails.begin(decision, { definitionFingerprint: definitionFingerprint ?? null, businessKey: businessKey ?? null });
     this.published(written.publish);
     this.settled(event, { kind: 'applied', decision, version: 1 }, startedAt);
     return { kind: 'started', id: decision.state.id, name, version: definition.version, status: decision.state.status };
@@ -134,6 +141,15 @@ export class SagaRuntime {
    *  idempotency inbox key and the timer row it fires, both claimed in the same transaction. */
   async repair(sagaId: string, event: RepairEvent, claim: { inboxKey?: string; timerId?: string }): Promise<CommitOutcome> {
     return (await this.commit([{ kind: 'operator', sagaId, event, ...claim }])).outcomes[0];
+  }
+
+  /** The unbroken trail of a saga started with `trail`, if it is still unbroken. */
+  trail(sagaId: string): SagaTrail | undefined {
+    return this.trails.peek(sagaId);
+  }
+
+  endTrail(sagaId: string): void {
+    this.trails.end(sagaId);
   }
 
   /** The saga's pending retry and timeout timers, soonest first. */
@@ -170,6 +186,12 @@ export class SagaRuntime {
   private async commit(inputs: SagaInput[]): Promise<Committed> {
     const startedAt = performance.now();
     const committed = await this.committer.commit(inputs, this.decide);
+    if (this.trails.size > 0) {
+      inputs.forEach((input, index) => {
+        const outcome = committed.outcomes[index];
+        if (outcome.kind === 'applied') this.trails.record(input.sagaId, outcome.decision, outcome.version, input.kind === 'reply' ? undefined : input.timerId);
+      });
+    }
     this.published(committed.publish);
     inputs.forEach((input, index) => this.settled(input.event, committed.outcomes[index], startedAt, inputs.length, input.sagaId));
     return committed;

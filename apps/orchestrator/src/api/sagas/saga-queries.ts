@@ -22,8 +22,11 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orche
 import { RuntimeSignals } from '../../runtime/runtime-signals';
 import { countSagas, type SagaCounts } from './saga-counts';
 import { encodeCursor, searchSagas, type SagaSearchFilter, type SagaSearchRow } from './saga-search';
-import type { ExceptionView, HistoryEntryView, HistoryPageView, SagaListItemView, SagaPageView, SagaSummaryView, SagaView, StepView, TimerEventView } from './saga-views';
+import type { HistoryEntryView, HistoryPageView, SagaListItemView, SagaPageView, SagaView, StepView, TimerEventView } from './saga-views';
 import { TerminalStatusWaiter } from './terminal-status-waiter';
+import { sagaView, summaryView } from './saga-view-assembly';
+
+export { summaryView };
 
 export const WAIT_POLL_MS = 250;
 
@@ -119,10 +122,6 @@ const parseTimestamptz = types.getTypeParser(types.builtins.TIMESTAMPTZ, 'text')
 const isoOf = (text: string): string => parseTimestamptz(text).toISOString();
 const isoOrNull = (text: string | null): string | null => (text === null ? null : isoOf(text));
 
-export function summaryView(saga: { id: string; name: string; version: number; status: string }): SagaSummaryView {
-  return { id: saga.id, name: saga.name, version: saga.version, status: saga.status, links: { self: `/sagas/${saga.id}` } };
-}
-
 @Injectable()
 export class SagaQueries implements OnModuleDestroy {
   private readonly waits: TerminalStatusWaiter;
@@ -180,21 +179,12 @@ export class SagaQueries implements OnModuleDestroy {
     const row = rows[0];
     if (!row) return undefined;
     const history: HistoryEntryView[] = row.history.map(entryView);
-    const exceptions: ExceptionView[] = history
-      .filter((entry) => entry.failureType !== null)
-      .map((entry) => ({
-        type: entry.failureType!,
-        at: entry.at,
-        entry: entry.type,
-        step: entry.step,
-        direction: entry.direction,
-        attempt: entry.attempt,
-        reason: entry.reason,
-        message: typeof entry.detail?.message === 'string' ? entry.detail.message : null,
-      }));
-    return {
-      ...summaryView({ id, name: row.definition_name, version: row.definition_version, status: row.status }),
-      definition: { name: row.definition_name, version: row.definition_version, fingerprint: row.definition_fingerprint },
+    return sagaView({
+      id,
+      name: row.definition_name,
+      version: row.definition_version,
+      status: row.status,
+      fingerprint: row.definition_fingerprint,
       businessKey: row.business_key,
       input: row.input,
       failure: row.failure,
@@ -217,9 +207,8 @@ export class SagaQueries implements OnModuleDestroy {
       history,
       historyTotal: row.history_total,
       historyNext: row.history_total > history.length && row.oldest_shown !== null ? cursorBefore(row.oldest_shown) : null,
-      exceptions,
       timers: row.timers.map((timer) => ({ id: timer.id, fireAt: isoOf(timer.fireAt), event: timer.event })),
-    };
+    });
   }
 
   /** A page of a saga's history before `before` (a cursor; none: the latest), oldest first;

@@ -34,12 +34,14 @@ import { Allow, OPERATORS, RateLimited, READERS, SAGA_READERS, STARTERS } from '
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../../config/orchestrator-config';
 import { DefinitionRegistry, UnknownSagaError } from '../../definitions/definition-registry';
 import { StoredDefinitions } from '../../definitions/stored-definitions';
+import { SagaMetrics } from '../../runtime/saga-metrics';
 import { SagaRuntime } from '../../runtime/saga-runtime.service';
 import { badRequest } from '../bad-request';
 import { unstorableJson } from '../hygiene/json-values';
 import { CancelSagaRequest, HistoryPageQuery, IdempotencyKeyHeader, ListSagasQuery, ReadSagaQuery, StartSagaQuery } from './saga-requests.dto';
 import { historyCursor, SagaQueries, summaryView } from './saga-queries';
 import { searchFilter, withMissingVersions } from './search-filter';
+import { trailSagaView } from './trail-saga-view';
 import { ErrorView, HistoryPageView, SagaCountsView, SagaPageView, SagaSummaryView, SagaView, ValidationErrorView } from './saga-views';
 
 export function idempotencyKey(raw: string | undefined): string | null {
@@ -64,6 +66,7 @@ export class SagasController {
     private readonly registry: DefinitionRegistry,
     private readonly storedDefinitions: StoredDefinitions,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+    private readonly metrics: SagaMetrics,
   ) {}
 
   @Post(':name')
@@ -98,7 +101,7 @@ export class SagasController {
     if (unstorable.length > 0) throw badRequest('the input cannot be stored as it is', unstorable);
     let result;
     try {
-      result = await this.runtime.start(name, input ?? {}, key, query.version);
+      result = await this.runtime.start(name, input ?? {}, key, query.version, Boolean(query.waitMs));
     } catch (error) {
       if (error instanceof UnknownSagaError) throw new NotFoundException(error.message);
       throw error;
@@ -118,11 +121,15 @@ export class SagasController {
         response.setHeader('Location', view.links.self);
         if (result.kind === 'existing') response.setHeader('Idempotent-Replayed', 'true');
         if (!query.waitMs) return view;
-        await this.holdUntilTerminal(response, result.id, query.waitMs, result.kind === 'started' ? result.status : undefined);
-        const saga = await this.queries.findOne(result.id);
-        if (!saga || !isTerminal(saga.status as SagaStatus)) return saga ? summaryView(saga) : view;
-        response.status(200);
-        return saga;
+        try {
+          await this.holdUntilTerminal(response, result.id, query.waitMs, result.kind === 'started' ? result.status : undefined);
+          const saga = this.committedView(result.id) ?? (await this.queries.findOne(result.id));
+          if (!saga || !isTerminal(saga.status as SagaStatus)) return saga ? summaryView(saga) : view;
+          response.status(200);
+          return saga;
+        } finally {
+          this.runtime.endTrail(result.id);
+        }
       }
     }
   }
@@ -216,6 +223,15 @@ export class SagasController {
     const page = await this.queries.historyPage(id, before, query.limit ?? 100);
     if (!page) throw new NotFoundException(`no saga ${id}`);
     return page;
+  }
+
+  /** The finished saga as this process committed it, when it committed every version of it
+   *  (saga-trails.ts): the answer without a read. Counted either way (saga_wait_answers_total). */
+  private committedView(id: string): SagaView | undefined {
+    const trail = this.runtime.trail(id);
+    const view = trail && trailSagaView(trail);
+    this.metrics.waitAnswered(view ? 'commits' : 'read');
+    return view;
   }
 
   /** waitMs, capped by WAIT_MAX_MS; skipped (Wait-Skipped header) when MAX_WAITERS requests already wait. */
