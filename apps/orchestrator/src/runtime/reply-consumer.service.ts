@@ -3,7 +3,8 @@
  *
  * Guarantees (docs/semantics.md S4):
  * - A reply is acked only after the transaction it caused committed (the AMQP client acks when
- *   this handler resolves). Replies arriving together share one transaction (GroupCommit, keyed by saga id).
+ *   this handler resolves). Replies arriving together share one transaction (GroupCommit, keyed
+ *   by saga id), one batch at a time.
  * - A reply that cannot be read (not JSON, no correlation id of ours, neither response nor err,
  *   over 1 MiB) goes to the dead-letter queue with the reason and is acked: it never loops.
  * - A reply whose handling keeps failing (say its saga is pinned to a definition version this
@@ -26,8 +27,10 @@ import { BrokerService } from './broker.service';
 import { SagaRuntime, type ReplyItem } from './saga-runtime.service';
 import { logLine } from '../logging/log-line';
 
-/** Batches in flight at once: one commits while the next is read and decided. */
-const BATCHES_IN_FLIGHT = 2;
+/** Batches in flight at once. One: the replies that arrive while a batch commits all go into
+ *  the next one, so under load each commit carries more of them (measured: fewer commits and
+ *  less CPU per saga, higher throughput than with two); alone, a reply never waits. */
+const BATCHES_IN_FLIGHT = 1;
 
 /** Saga ids are UUIDs (the runtime creates them with randomUUID). */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
