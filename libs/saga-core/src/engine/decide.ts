@@ -25,6 +25,7 @@ import { advance, compensateNext, failCompensation, startRollback } from './prog
 import { retryPolicyFor, timeoutFor } from '../definition/step-policies';
 import { attemptsUsed, scheduleRetry, sendAction, sendCompensation } from './step-dispatch';
 import { fireTimerNow, resolve, retryCompensation, retryStep, skipCompensation } from './repair';
+import { copyJson } from './json-copy';
 
 export function decide(definition: SagaDefinition, state: SagaState | null, event: SagaEvent, now: number): Decision {
   if (event.type === 'START') {
@@ -79,7 +80,7 @@ function start(definition: SagaDefinition, event: StartEvent, now: number): Deci
     name: definition.name,
     version: definition.version,
     status: 'RUNNING',
-    input: structuredClone(event.input),
+    input: copyJson(event.input),
     steps: definition.steps.map((step) => ({
       name: step.name,
       status: 'PENDING',

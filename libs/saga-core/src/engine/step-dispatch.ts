@@ -20,6 +20,7 @@ import { commandMessageId, correlationIdFor, type Direction } from '../protocol/
 import { retryDelayMs } from './backoff';
 import { attemptTimerId, type DecisionBuilder } from './decision-builder';
 import type { SagaState, StepState } from './saga-state';
+import { copyJson } from './json-copy';
 
 export function stepResults(state: SagaState): Record<string, unknown> {
   const results: Record<string, unknown> = {};
@@ -52,7 +53,7 @@ function emit(d: DecisionBuilder, definition: SagaDefinition, index: number, dir
     attempt,
     command,
     // A copy: the payload may share objects with the new state (templates return sub-trees).
-    payload: structuredClone(payload),
+    payload: copyJson(payload),
     expiresAt,
   });
   d.timers.push({
