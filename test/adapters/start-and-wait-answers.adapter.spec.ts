@@ -62,7 +62,14 @@ describe('start-and-wait answers from this process', () => {
   }
 
   it('keeps JSON as PostgreSQL gives jsonb back: key order, integer-like and non-ASCII keys, undefined left out', async () => {
-    const values: unknown[] = [UNORDERED, [UNORDERED, 1.5, 'x'], { nested: { deeper: { zz: 1, a: 2 } } }, 'text', 0, null];
+    const values: unknown[] = [
+      UNORDERED,
+      [UNORDERED, 1.5, 'x', undefined, -0, 1e21, 0.1 + 0.2],
+      { nested: { deeper: { zz: 1, a: 2 } }, gone: undefined, minusZero: -0, at: new Date(5) },
+      'text',
+      0,
+      null,
+    ];
     for (const value of values) {
       const [row] = await env.query<{ value: unknown }>('SELECT $1::jsonb AS value', [JSON.stringify(value)]);
       expect(JSON.stringify(asJsonb(value))).toBe(JSON.stringify(row.value));

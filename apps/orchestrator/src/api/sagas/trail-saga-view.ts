@@ -25,22 +25,32 @@ function jsonbKeyOrder(a: string, b: string): number {
   return x.length - y.length || Buffer.compare(x, y);
 }
 
-function jsonbObject(value: Record<string, unknown>): Record<string, unknown> {
-  const keys = Object.keys(value);
-  const sorted = [...keys].sort(jsonbKeyOrder);
-  if (sorted.every((key, index) => key === keys[index])) return value;
+/** A plain object or array (what JSON.parse makes); anything else goes through JSON.stringify. */
+const isPlain = (value: object): boolean => Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null;
+
+/** `value` (not undefined) as JSON.stringify + jsonb would keep it, without the text in between. */
+function jsonbValue(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isFinite(value) ? (Object.is(value, -0) ? 0 : value) : null;
+  if (value === null || typeof value !== 'object') return value;
+  if (!isPlain(value)) {
+    const text = JSON.stringify(value) as string | undefined; // a toJSON() may say undefined
+    return text === undefined ? null : jsonbValue(JSON.parse(text));
+  }
+  if (Array.isArray(value)) return value.map((item) => (isOmitted(item) ? null : jsonbValue(item)));
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).filter((key) => !isOmitted(record[key]));
+  keys.sort(jsonbKeyOrder);
   const copy: Record<string, unknown> = {};
-  for (const key of sorted) copy[key] = value[key];
+  for (const key of keys) copy[key] = jsonbValue(record[key]);
   return copy;
 }
 
+/** What JSON.stringify leaves out of an object (and writes as null in an array). */
+const isOmitted = (value: unknown): boolean => value === undefined || typeof value === 'function' || typeof value === 'symbol';
+
 /** `value` as a jsonb column stores and returns it (null for undefined, as a missing column). */
 export function asJsonb(value: unknown): unknown {
-  const text = value === undefined ? undefined : JSON.stringify(value);
-  if (text === undefined) return null;
-  return JSON.parse(text, (_key, parsed: unknown) =>
-    parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? jsonbObject(parsed as Record<string, unknown>) : parsed,
-  );
+  return isOmitted(value) ? null : jsonbValue(value);
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
