@@ -6,8 +6,9 @@
  * - Every write of a saga moves its version by exactly one (docs/semantics.md S7): a decision
  *   writes the saga row, with the version it was read at (checked), and its changed step rows;
  *   a history-only write (a duplicate reply, a note) touches the row (`touched()`). So a saga's
- *   version names one content of all its rows, and whoever committed every version from 1 to v
- *   knows that content without reading it (the start-and-wait answer relies on it).
+ *   version names one content of its state, steps, history and set of pending timers (a failed
+ *   timer's postponed fire time aside), and whoever committed every version from 1 to v knows
+ *   that content without reading it (the start-and-wait answer relies on it).
  * - Commands arrive already in their wire form (the caller's `toOutbox`: persistence knows
  *   nothing of AMQP) and are returned with the outbox id they were stored under, so they can be
  *   published from memory after the commit.
