@@ -7,8 +7,9 @@
  * that completes, one that retries (timers set, cancelled and fired) and one that compensates is
  * the GET text and comes from the commits (saga_wait_answers_total{from="commits"}); an input
  * whose keys jsonb reorders (non-ASCII, integer-like, nested) comes back as PostgreSQL returns it;
- * a duplicate reply written in the middle of the saga (a version this process did not record)
- * and a history longer than HISTORY_LIMIT make the answer a read, still equal to GET.
+ * a duplicate reply written in the middle of the saga (a version this process did not record),
+ * a second replica handling some of the replies, and a history longer than HISTORY_LIMIT make
+ * the answer a read, still equal to GET.
  */
 import { connect, type ChannelModel } from 'amqplib';
 import { replyBody } from '#saga/core';
@@ -109,6 +110,25 @@ describe('start-and-wait answers from this process', () => {
     expect(body.history.map((entry) => entry.type)).toContain('DUPLICATE_REPLY_IGNORED');
     expect(posted).toBe(read);
     expect(await answers()).toEqual({ commits: before.commits, read: before.read + 1 });
+  });
+
+  it('with a second replica taking some of the replies, every answer is still exactly GET, read when this replica missed a version', async () => {
+    const replica = await env.start();
+    try {
+      const before = await answers();
+      const runs = await Promise.all(Array.from({ length: 20 }, (_, n) => startAndRead({ plan: {}, n })));
+      for (const { posted, read, body } of runs) {
+        expect(body.status).toBe('COMPLETED');
+        expect(posted).toBe(read);
+      }
+      const after = await answers();
+      expect(after.commits - before.commits + after.read - before.read).toBe(20);
+      // 60 replies shared by two consumers: this replica missed some saga's version.
+      expect(after.read - before.read).toBeGreaterThan(0);
+    } finally {
+      await replica.close();
+      env.apps.splice(env.apps.indexOf(replica), 1);
+    }
   });
 
   it('reads the saga when its history is longer than HISTORY_LIMIT (the answer pages it like GET)', async () => {
