@@ -19,15 +19,17 @@
  *   start is written again, at most MAX_KEYED_WRITES times in all.
  * - A failed batch keeps nothing; each of its starts is then written alone, so one bad start
  *   fails alone and every caller sees its own outcome.
- * - At most two batches are written at once (one commits while the next gathers), each of at most
- *   `maxBatchSize` starts; a start never waits for a batch to fill, only for a running one to
- *   finish when two are running. maxBatchSize 1: each start its own statement.
+ * - One batch is written at a time (the next gathers while it commits), each of at most
+ *   `maxBatchSize` starts; a start never waits for a batch to fill, only for the running one to
+ *   finish. maxBatchSize 1: each start its own statement.
  */
 import { GroupCommit } from '#saga/batching';
 import type { CommittedCommand, NewSaga, SagaCommitter, StartedSaga, StartOutcome } from '#saga/persistence';
 
-/** With one batch at a time, starts queued behind a running commit: measured slower than two. */
-const BATCHES_IN_FLIGHT = 2;
+/** One batch at a time: starts that arrive while one commits join the next. Once measured slower
+ *  than two; with replies also one batch at a time, six interleaved pairs (64 in flight) gave
+ *  fewer commits per saga, 0.03 ms less orchestrator CPU and equal or higher throughput in five. */
+const BATCHES_IN_FLIGHT = 1;
 
 /** Writes of one keyed start whose key was taken at each write and free again at each read. */
 const MAX_KEYED_WRITES = 3;
