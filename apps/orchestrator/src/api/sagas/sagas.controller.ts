@@ -128,7 +128,8 @@ export class SagasController {
           response.status(200);
           return saga;
         } finally {
-          this.runtime.endTrail(result.id);
+          // Only the request that started the saga began its trail (a replayed key's may be another's).
+          if (result.kind === 'started') this.runtime.endTrail(result.id);
         }
       }
     }
