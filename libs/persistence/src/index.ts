@@ -9,6 +9,7 @@ export * from './saga-committer';
 export * from './saga-store';
 export * from './saga-state-cache';
 export * from './outbox-store';
+export * from './published-outbox';
 export * from './definition-store';
 export * from './dead-letter-store';
 export * from './sql/pipelined-session';

@@ -18,6 +18,9 @@
  *   reply that cancels the timer takes too, so the two never deadlock. An operator action may carry an
  *   inbox key (its idempotency key) and a timer to claim: the saga is locked first, then the key
  *   is claimed (taken: `duplicate`, nothing written), then the timer (gone: `timer-already-fired`).
+ * - Confirmed outbox rows (options.publishedOutbox) ride along: the start statement and the
+ *   replies' write statement delete up to MAX_PUBLISHED_PER_WRITE of them as a part of
+ *   themselves; a write that fails gives them back.
  *
  * Guarantees (docs/semantics.md S4, S7):
  * - State, history, outbox rows, timers and the inbox record of a reply commit together or not
@@ -35,6 +38,7 @@
  */
 import type { Decision, HistoryEntry, ReplyEvent, SagaEvent, SagaState } from '#saga/core';
 import type { DataSource } from 'typeorm';
+import type { PublishedOutbox } from './published-outbox';
 import { SagaStateCache } from './saga-state-cache';
 import { ConcurrentSagaUpdateError, SagaStore, type NewSaga } from './saga-store';
 import { versionAfter, type CommittedCommand, type LoadedSaga, type SagaWrite, type ToOutbox } from './saga-write-rows';
@@ -83,6 +87,8 @@ export interface SagaCommitterOptions {
   stateCacheMaxBytes?: number;
   logger?: { debug(message: string): void };
   clock?: () => number;
+  /** Outbox rows whose commands the broker confirmed: the hot writes delete them too. */
+  publishedOutbox?: PublishedOutbox;
 }
 
 /** SQLSTATE unique_violation: an inbox key claimed before. */
@@ -117,7 +123,7 @@ export class SagaCommitter {
    *  a saga whose idempotency key is taken: left out whole (`key-taken`), the others stored. One
    *  outcome per start, in order; rejects with the database's error, having stored nothing. */
   async start(starts: readonly NewSaga[]): Promise<StartOutcome[]> {
-    const committed = await this.store.insertMany(this.dataSource.manager, starts, this.options.toOutbox);
+    const committed = await this.deletingPublished((published) => this.store.insertMany(this.dataSource.manager, starts, this.options.toOutbox, published));
     return starts.map(({ decision }, index): StartOutcome => {
       const publish = committed[index];
       if (publish === null) return { kind: 'key-taken' };
@@ -183,7 +189,7 @@ export class SagaCommitter {
   private async writeHeld(items: Extract<SagaInput, { kind: 'reply' }>[], held: LoadedSaga[], decide: Decide): Promise<Committed> {
     const writes = items.map((item, index) => ({ kind: 'decision' as const, before: held[index], decision: decide(held[index].state, item.event) }));
     const inbox = items.map((item) => ({ key: item.inboxKey, sagaId: item.sagaId }));
-    const publish = await this.store.claimAndWrite(this.dataSource, inbox, writes, this.options.toOutbox);
+    const publish = await this.deletingPublished((published) => this.store.claimAndWrite(this.dataSource, inbox, writes, this.options.toOutbox, published));
     for (const { before, decision } of writes) this.cache.remember(decision.state, versionAfter(before));
     return { outcomes: writes.map(({ before, decision }) => ({ kind: 'applied', decision, version: versionAfter(before) })), publish, path: 'held' };
   }
@@ -214,7 +220,7 @@ export class SagaCommitter {
         writes.push({ kind: 'decision', before: loaded, decision });
         return { kind: 'applied', decision, version: versionAfter(loaded) };
       });
-      publish = await this.store.commitBatch(session, writes, this.options.toOutbox);
+      publish = await this.deletingPublished((published) => this.store.commitBatch(session, writes, this.options.toOutbox, published));
     } finally {
       await session.release();
     }
@@ -256,6 +262,17 @@ export class SagaCommitter {
     });
     if (written) this.cache.remember(written.decision.state, versionAfter(written.loaded));
     return { outcomes: [outcome], publish, path: 'single' };
+  }
+
+  /** Runs `write` with confirmed outbox rows for it to delete; gives them back if it fails. */
+  private async deletingPublished<T>(write: (published: readonly string[]) => Promise<T>): Promise<T> {
+    const published = this.options.publishedOutbox?.take() ?? [];
+    try {
+      return await write(published);
+    } catch (error) {
+      this.options.publishedOutbox?.restore(published);
+      throw error;
+    }
   }
 
   private duplicateEntry(event: SagaEvent): HistoryEntry {

@@ -16,6 +16,10 @@
  *   history, outbox, timers), instead of failing, and returns the ids it stored: a batch of keyed
  *   starts is one statement even when some keys were used before.
  * - No NOTIFY: a commit never takes PostgreSQL's global notify lock (commits stay group-committed).
+ * - WRITE_DECISIONS (and so CLAIM_AND_WRITE) and START_SAGAS also delete the outbox rows whose
+ *   commands the broker confirmed (published-outbox.ts), as a part of the same statement: rows
+ *   another transaction holds (the relay claiming them) are skipped, never waited for; the relay
+ *   then deletes them itself, or publishes them again if it rolls back (at-least-once).
  */
 /** Locks the sagas that exist among $1 and returns their ids. */
 export const LOCK_SAGAS = 'SELECT id FROM saga_instances WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
@@ -77,6 +81,10 @@ const timersInsert = (param: number, where?: string) => `
   SELECT id, saga_id, fire_at, event FROM jsonb_to_recordset($${param}::jsonb) AS t(id text, saga_id uuid, fire_at timestamptz, event jsonb)${whereClause(where)}
   ON CONFLICT (id) DO NOTHING`;
 
+/** Deletes the confirmed outbox rows $`param` (bigint[]; often empty). */
+const publishedDelete = (param: number) => `
+  DELETE FROM saga_outbox WHERE id IN (SELECT id FROM saga_outbox WHERE id = ANY($${param}::bigint[]) FOR UPDATE SKIP LOCKED)`;
+
 const whereClause = (where: string | undefined): string => (where === undefined ? '' : `\n   WHERE ${where}`);
 
 /** START_SAGAS: a row of a saga the statement stored (its `saga` part returned the id). */
@@ -91,7 +99,8 @@ export const CONCURRENT_UPDATE_MARK = 'concurrent saga update';
  * $1 saga rows (id, status, current_step, past_pivot, failure, updated_at, version = the version
  * loaded, has_exceptions = the decision wrote a failure entry: the flag is only ever set), $2
  * changed step rows (saga_id + STEP_COLUMNS), $3 history, $4 outbox rows, $5 timer ids to
- * cancel, $6 new timers, $7 the number of saga rows in $1. Returns `outbox`. If fewer sagas
+ * cancel, $6 new timers, $7 the number of saga rows in $1, $8 confirmed outbox rows to delete
+ * (bigint[]). Returns `outbox`. If fewer sagas
  * than $7 had the version loaded, the statement fails (an error naming CONCURRENT_UPDATE_MARK),
  * so nothing of it is written and a COMMIT sent after it in the same batch never runs.
  */
@@ -120,6 +129,7 @@ export const WRITE_DECISIONS = `
   ), cancelled AS (
     DELETE FROM saga_timers WHERE id = ANY($5::text[])
   ), timers AS (${timersInsert(6)}
+  ), published AS (${publishedDelete(8)}
   )
   SELECT ${OUTBOX_IDS} AS outbox,
          CASE WHEN (SELECT count(*) FROM sagas) = $7 THEN 0
@@ -127,7 +137,7 @@ export const WRITE_DECISIONS = `
 
 /**
  * WRITE_DECISIONS for states the caller already holds (the runtime's cache), as ONE statement
- * without a transaction around it: it also claims inbox keys $8 for sagas $9, strictly. A key
+ * without a transaction around it: it also claims inbox keys $9 for sagas $10, strictly. A key
  * claimed before fails the whole statement with a unique violation (23505), a version that is
  * not the one the caller holds fails it with CONCURRENT_UPDATE_MARK: nothing is written either
  * way, and the caller goes back to locking and reading.
@@ -136,7 +146,7 @@ export const CLAIM_AND_WRITE = WRITE_DECISIONS.replace(
   'WITH sagas AS (',
   `WITH claimed AS (
     INSERT INTO saga_inbox (message_key, saga_id, received_at)
-    SELECT key, saga_id, now() FROM unnest($8::text[], $9::uuid[]) AS c(key, saga_id)
+    SELECT key, saga_id, now() FROM unnest($9::text[], $10::uuid[]) AS c(key, saga_id)
   ), sagas AS (`,
 );
 
@@ -158,7 +168,8 @@ export function touchingSagas(sql: string, param: number): string {
 /**
  * New sagas with their steps and the effects of their first decisions, in one statement (atomic
  * without an explicit transaction): $1 the instance rows, $2 their steps (saga_id + STEP_COLUMNS),
- * $3 history, $4 outbox, $5 timers. Returns `outbox` and `stored`, the ids of the sagas stored.
+ * $3 history, $4 outbox, $5 timers, $6 confirmed outbox rows to delete (bigint[]). Returns
+ * `outbox` and `stored`, the ids of the sagas stored.
  *
  * A saga whose idempotency key its definition already holds (uq_saga_idempotency: stored before,
  * being stored by a concurrent statement, or earlier in this one) is not stored, and neither is
@@ -191,6 +202,7 @@ export const START_SAGAS = `
   ), history AS (${historyInsert(3, OF_STORED_SAGA)}
   ), outbox AS (${outboxInsert(4, OF_STORED_SAGA)}
   ), timers AS (${timersInsert(5, OF_STORED_SAGA)}
+  ), published AS (${publishedDelete(6)}
   )
   SELECT ${OUTBOX_IDS} AS outbox, (SELECT coalesce(array_agg(id::text), '{}') FROM saga) AS stored`;
 
@@ -228,5 +240,5 @@ export const BATCH_STATEMENTS = {
   lock: { name: 'saga_batch_lock', sql: LOCK_SAGAS },
   load: { name: 'saga_batch_load', sql: LOAD_SAGAS },
   write: { name: 'saga_batch_write', sql: WRITE_DECISIONS },
-  writeTouching: { name: 'saga_batch_write_touching', sql: touchingSagas(WRITE_DECISIONS, 8) },
+  writeTouching: { name: 'saga_batch_write_touching', sql: touchingSagas(WRITE_DECISIONS, 9) },
 } as const;

@@ -191,8 +191,9 @@ export class SagaStore {
 
   /** New sagas with their first decisions' effects, in ONE statement (all or none); returns, for
    *  each saga in the order given, the commands written, or null when its idempotency key was
-   *  taken (then nothing of it was written: START_SAGAS). */
-  async insertMany(manager: EntityManager, starts: readonly NewSaga[], toOutbox: ToOutbox): Promise<(CommittedCommand[] | null)[]> {
+   *  taken (then nothing of it was written: START_SAGAS). `published`: confirmed outbox rows the
+   *  statement deletes too. */
+  async insertMany(manager: EntityManager, starts: readonly NewSaga[], toOutbox: ToOutbox, published: readonly string[] = []): Promise<(CommittedCommand[] | null)[]> {
     const rows = new EffectRows(toOutbox);
     const sagas = starts.map(({ decision, meta }) => ({
       ...newSagaRow(decision.state, meta),
@@ -209,7 +210,7 @@ export class SagaStore {
       );
       rows.addEffects(decision);
     }
-    const params = [JSON.stringify(sagas), JSON.stringify(steps), JSON.stringify(rows.history), JSON.stringify(rows.outbox), JSON.stringify(rows.timers)];
+    const params = [JSON.stringify(sagas), JSON.stringify(steps), JSON.stringify(rows.history), JSON.stringify(rows.outbox), JSON.stringify(rows.timers), [...published]];
     // Outside a transaction (one statement is atomic) it runs as a prepared statement.
     const [result]: { outbox: { id: string; correlationId: string }[]; stored: string[] }[] = manager.queryRunner
       ? await manager.query(START_SAGAS, params)
@@ -233,7 +234,7 @@ export class SagaStore {
     if (rows.empty) return [];
     const touched = rows.touched();
     const [result]: { outbox: { id: string; correlationId: string }[] }[] = await concurrentUpdateChecked(writes, () =>
-      touched.ids.length === 0 ? manager.query(WRITE_DECISIONS, params) : manager.query(touchingSagas(WRITE_DECISIONS, 8), [...params, touched.ids, touched.flagged]),
+      touched.ids.length === 0 ? manager.query(WRITE_DECISIONS, params) : manager.query(touchingSagas(WRITE_DECISIONS, 9), [...params, touched.ids, touched.flagged]),
     );
     return rows.committed(result.outbox);
   }
@@ -256,11 +257,18 @@ export class SagaStore {
    * A reply batch in ONE round trip, for sagas whose state the caller holds (`before` of each
    * write, from its cache): claims the inbox keys and writes every decision in one statement,
    * checking every saga's version whether its state changed or not. Throws (nothing written) on
-   * a key already claimed (23505) or a stale version (ConcurrentSagaUpdateError).
+   * a key already claimed (23505) or a stale version (ConcurrentSagaUpdateError). `published`:
+   * confirmed outbox rows the statement deletes too.
    */
-  async claimAndWrite(dataSource: DataSource, inbox: { key: string; sagaId: string }[], writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
+  async claimAndWrite(
+    dataSource: DataSource,
+    inbox: { key: string; sagaId: string }[],
+    writes: readonly SagaWrite[],
+    toOutbox: ToOutbox,
+    published: readonly string[] = [],
+  ): Promise<CommittedCommand[]> {
     if (writes.some((write) => write.kind !== 'decision')) throw new RangeError('claimAndWrite takes decisions only');
-    const { rows, params } = writeParameters(writes, toOutbox);
+    const { rows, params } = writeParameters(writes, toOutbox, published);
     const claim = [inbox.map((item) => item.key), inbox.map((item) => item.sagaId)];
     const [written] = await concurrentUpdateChecked(writes, () =>
       preparedQuery<{ outbox: { id: string; correlationId: string }[] }>(dataSource, CLAIM_AND_WRITE, [...params, ...claim]),
@@ -268,10 +276,11 @@ export class SagaStore {
     return rows.committed(written.outbox);
   }
 
-  /** The second round trip of a reply batch: every decision's writes and COMMIT, in ONE batch. */
-  async commitBatch(session: PipelinedSession, writes: readonly SagaWrite[], toOutbox: ToOutbox): Promise<CommittedCommand[]> {
-    const { rows, params } = writeParameters(writes, toOutbox);
-    if (rows.empty) {
+  /** The second round trip of a reply batch: every decision's writes and COMMIT, in ONE batch.
+   *  `published`: confirmed outbox rows the write deletes too. */
+  async commitBatch(session: PipelinedSession, writes: readonly SagaWrite[], toOutbox: ToOutbox, published: readonly string[] = []): Promise<CommittedCommand[]> {
+    const { rows, params } = writeParameters(writes, toOutbox, published);
+    if (rows.empty && published.length === 0) {
       await session.commit([]);
       return [];
     }

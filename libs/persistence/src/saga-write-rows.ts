@@ -124,8 +124,9 @@ export class EffectRows {
   }
 }
 
-/** The rows and the seven WRITE_DECISIONS parameters of a set of writes. */
-export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined): { rows: EffectRows; params: SqlValue[] } {
+/** The rows and the eight WRITE_DECISIONS parameters of a set of writes; `published`: confirmed
+ *  outbox rows the statement deletes too. */
+export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox | undefined, published: readonly string[] = []): { rows: EffectRows; params: SqlValue[] } {
   const rows = new EffectRows(toOutbox);
   for (const write of writes) {
     if (write.kind === 'history') {
@@ -156,6 +157,7 @@ export function writeParameters(writes: readonly SagaWrite[], toOutbox: ToOutbox
     rows.cancelTimers,
     JSON.stringify(rows.timers),
     rows.sagas.length,
+    [...published],
   ];
   return { rows, params };
 }

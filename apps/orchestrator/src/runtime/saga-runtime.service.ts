@@ -86,6 +86,7 @@ export class SagaRuntime {
       stateCacheSize: config.stateCacheSize,
       stateCacheMaxBytes: config.stateCacheMaxBytes,
       logger: new Logger('SagaCommitter'),
+      publishedOutbox: publisher.published, // confirmed rows: the next start or reply write deletes them
     });
     this.starts = new StartWriter(this.committer, config.startBatchSize);
     this.trails = new SagaTrails(config.historyLimit);
