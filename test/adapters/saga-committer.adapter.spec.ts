@@ -11,27 +11,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { commandEnvelope, commandRoutes, decide, validateDefinition, type Decision, type ReplyEvent, type SagaEvent } from '#saga/core';
-import { openSagaDataSource, SagaCommitter, SagaStore, type Decide, type ToOutbox } from '#saga/persistence';
-import { demoCatalog } from '../../apps/orchestrator/src/definitions/built-in/demo-catalog';
-import { placeOrderSaga } from '../../apps/orchestrator/src/definitions/built-in/place-order.saga';
+import { decide, type Decision, type ReplyEvent, type SagaEvent } from '#saga/core';
+import { openSagaDataSource, SagaCommitter, SagaStore, type Decide } from '#saga/persistence';
 import { createTestDatabase, runId } from '../support/infra';
+import { createOrderReply, FAR_NOW as NOW, placeOrderDefinition as definition, placeOrderEngine as engine, placeOrderToOutbox as toOutbox } from '../support/place-order-engine';
 
-const definition = validateDefinition(structuredClone(placeOrderSaga), demoCatalog('saga'), 'place-order');
-const routes = commandRoutes(demoCatalog('saga'));
-const toOutbox: ToOutbox = (command) => commandEnvelope(command, routes.get(command.command)!.queue, 'saga.replies', Date.now());
 const input = { customerId: 'c-7', items: [{ sku: 'sku-1', quantity: 1 }], amount: 12.5 };
-/** Far in the future, so these timers are never due for anyone. */
-const NOW = Date.UTC(2100, 0, 1);
-const engine: Decide = (state, event) => decide(definition, state, event, NOW + 100);
-
-const createOrderReply = (orderId: string): ReplyEvent => ({
-  type: 'REPLY',
-  step: 'create-order',
-  direction: 'action',
-  attempt: 1,
-  outcome: { kind: 'success', result: { orderId } },
-});
 const inboxKey = (sagaId: string) => `${sagaId}/create-order/action/1`;
 
 describe('SagaCommitter on PostgreSQL', () => {
