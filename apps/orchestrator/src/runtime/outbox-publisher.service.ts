@@ -40,7 +40,6 @@ export class OutboxPublisher implements OnModuleDestroy {
   private deleteTimer: NodeJS.Timeout | undefined;
   private deleting: Promise<void> | undefined;
   private stopped = false;
-  publishedCount = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -74,7 +73,6 @@ export class OutboxPublisher implements OnModuleDestroy {
       return;
     }
     faultPoint('orchestrator.after-publish-before-outbox-delete');
-    this.publishedCount++;
     this.published.add(outboxId);
     this.scheduleDelete(DELETE_TICK_MS);
   }
