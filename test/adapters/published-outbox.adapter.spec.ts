@@ -2,10 +2,10 @@
  * Confirmed outbox rows deleted by the committer's own writes, against the real PostgreSQL
  * (docs/semantics.md S4; published-outbox.ts, saga-sql.ts).
  *
- * Proves: a start, a held reply batch and a read reply batch each delete the confirmed rows they
- * were given, in their own statement, and nothing else of the outbox; a write that fails deletes
- * nothing and gives its rows back, and a later write deletes them; a row another transaction
- * holds (the relay claiming it) is skipped at once, not waited for.
+ * Proves: a start, a held reply batch and a read reply batch (even one that writes no saga) each
+ * delete the confirmed rows they were given, in their own statement, and nothing else of the
+ * outbox; a write that fails deletes nothing and gives its rows back, and a later write deletes
+ * them; a row another transaction holds (the relay claiming it) is skipped at once, not waited for.
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
@@ -80,6 +80,15 @@ describe('confirmed outbox rows deleted by the committer writes', () => {
     const read = await committer.commit([{ kind: 'reply', sagaId: a.id, event: next, inboxKey: `${a.id}/reserve-inventory/action/1` }], engine);
     expect(read.path).toBe('read');
     expect(await outboxIds()).not.toContain(b.outboxId);
+    expect(published.size).toBe(0);
+  });
+
+  it('a reply batch that writes no saga (its saga is unknown) still deletes them', async () => {
+    const saga = await started();
+    published.add(saga.outboxId);
+    const committed = await committer.commit([reply(randomUUID())], engine);
+    expect(committed.outcomes).toEqual([{ kind: 'unknown-saga' }]);
+    expect(await outboxIds()).not.toContain(saga.outboxId);
     expect(published.size).toBe(0);
   });
 
