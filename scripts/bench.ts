@@ -27,13 +27,16 @@ import { BENCH_HELP, failsAtLastStep, parseBenchOptions, type BenchOptions } fro
 import { commitCounts, messageCounts, nextTransactionId, percentiles, stepLatencies } from './bench/bench-stats';
 import { runClosedLoop } from './bench/closed-loop';
 import { checkConsistency } from './bench/consistency';
-import { fractionOfCeiling, measureFloor } from './bench/floor';
+import { fractionOfCeiling, measureFloor, pathFloorMs, type PathModel } from './bench/floor';
 import { renderReport, type BenchResult } from './bench/report';
 import { seedDefinitionOf, seedSagas } from './bench/seed';
 import { createRunInfrastructure, freePort, POSTGRES } from './bench/run-infrastructure';
 
 /** The durable minimum per 3-step saga: start + one orchestrator and one participant commit per step; one round trip per step. */
 const COST_MODEL = { postgresTransactions: 7, amqpRoundTrips: 3 };
+/** The same saga's path, hop by hop: the orchestrator's commits (the start's, one per reply) are
+ *  one statement each, a participant's command is a transaction, each step one round trip. */
+const PATH_MODEL: PathModel = { commits: 4, transactions: 3, roundTrips: 3 };
 
 function inputFor(options: BenchOptions): (index: number) => unknown {
   return (index) => ({
@@ -134,6 +137,12 @@ async function main(): Promise<void> {
         perSaga: measured.perSaga,
         ceilingSagasPerSecond: measured.ceilingSagasPerSecond,
         fractionOfCeiling: fractionOfCeiling(sagasPerSecond, measured),
+        postgresCommitP50Ms: measured.postgresCommit.p50Ms,
+        postgresTransactionP50Ms: measured.postgresTransaction.p50Ms,
+        amqpRoundTripP50Ms: measured.amqpRoundTrip.p50Ms,
+        path: PATH_MODEL,
+        pathFloorMs: pathFloorMs(measured, PATH_MODEL),
+        p50OverPathFloor: percentiles(loop.latenciesMs).p50 / pathFloorMs(measured, PATH_MODEL),
       };
     }
 

@@ -51,7 +51,8 @@ export const BENCH_HELP = `usage: ${BENCH_USAGE}
   --definition D      bench (3 steps, default) or place-order
   --fail-share X      share of sagas (0..1) whose last step fails, so compensation runs (default 0.1)
   --warmup N          sagas run and discarded before measuring (default 200)
-  --floor             also measure this machine's PostgreSQL and AMQP ceilings, --floor-ms each (default 5000)
+  --floor             also measure this machine's PostgreSQL and AMQP ceilings and a saga's path floor
+                      (the least p50 at 1 in flight), --floor-ms each measurement (default 5000)
   --json FILE         where the JSON result goes (default bench-result.json)
   --seed-finished N, --seed-waiting N
                       finished / waiting sagas seeded before the run (default 0)

@@ -1,12 +1,15 @@
 /**
- * This machine's raw ceilings, measured with the product's own drivers (`pg`, `amqplib`), so the
- * benchmark can print the orchestrator's throughput as a fraction of what the hardware allows.
+ * This machine's raw ceilings and a saga's path floor, measured with the product's own drivers
+ * (`pg`, `amqplib`), so the benchmark can print the orchestrator's throughput as a fraction of
+ * what the hardware allows, and its latency as a multiple of the least its path can take.
  *
  * - postgresTransaction: one step's durable write, like a participant's: BEGIN; INSERT a
  *   processed_commands-like row (two jsonb columns, primary key plus a unique index); UPDATE a
  *   small row (each client its own, as each saga has its own); COMMIT. `concurrency` separate
  *   clients in a closed loop. Real tables (not UNLOGGED) and `synchronous_commit = on` in every
  *   session, so each COMMIT waits for its WAL flush (as far as the server's `fsync` allows).
+ * - postgresCommit: the orchestrator's kind of durable write: ONE statement (a CTE that inserts
+ *   the same row and updates the client's state row) committed on its own, one round trip.
  * - amqpRoundTrip: a persistent ~300-byte JSON command with the product's headers, published with
  *   a publisher confirm to a durable queue declared with the product's queueArguments (of the
  *   deployment's queue type); consumed with manual ack on a separate connection that publishes
@@ -14,7 +17,7 @@
  *   Timed from publish until the reply arrived and the request's confirm came back.
  *   `concurrency` requests in flight, closed loop. Connections use TCP_NODELAY, as the product's.
  *
- * Guarantees: PostgreSQL and AMQP are measured one after the other, each for `durationMs` after a
+ * Guarantees: the three are measured one after the other, each for `durationMs` after a
  * warm-up of 10% of it that is not counted (operations completing inside the window count);
  * everything created (two tables named floor_<random>_*, queues and an exchange named
  * `<queuePrefix>.floor-*`) is removed afterwards, also when a measurement fails; a stalled
@@ -44,12 +47,31 @@ export interface Ceiling {
 }
 export interface FloorResult {
   postgresTransaction: Ceiling;
+  postgresCommit: Ceiling;
   amqpRoundTrip: Ceiling;
   perSaga: { postgresTransactions: number; amqpRoundTrips: number };
   ceilingSagasPerSecond: number;
 }
 
 const STALL_MS = 30_000;
+
+/** The hops on one saga's path that nothing can overlap: one-statement commits (the
+ *  orchestrator's), step-like transactions (the participants') and command/reply round trips. */
+export interface PathModel {
+  commits: number;
+  transactions: number;
+  roundTrips: number;
+}
+
+/**
+ * A saga's path at the floor: the model's hops one after another, each at its measured median,
+ * with no engine work between them. At 1 in flight (nothing queues) it is the least end-to-end
+ * latency this machine allows that path; at higher concurrency the medians include the floor's
+ * own queueing.
+ */
+export function pathFloorMs(floor: Pick<FloorResult, 'postgresTransaction' | 'postgresCommit' | 'amqpRoundTrip'>, path: PathModel): number {
+  return path.commits * floor.postgresCommit.p50Ms + path.transactions * floor.postgresTransaction.p50Ms + path.roundTrips * floor.amqpRoundTrip.p50Ms;
+}
 
 /** The orchestrator's throughput as a fraction of the derived ceiling (1 = at the ceiling). */
 export function fractionOfCeiling(sagasPerSecond: number, floor: FloorResult): number {
@@ -87,7 +109,7 @@ async function closedLoop(concurrency: number, durationMs: number, op: (worker: 
   return { opsPerSecond: (latencies.length * 1000) / durationMs, p50Ms: p50, p99Ms: p99, operations: latencies.length };
 }
 
-async function measurePostgres(options: FloorOptions, failure: Promise<never>): Promise<Ceiling> {
+async function measurePostgres(options: FloorOptions, failure: Promise<never>): Promise<{ transaction: Ceiling; commit: Ceiling }> {
   const tag = `floor_${randomBytes(4).toString('hex')}`;
   const commands = `${tag}_commands`;
   const state = `${tag}_state`;
@@ -112,23 +134,24 @@ async function measurePostgres(options: FloorOptions, failure: Promise<never>): 
     await admin.query(`INSERT INTO ${state} SELECT g, 'PENDING', 0, now() FROM generate_series(0, $1::int - 1) g`, [options.concurrency]);
     const workers = await Promise.all(Array.from({ length: options.concurrency }, () => newClient()));
     const outcome = JSON.stringify({ kind: 'success', result: { orderId: randomUUID(), status: 'CREATED' } });
-    return await closedLoop(
+    const row = (w: number): unknown[] => {
+      const sagaId = randomUUID();
+      const request = JSON.stringify({
+        pattern: 'order.create',
+        data: { customerId: `customer-${w}`, items: [{ sku: 'SKU-1', quantity: 2 }], total: 42.5 },
+        id: `${sagaId}/create-order/action`,
+      });
+      return [`${sagaId}/create-order/action`, sagaId, 'create-order', 'action', 'order.create', 1, outcome, request];
+    };
+    const insert = `INSERT INTO ${commands} (message_id, saga_id, step, direction, pattern, attempt, outcome, request) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)`;
+    const transaction = await closedLoop(
       options.concurrency,
       options.durationMs,
       async (w) => {
         const client = workers[w];
-        const sagaId = randomUUID();
-        const request = JSON.stringify({
-          pattern: 'order.create',
-          data: { customerId: `customer-${w}`, items: [{ sku: 'SKU-1', quantity: 2 }], total: 42.5 },
-          id: `${sagaId}/create-order/action`,
-        });
         await client.query('BEGIN');
         try {
-          await client.query(
-            `INSERT INTO ${commands} (message_id, saga_id, step, direction, pattern, attempt, outcome, request) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) RETURNING outcome`,
-            [`${sagaId}/create-order/action`, sagaId, 'create-order', 'action', 'order.create', 1, outcome, request],
-          );
+          await client.query(`${insert} RETURNING outcome`, row(w));
           await client.query(`UPDATE ${state} SET status = $2, version = version + 1, updated_at = now() WHERE id = $1`, [w, 'CREATED']);
           await client.query('COMMIT');
         } catch (error) {
@@ -138,6 +161,18 @@ async function measurePostgres(options: FloorOptions, failure: Promise<never>): 
       },
       failure,
     );
+    const commit = await closedLoop(
+      options.concurrency,
+      options.durationMs,
+      async (w) => {
+        await workers[w].query(
+          `WITH recorded AS (${insert} RETURNING message_id) UPDATE ${state} SET status = 'CREATED', version = version + 1, updated_at = now() WHERE id = $9 AND EXISTS (SELECT 1 FROM recorded)`,
+          [...row(w), w],
+        );
+      },
+      failure,
+    );
+    return { transaction, commit };
   } finally {
     await Promise.all(clients.slice(1).map((client) => client.end().catch(() => undefined)));
     if (created) await clients[0].query(`DROP TABLE IF EXISTS ${commands}, ${state}`).finally(() => clients[0].end().catch(() => undefined));
@@ -283,9 +318,9 @@ export async function measureFloor(options: FloorOptions, perSaga: { postgresTra
   if (costs.some((cost) => !(cost >= 0) || !Number.isFinite(cost)) || costs.every((cost) => cost === 0)) {
     throw new Error(`floor: perSaga costs must be finite, non-negative and not both 0, got ${JSON.stringify(perSaga)}`);
   }
-  const postgresTransaction = await measurePostgres(options, new Promise<never>(() => undefined));
+  const postgres = await measurePostgres(options, new Promise<never>(() => undefined));
   const amqpRoundTrip = await measureAmqp(options);
   const bound = (opsPerSecond: number, cost: number) => (cost > 0 ? opsPerSecond / cost : Number.POSITIVE_INFINITY);
-  const ceilingSagasPerSecond = Math.min(bound(postgresTransaction.opsPerSecond, perSaga.postgresTransactions), bound(amqpRoundTrip.opsPerSecond, perSaga.amqpRoundTrips));
-  return { postgresTransaction, amqpRoundTrip, perSaga: { ...perSaga }, ceilingSagasPerSecond };
+  const ceilingSagasPerSecond = Math.min(bound(postgres.transaction.opsPerSecond, perSaga.postgresTransactions), bound(amqpRoundTrip.opsPerSecond, perSaga.amqpRoundTrips));
+  return { postgresTransaction: postgres.transaction, postgresCommit: postgres.commit, amqpRoundTrip, perSaga: { ...perSaga }, ceilingSagasPerSecond };
 }

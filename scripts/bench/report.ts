@@ -14,6 +14,7 @@ import type { ConsistencyResult } from './consistency';
 import type { Percentiles, StepLatency } from './bench-stats';
 import type { MachineFigures, ProcessFigures } from './bench-processes';
 import { FLAT_SPREAD_PCT, type RssStats } from './rss-series';
+import type { PathModel } from './floor';
 
 export interface BenchResult {
   startedAt: string;
@@ -44,6 +45,15 @@ export interface BenchResult {
     perSaga: { postgresTransactions: number; amqpRoundTrips: number };
     ceilingSagasPerSecond: number;
     fractionOfCeiling: number;
+    /** Medians of the floor's one-statement commit, transaction and round trip, at the run's concurrency. */
+    postgresCommitP50Ms: number;
+    postgresTransactionP50Ms: number;
+    amqpRoundTripP50Ms: number;
+    /** A saga's path, and its hops in a row at those medians (floor.ts pathFloorMs); the run's
+     *  end-to-end p50 as a multiple of it. */
+    path: PathModel;
+    pathFloorMs: number;
+    p50OverPathFloor: number;
   } | null;
 }
 
@@ -159,8 +169,14 @@ export function renderReport(result: BenchResult): string {
         ['cost model per saga', `${f.perSaga.postgresTransactions} transactions, ${f.perSaga.amqpRoundTrips} round trips`],
         ['derived ceiling', `${f.ceilingSagasPerSecond.toFixed(0)} sagas/s`],
         ['orchestrator throughput / ceiling', `${(f.fractionOfCeiling * 100).toFixed(0)} %`],
+        ['PostgreSQL one-statement commit, median', `${f.postgresCommitP50Ms.toFixed(2)} ms`],
+        ['PostgreSQL step-like transaction, median', `${f.postgresTransactionP50Ms.toFixed(2)} ms`],
+        ['AMQP confirmed round trip, median', `${f.amqpRoundTripP50Ms.toFixed(2)} ms`],
+        [`path floor (${f.path.commits} commits + ${f.path.transactions} transactions + ${f.path.roundTrips} round trips in a row)`, ms(f.pathFloorMs)],
+        ['end-to-end p50 / path floor', `${f.p50OverPathFloor.toFixed(2)}×`],
       ]),
     );
+    lines.push("  the path floor is the least p50 a saga can have at 1 in flight; at higher concurrency it includes the floor's own queueing");
   }
   return lines.join('\n');
 }

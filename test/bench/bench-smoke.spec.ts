@@ -62,5 +62,11 @@ describe('npm run bench (short run)', () => {
     expect(result.floor!.postgresTransactionsPerSecond).toBeGreaterThan(0);
     expect(result.floor!.amqpRoundTripsPerSecond).toBeGreaterThan(0);
     expect(result.floor!.fractionOfCeiling).toBeCloseTo(result.sagasPerSecond / result.floor!.ceilingSagasPerSecond, 6);
+    const floor = result.floor!;
+    for (const median of [floor.postgresCommitP50Ms, floor.postgresTransactionP50Ms, floor.amqpRoundTripP50Ms]) expect(median).toBeGreaterThan(0);
+    expect(floor.path).toEqual({ commits: 4, transactions: 3, roundTrips: 3 });
+    expect(floor.pathFloorMs).toBeCloseTo(4 * floor.postgresCommitP50Ms + 3 * floor.postgresTransactionP50Ms + 3 * floor.amqpRoundTripP50Ms, 6);
+    expect(floor.p50OverPathFloor).toBeCloseTo(result.endToEndMs.p50 / floor.pathFloorMs, 6);
+    expect(stdout).toMatch(/path floor \(4 commits \+ 3 transactions \+ 3 round trips in a row\)/);
   }, 180_000);
 });
