@@ -63,7 +63,9 @@ export interface CompensationHandler<D = unknown, R = unknown, ActionRequest = u
   handle(data: D, context: CompensationContext<ActionRequest, ActionResult>): Promise<HandlerOutcome<R>>;
 }
 
-export type ParticipantHandler = ActionHandler<any, unknown> | CompensationHandler<any, unknown, any, any>;
+/** Any handler, whatever its data and result types: `handle` is declared as a method, whose
+ *  parameters TypeScript checks both ways, so a handler of typed data is one of these. */
+export type ParticipantHandler = ActionHandler<unknown, unknown> | CompensationHandler<unknown, unknown, unknown, unknown>;
 
 export function defineAction<D, R>(
   pattern: string,
