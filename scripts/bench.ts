@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     const messages = await messageCounts(databases.orchestrator, loop.ids);
     const sagas = loop.ids.length; // = --sagas, or how many ran in --duration-s
     const sagasPerSecond = sagas / loop.seconds;
+    const endToEndMs = percentiles(loop.latenciesMs);
 
     let floor: BenchResult['floor'] = null;
     if (options.floor) {
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
         { postgresUrl: databases.orchestrator, amqpUrl, concurrency: options.concurrency, durationMs: options.floorMs, queuePrefix: 'floor', queueType: options.queueType },
         COST_MODEL,
       );
+      const pathMs = pathFloorMs(measured, PATH_MODEL);
       floor = {
         postgresTransactionsPerSecond: measured.postgresTransaction.opsPerSecond,
         amqpRoundTripsPerSecond: measured.amqpRoundTrip.opsPerSecond,
@@ -141,8 +143,8 @@ async function main(): Promise<void> {
         postgresTransactionP50Ms: measured.postgresTransaction.p50Ms,
         amqpRoundTripP50Ms: measured.amqpRoundTrip.p50Ms,
         path: PATH_MODEL,
-        pathFloorMs: pathFloorMs(measured, PATH_MODEL),
-        p50OverPathFloor: percentiles(loop.latenciesMs).p50 / pathFloorMs(measured, PATH_MODEL),
+        pathFloorMs: pathMs,
+        p50OverPathFloor: endToEndMs.p50 / pathMs,
       };
     }
 
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
       seconds: loop.seconds,
       sagasPerSecond,
       statuses: loop.statuses,
-      endToEndMs: percentiles(loop.latenciesMs),
+      endToEndMs,
       steps: await stepLatencies(databases.orchestrator, loop.ids),
       processes: processFigures,
       machineCpu: processes.machine!,
