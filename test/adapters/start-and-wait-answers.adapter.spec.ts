@@ -70,6 +70,7 @@ describe('start-and-wait answers from this process', () => {
       'text',
       0,
       null,
+      JSON.parse('{"zz": 1, "__proto__": {"b": 1, "a": 2}}'),
     ];
     for (const value of values) {
       const [row] = await env.query<{ value: unknown }>('SELECT $1::jsonb AS value', [JSON.stringify(value)]);
@@ -88,6 +89,19 @@ describe('start-and-wait answers from this process', () => {
     expect(body.status).toBe(status);
     expect(posted).toBe(read);
     expect(await answers()).toEqual({ commits: before.commits + 1, read: before.read });
+  });
+
+  it('keeps an input key named __proto__ as JSON.parse made it: stored, answered and read back as an own key', async () => {
+    const text = '{"plan": {}, "ref": "proto", "__proto__": {"polluted": true}}';
+    const answer = await env.http().post('/sagas/chain?waitMs=20000').set('Content-Type', 'application/json').send(text).expect(200);
+    const read = await env.http().get(`/sagas/${answer.body.id}`).expect(200);
+    expect(answer.text).toBe(read.text);
+    for (const body of [answer.body, read.body] as { input: Record<string, unknown> }[]) {
+      expect(Object.keys(body.input)).toContain('__proto__');
+      expect(JSON.stringify(body.input)).toContain('"__proto__":{"polluted":true}');
+    }
+    const [row] = await env.query<{ input: string }>('SELECT input::text AS input FROM saga_instances WHERE id = $1', [answer.body.id]);
+    expect(row.input).toContain('"__proto__": {"polluted": true}');
   });
 
   it('reads the saga when a write of it was not recorded here (a duplicate reply in the middle), and answers the same as GET', async () => {

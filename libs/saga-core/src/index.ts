@@ -15,6 +15,7 @@ export * from './definition/input-schema';
 export * from './definition/step-policies';
 export * from './definition/business-key';
 export { decide } from './engine/decide';
+export { setJsonKey } from './engine/json-copy';
 export { attemptTimerId, deadlineTimerId } from './engine/decision-builder';
 export { retryDelayMs } from './engine/backoff';
 export { expiryGraceMs } from './engine/step-dispatch';

@@ -14,6 +14,14 @@ const context = deepFreeze({
 });
 
 describe('renderTemplate', () => {
+  it('follows own keys only, and renders every template key, __proto__ too, as an own key', () => {
+    const input = JSON.parse('{"__proto__": {"x": 1}, "plain": {"a": 1}}') as unknown;
+    const template = JSON.parse('{"__proto__": "$.input.__proto__", "ctor": "$.input.plain.constructor", "proto": "$.input.plain.__proto__"}') as PayloadTemplate;
+    const rendered = renderTemplate(template, { input }) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(rendered)).toBe(Object.prototype);
+    expect(JSON.stringify(rendered)).toBe('{"__proto__":{"x":1},"ctor":null,"proto":null}');
+  });
+
   it('replaces references anywhere in objects and arrays, keeping everything else as is', () => {
     const template: PayloadTemplate = {
       orderId: '$.steps.create-order.orderId',

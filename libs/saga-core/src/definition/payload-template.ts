@@ -3,8 +3,12 @@
  * context, and "$$.x" stands for the literal string "$.x".
  *
  * Guarantees: rendering is pure and total (a path that leads nowhere renders as null, never
- * throws); templateReferences lists every path so validation can reject impossible ones at load.
+ * throws); a path follows own keys only (`$.input.constructor` leads nowhere, `$.input.__proto__`
+ * to an own `__proto__` key only), and every key of a template, `__proto__` too, is an own key
+ * of what it renders; templateReferences lists every path so validation can reject impossible
+ * ones at load.
  */
+import { setJsonKey } from '../engine/json-copy';
 import type { PayloadTemplate } from './saga-definition';
 
 const REFERENCE = /^\$\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$/;
@@ -17,7 +21,7 @@ export function referencePath(value: string): string[] | undefined {
 function lookup(context: unknown, path: string[]): unknown {
   let current: unknown = context;
   for (const key of path) {
-    if (typeof current !== 'object' || current === null) return null;
+    if (typeof current !== 'object' || current === null || !Object.hasOwn(current, key)) return null;
     current = (current as Record<string, unknown>)[key];
   }
   return current === undefined ? null : current;
@@ -32,7 +36,7 @@ export function renderTemplate(template: PayloadTemplate, context: unknown): unk
   if (Array.isArray(template)) return template.map((item) => renderTemplate(item, context));
   if (template !== null && typeof template === 'object') {
     const rendered: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(template)) rendered[key] = renderTemplate(value, context);
+    for (const [key, value] of Object.entries(template)) setJsonKey(rendered, key, renderTemplate(value, context));
     return rendered;
   }
   return template;

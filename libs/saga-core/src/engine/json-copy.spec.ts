@@ -22,6 +22,15 @@ describe('copyJson', () => {
     );
   });
 
+  it("keeps a key named __proto__ as an own key, never as the copy's prototype", () => {
+    const original = JSON.parse('{"__proto__": {"polluted": true}, "list": [{"__proto__": null}]}') as Record<string, unknown>;
+    const copy = copyJson(original);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toEqual(['__proto__', 'list']);
+    expect((copy as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(original));
+  });
+
   it('copies what is not plain JSON with structuredClone', () => {
     const at = new Date(5);
     const copy = copyJson({ at, list: [new Map([['a', 1]])] });

@@ -10,7 +10,7 @@
  * - No view (undefined) when the trail is not of a finished saga, or when it still has timer
  *   rows: their fire times are not kept here, so such a saga is read instead.
  */
-import { isTerminal, type HistoryEntry, type StepState } from '#saga/core';
+import { isTerminal, setJsonKey, type HistoryEntry, type StepState } from '#saga/core';
 import type { SagaTrail } from '../../runtime/saga-trails';
 import { sagaView } from './saga-view-assembly';
 import type { HistoryEntryView, SagaView, StepView } from './saga-views';
@@ -41,7 +41,7 @@ function jsonbValue(value: unknown): unknown {
   const keys = Object.keys(record).filter((key) => !isOmitted(record[key]));
   keys.sort(jsonbKeyOrder);
   const copy: Record<string, unknown> = {};
-  for (const key of keys) copy[key] = jsonbValue(record[key]);
+  for (const key of keys) setJsonKey(copy, key, jsonbValue(record[key]));
   return copy;
 }
 
